@@ -1,0 +1,33 @@
+# Two entry points: `make experiments` runs the heart study, `make test` the plugin's tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: experiments test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Run the 15-case heart-disease study in parallel, log to ./mlflow.db, write report.md.
+experiments: $(STAMP)
+	$(PY) -m pytest experiments/ -n auto --exp-report report.md
+
+## The plugin's own tests (real pytest runs, real MLflow stores, a real server), then lint and types.
+test: $(STAMP)
+	$(PY) -m pytest tests/ -n 2 -p no:randomly
+	$(MAKE) lint
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m mypy
+
+## Performance measurements (prints ratios; see benchmarks/README.md).
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf mlflow.db mlruns mlartifacts report.md report.json .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,93 @@
+"""pytest-experiments: machine-learning experiments as pytest cases.
+
+Public API: the :func:`experiment` decorator and the :class:`ExperimentRun`
+type of the ``experiment_run`` fixture. Importing this package is cheap: it
+never imports mlflow, pandas or scikit-learn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+from .run import ExperimentRun
+
+__all__ = ["ExperimentRun", "ExperimentSpec", "experiment"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Attribute under which :func:`experiment` stores its declaration.
+SPEC_ATTR = "__pytest_experiment__"
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """An experiment's declaration, as written. Validated at collection time,
+    so a mistake becomes a collection error that names file and experiment."""
+
+    params: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | None = None
+    expect: Mapping[str, str] = field(default_factory=dict)
+    tolerance: Mapping[str, float | str] | float | str | None = None
+    lower_is_better: tuple[str, ...] = ()
+    higher_is_better: tuple[str, ...] = ()
+
+
+@overload
+def experiment(func: F, /) -> F: ...
+
+
+@overload
+def experiment(
+    *,
+    params: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | None = None,
+    expect: Mapping[str, str] | None = None,
+    tolerance: Mapping[str, float | str] | float | str | None = None,
+    lower_is_better: Iterable[str] = (),
+    higher_is_better: Iterable[str] = (),
+) -> Callable[[F], F]: ...
+
+
+def experiment(
+    func: F | None = None,
+    /,
+    *,
+    params: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | None = None,
+    expect: Mapping[str, str] | None = None,
+    tolerance: Mapping[str, float | str] | float | str | None = None,
+    lower_is_better: Iterable[str] = (),
+    higher_is_better: Iterable[str] = (),
+) -> F | Callable[[F], F]:
+    """Declare an experiment: a function that returns a mapping of metrics.
+
+    Usable bare (``@experiment``) or with arguments::
+
+        @experiment(
+            params={"n_estimators": [50, 100]},     # grid: dict of lists
+            expect={"accuracy": ">= 0.80"},
+            tolerance={"accuracy": 0.01},           # or "2%", or one value for all
+        )
+        def exp_forest(n_estimators, heart, seed, experiment_run): ...
+
+    ``params`` may also be a list of dicts (explicit cases). Each case becomes
+    one pytest item with the id ``exp_forest[n_estimators=50]``.
+    """
+
+    def lower(str_or_iter: Iterable[str]) -> tuple[str, ...]:
+        return (str_or_iter,) if isinstance(str_or_iter, str) else tuple(str_or_iter)
+
+    spec = ExperimentSpec(
+        params=params,
+        expect=expect if expect is not None else {},
+        tolerance=tolerance,
+        lower_is_better=lower(lower_is_better),
+        higher_is_better=lower(higher_is_better),
+    )
+
+    def decorate(f: F) -> F:
+        setattr(f, SPEC_ATTR, spec)
+        return f
+
+    if func is not None:
+        return decorate(func)
+    return decorate

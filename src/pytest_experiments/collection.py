@@ -1,0 +1,306 @@
+"""Experiment discovery, parameter grids, case ids and declaration checks.
+
+Pure functions plus the :class:`ExperimentModule` collector. Nothing here
+imports mlflow.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import SPEC_ATTR, ExperimentSpec
+from .conditions import Condition, DeclarationError, Tolerance, direction_for
+
+#: Plain values that appear in case ids as themselves.
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def matches_any(path: Path, patterns: Iterable[str]) -> bool:
+    """pytest's ``python_files`` semantics: a pattern without a path separator
+    matches the file name, one with a separator matches the end of the path."""
+    for pattern in patterns:
+        if "/" in pattern or "\\" in pattern:
+            if fnmatch.fnmatch(path.as_posix(), f"*{pattern.replace(chr(92), '/')}"):
+                return True
+        elif fnmatch.fnmatch(path.name, pattern):
+            return True
+    return False
+
+
+def is_experiment_function(obj: object, name: str) -> bool:
+    """An experiment is a function named ``exp_*`` or decorated with @experiment."""
+    if not (inspect.isfunction(obj) or inspect.iscoroutinefunction(obj)):
+        return False
+    return hasattr(obj, SPEC_ATTR) or name.startswith("exp_")
+
+
+def format_value(value: object, position: int) -> str:
+    """How one param value appears in a case id.
+
+    Plain values appear as themselves; anything else is named by its type and
+    position (``RandomForestClassifier#0``) so ids never hold memory addresses
+    and are identical on every xdist worker.
+    """
+    if value is None or isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and type(value) is int:
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return float.__repr__(value)  # also numpy.float64, a float subclass
+    if isinstance(value, int):  # int subclasses (IntEnum...): by type
+        pass
+    return f"{type(value).__name__}#{position}"
+
+
+def display_value(value: object, position: int) -> Any:
+    """A JSON-friendly form of a param value, for results, baselines and MLflow."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if type(value) is int:
+        return value
+    if isinstance(value, float):
+        return float(value)
+    return format_value(value, position)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One parametrised case of an experiment."""
+
+    #: The values as declared, by key, in declared order.
+    values: Mapping[str, Any]
+    #: ``n_estimators=100-max_depth=3`` (empty when the experiment has no params).
+    id: str
+    #: JSON-friendly values for tracking and reports.
+    display: Mapping[str, Any]
+
+
+def expand_cases(params: object) -> list[Case]:
+    """Turn a ``params`` declaration into cases.
+
+    A dict of lists is a grid (cartesian product, keys in declared order); a
+    list of dicts is an explicit list of cases; None is a single empty case.
+    """
+    if params is None:
+        return [Case(values={}, id="", display={})]
+    if isinstance(params, Mapping):
+        keys = list(params)
+        columns: list[list[Any]] = []
+        for key in keys:
+            _check_key(key)
+            column = params[key]
+            if not isinstance(column, (list, tuple, range)):
+                raise DeclarationError(
+                    f"params[{key!r}] must be a list of values (a grid column), "
+                    f"got {type(column).__name__}: {_short(column)}"
+                )
+            if len(column) == 0:
+                raise DeclarationError(f"params[{key!r}] is empty: the grid has no cases")
+            columns.append(list(column))
+        cases = []
+        for indices in itertools.product(*(range(len(c)) for c in columns)):
+            values = {k: columns[i][j] for i, (k, j) in enumerate(zip(keys, indices))}
+            positions = dict(zip(keys, indices))
+            cases.append(_case(values, positions))
+        return cases
+    if isinstance(params, (list, tuple)):
+        if len(params) == 0:
+            raise DeclarationError("params is an empty list: there are no cases")
+        cases = []
+        for index, entry in enumerate(params):
+            if not isinstance(entry, Mapping):
+                raise DeclarationError(
+                    f"params[{index}] must be a dict of param values, "
+                    f"got {type(entry).__name__}: {_short(entry)}"
+                )
+            for key in entry:
+                _check_key(key)
+            cases.append(_case(dict(entry), {k: index for k in entry}))
+        return cases
+    raise DeclarationError(
+        "params must be a dict of lists (a grid) or a list of dicts (cases), "
+        f"got {type(params).__name__}: {_short(params)}"
+    )
+
+
+def _check_key(key: object) -> None:
+    if not isinstance(key, str) or not key:
+        raise DeclarationError(f"param name {key!r} must be a non-empty string")
+
+
+def _case(values: dict[str, Any], positions: Mapping[str, int]) -> Case:
+    case_id = "-".join(f"{k}={format_value(v, positions[k])}" for k, v in values.items())
+    display = {k: display_value(v, positions[k]) for k, v in values.items()}
+    return Case(values=values, id=case_id, display=display)
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """A validated experiment declaration."""
+
+    name: str
+    cases: tuple[Case, ...]
+    #: Arguments the cases fill by name (``params`` included when the function takes it).
+    argnames: tuple[str, ...]
+    expect: Mapping[str, Condition]
+    tolerances: Mapping[str, Tolerance]
+    #: Tolerance for metrics not listed (from the decorator's single value or ini).
+    default_tolerance: Tolerance
+    lower_is_better: tuple[str, ...]
+    higher_is_better: tuple[str, ...]
+    doc: str | None
+
+    def direction(self, metric: str) -> str:
+        return direction_for(
+            metric,
+            lower_is_better=self.lower_is_better,
+            higher_is_better=self.higher_is_better,
+            expect=self.expect,
+        )
+
+    def tolerance(self, metric: str) -> Tolerance:
+        return self.tolerances.get(metric, self.default_tolerance)
+
+
+def declaration_for(
+    func: Callable[..., Any], name: str, ini_tolerance: Tolerance, module_doc: str | None
+) -> Declaration:
+    """Validate ``func``'s @experiment spec (or the empty one for a plain
+    ``exp_*`` function). Raises DeclarationError naming the offending text."""
+    spec = getattr(func, SPEC_ATTR, None)
+    if spec is None:
+        spec = ExperimentSpec()
+    cases = expand_cases(spec.params)
+
+    arguments = _argument_names(func)
+    keys: list[str] = []
+    for case in cases:
+        keys.extend(k for k in case.values if k not in keys)
+    takes_params = "params" in arguments
+    if not takes_params:
+        for key in keys:
+            if key not in arguments:
+                raise DeclarationError(
+                    f"param {key!r} is not an argument of {name}"
+                    f"({', '.join(arguments)}); add it to the signature, or "
+                    "take an argument named 'params' to receive the whole dict"
+                )
+    if not takes_params:
+        for case in cases:
+            missing = [k for k in keys if k not in case.values]
+            if missing:
+                raise DeclarationError(
+                    f"case {case.id or '(empty)'!r} gives no value for "
+                    f"{', '.join(map(repr, missing))}, which other cases set; give "
+                    "every case the same keys, or take an argument named 'params'"
+                )
+    argnames = tuple(k for k in keys if k in arguments and k != "params")
+    if takes_params:
+        argnames += ("params",)
+
+    if not isinstance(spec.expect, Mapping):
+        raise DeclarationError(
+            f"expect must be a dict of metric -> condition, got {_short(spec.expect)}"
+        )
+    expect: dict[str, Condition] = {}
+    for metric, text in spec.expect.items():
+        try:
+            expect[str(metric)] = Condition.parse(text)
+        except DeclarationError as exc:
+            raise DeclarationError(f"expect[{metric!r}]: {exc}") from None
+
+    tolerances: dict[str, Tolerance] = {}
+    default_tolerance = ini_tolerance
+    if isinstance(spec.tolerance, Mapping):
+        for metric, value in spec.tolerance.items():
+            try:
+                tolerances[str(metric)] = Tolerance.parse(value)
+            except DeclarationError as exc:
+                raise DeclarationError(f"tolerance[{metric!r}]: {exc}") from None
+    elif spec.tolerance is not None:
+        default_tolerance = Tolerance.parse(spec.tolerance)
+
+    doc = inspect.getdoc(func) or (inspect.cleandoc(module_doc) if module_doc else None)
+    return Declaration(
+        name=name,
+        cases=tuple(cases),
+        argnames=argnames,
+        expect=expect,
+        tolerances=tolerances,
+        default_tolerance=default_tolerance,
+        lower_is_better=tuple(spec.lower_is_better),
+        higher_is_better=tuple(spec.higher_is_better),
+        doc=doc,
+    )
+
+
+def _argument_names(func: Callable[..., Any]) -> list[str]:
+    signature = inspect.signature(func)
+    return [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+
+
+def parametrize_values(declaration: Declaration) -> list[Any]:
+    """``pytest.param`` entries for ``metafunc.parametrize(declaration.argnames, ...)``."""
+    entries = []
+    for case in declaration.cases:
+        values = [
+            dict(case.values) if arg == "params" else case.values[arg]
+            for arg in declaration.argnames
+        ]
+        entries.append(
+            pytest.param(*values, id=case.id, marks=[pytest.mark.params(**case.display)])
+        )
+    return entries
+
+
+#: Every case id each experiment file declares, by file relative to rootdir.
+DECLARED_KEY = pytest.StashKey[dict[str, list[str]]]()
+
+
+class ExperimentModule(pytest.Module):
+    """A module of experiments: collects ``exp_*`` and @experiment functions
+    besides whatever pytest would collect from it as tests."""
+
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        collected = list(super().collect())
+        try:
+            relative = self.path.relative_to(self.config.rootpath).as_posix()
+        except ValueError:
+            relative = self.path.as_posix()
+        self.config.stash.setdefault(DECLARED_KEY, {})[relative] = [
+            node.name
+            for node in collected
+            if isinstance(node, pytest.Function)
+            and is_experiment_function(node.function, node.originalname)
+        ]
+        return collected
+
+    def istestfunction(self, obj: object, name: str) -> bool:
+        if is_experiment_function(obj, name):
+            # Imported experiments belong to the module that defines them.
+            return getattr(obj, "__module__", None) == self.obj.__name__
+        return super().istestfunction(obj, name)
+
+
+def experiment_names(patterns: Sequence[str]) -> tuple[str, ...]:
+    """Normalise the ``experiment_files`` ini value."""
+    return tuple(p for p in patterns if p)

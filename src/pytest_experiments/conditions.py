@@ -1,0 +1,201 @@
+"""Expectations, metric direction, tolerances and baseline comparison.
+
+Small pure objects: nothing here imports pytest or mlflow, so every rule can be
+tested (and property-tested) on its own.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .results import Comparison
+
+#: Absolute slack under which two metric values count as equal (float noise).
+FLOAT_NOISE = 1e-9
+
+#: ``_``-separated words that make a metric lower-is-better.
+LOWER_IS_BETTER_WORDS = frozenset(
+    {"loss", "error", "mse", "mae", "rmse", "time", "seconds", "latency"}
+)
+
+
+class DeclarationError(ValueError):
+    """An experiment declaration (condition, tolerance, params) is malformed.
+
+    The message names the offending text; the collector adds file and experiment.
+    """
+
+
+_OPS = (">=", "<=", ">", "<")
+_CONDITION = re.compile(
+    r"^\s*(>=|<=|>|<)\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A metric expectation such as ``">= 0.8"``."""
+
+    op: str
+    threshold: float
+    text: str
+
+    @classmethod
+    def parse(cls, text: object) -> Condition:
+        """Parse ``">= 0.8"``-style text; raise DeclarationError on anything else."""
+        if not isinstance(text, str):
+            raise DeclarationError(
+                f"condition {text!r} must be a string such as '>= 0.8'"
+            )
+        match = _CONDITION.match(text)
+        if match is None:
+            raise DeclarationError(
+                f"malformed condition {text!r}: expected an operator "
+                f"({', '.join(_OPS)}) and a number, e.g. '>= 0.8'"
+            )
+        threshold = float(match.group(2))
+        return cls(op=match.group(1), threshold=threshold, text=text.strip())
+
+    @property
+    def direction(self) -> str:
+        """``"higher"`` for ``>``/``>=``, ``"lower"`` for ``<``/``<=``."""
+        return "higher" if self.op.startswith(">") else "lower"
+
+    def holds(self, value: float) -> bool:
+        if self.op == ">=":
+            return value >= self.threshold
+        if self.op == ">":
+            return value > self.threshold
+        if self.op == "<=":
+            return value <= self.threshold
+        return value < self.threshold
+
+    def check(self, metric: str, value: float) -> str | None:
+        """None when ``value`` meets the condition, else a message for the user."""
+        if self.holds(value):
+            return None
+        return f"expected {metric} {self.op} {self.threshold:g}, got {value:g}"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Allowed regression: absolute (``0.01``) or relative (``"2%"``)."""
+
+    amount: float
+    relative: bool
+
+    @classmethod
+    def parse(cls, value: object) -> Tolerance:
+        if isinstance(value, bool):
+            raise DeclarationError(f"tolerance {value!r} must be a number or 'N%'")
+        if isinstance(value, (int, float)):
+            amount = float(value)
+            relative = False
+            shown: object = value
+        elif isinstance(value, str):
+            text = value.strip()
+            relative = text.endswith("%")
+            number = text[:-1].strip() if relative else text
+            try:
+                amount = float(number)
+            except ValueError:
+                raise DeclarationError(
+                    f"malformed tolerance {value!r}: expected a number "
+                    "(absolute, e.g. 0.01) or a percentage (relative, e.g. '2%')"
+                ) from None
+            if relative:
+                amount /= 100.0
+            shown = value
+        else:
+            raise DeclarationError(
+                f"tolerance {value!r} must be a number (absolute) or a string "
+                "like '2%' (relative)"
+            )
+        if not math.isfinite(amount) or amount < 0:
+            raise DeclarationError(
+                f"tolerance {shown!r} must be a finite, non-negative amount"
+            )
+        return cls(amount=amount, relative=relative)
+
+    def allowed(self, baseline: float) -> float:
+        """The absolute drop allowed from ``baseline``."""
+        if self.relative:
+            return abs(baseline) * self.amount
+        return self.amount
+
+    def __str__(self) -> str:
+        if self.relative:
+            return f"{self.amount * 100:g}%"
+        return f"{self.amount:g}"
+
+
+def name_direction(metric: str) -> str:
+    """Direction from the metric's name alone (``log_loss`` -> lower)."""
+    words = metric.lower().split("_")
+    return "lower" if LOWER_IS_BETTER_WORDS.intersection(words) else "higher"
+
+
+def direction_for(
+    metric: str,
+    *,
+    lower_is_better: Iterable[str] = (),
+    higher_is_better: Iterable[str] = (),
+    expect: Mapping[str, Condition] | None = None,
+) -> str:
+    """Which way is better for ``metric``: explicit lists, then expect's operator,
+    then the name."""
+    if metric in tuple(lower_is_better):
+        return "lower"
+    if metric in tuple(higher_is_better):
+        return "higher"
+    if expect and metric in expect:
+        return expect[metric].direction
+    return name_direction(metric)
+
+
+def compare(
+    metric: str,
+    baseline: float,
+    current: float,
+    direction: str,
+    tolerance: Tolerance,
+) -> Comparison:
+    """Compare one metric with its baseline value.
+
+    ``status`` is ``better``/``same``/``worse`` (worse but within tolerance) or
+    ``regressed`` (worse by more than tolerance plus float noise).
+    """
+    delta = current - baseline
+    gain = delta if direction == "higher" else -delta
+    if not math.isfinite(current):
+        status = "regressed"
+    elif abs(delta) <= FLOAT_NOISE:
+        status = "same"
+    elif gain > 0:
+        status = "better"
+    elif -gain > tolerance.allowed(baseline) + FLOAT_NOISE:
+        status = "regressed"
+    else:
+        status = "worse"
+    return Comparison(
+        metric=metric,
+        baseline=baseline,
+        current=current,
+        delta=delta,
+        direction=direction,
+        tolerance=str(tolerance),
+        status=status,
+    )
+
+
+def regression_message(comparison: Comparison) -> str:
+    """The failure line for a regressed metric."""
+    c = comparison
+    better = "higher" if c.direction == "higher" else "lower"
+    return (
+        f"{c.metric} regressed: baseline {c.baseline:g}, current {c.current:g}, "
+        f"delta {c.delta:+g} (tolerance {c.tolerance}, {better} is better)"
+    )

@@ -1,0 +1,226 @@
+"""pytest entry point (``pytest11: experiments``): options, ini and hook wiring.
+
+Disable the plugin with ``-p no:experiments``. Nothing here imports mlflow,
+pandas or scikit-learn; see :mod:`.tracking` for the one module that does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import hookspecs
+from .collection import DECLARED_KEY, ExperimentModule, declaration_for, matches_any, parametrize_values
+from .conditions import DeclarationError
+from .results import CaseResult
+from .run import ExperimentRun
+from .runner import RESULT_KEY, RUN_KEY, CaseRunner, is_experiment_item, relative_file
+from .settings import Settings, parse_baseline_source, parse_seed
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+RUNNER_KEY = pytest.StashKey[CaseRunner]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("experiments", "ML experiments (pytest-experiments)")
+    group.addoption("--exp-seed", type=parse_seed, default=42, metavar="N",
+                    help="seed for Python's and NumPy's RNGs and the `seed` fixture (default 42)")
+    group.addoption("--exp-tracking-uri", default=None, metavar="URI",
+                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, ini "
+                         "experiments_tracking_uri, else sqlite:///<rootdir>/mlflow.db)")
+    group.addoption("--exp-no-tracking", action="store_true", default=False,
+                    help="do not log experiments to MLflow")
+    group.addoption("--exp-update-baseline", action="store_true", default=False,
+                    help="write today's metrics to baselines/<file>.json; regressions do not fail")
+    group.addoption("--exp-strict-baseline", action="store_true", default=False,
+                    help="a case with no baseline entry fails instead of passing as 'new'")
+    group.addoption("--exp-baseline", type=parse_baseline_source, default=None,
+                    metavar="SOURCE",
+                    help="where baselines come from: 'file' (default) or 'mlflow[:FILTER]', "
+                         "the latest finished run per case, e.g. "
+                         "\"mlflow:tags.git.branch = 'main'\"")
+    group.addoption("--exp-report", default=None, metavar="PATH",
+                    help="write a Markdown comparison report to PATH")
+    group.addoption("--exp-json", default=None, metavar="PATH",
+                    help="write the experiment results as JSON to PATH")
+    parser.addini("experiment_files", type="args", default=["exp_*.py"],
+                  help="glob patterns of experiment files (default exp_*.py)")
+    parser.addini("experiments_tracking_uri", default="",
+                  help="MLflow tracking URI when neither option nor environment sets one")
+    parser.addini("experiments_mlflow_experiment", default="",
+                  help="one MLflow experiment name for all files (default: the file's stem)")
+    parser.addini("experiments_tolerance", default="0",
+                  help="default allowed regression vs baseline: number or 'N%' (default 0)")
+    parser.addini("experiments_data", type="args", default=["data"],
+                  help="paths whose content is fingerprinted on every run (default data/)")
+    parser.addini("experiments_report", default="",
+                  help="write the Markdown report here (like --exp-report)")
+    parser.addini("experiments_primary_metric", default="",
+                  help="leaderboard metric (default: first metric in an expect)")
+    parser.addini("experiments_github_summary", type="bool", default=True,
+                  help="append the report to $GITHUB_STEP_SUMMARY when set (default true)")
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "params(**values): an experiment case's params (select with -m)"
+    )
+    settings = Settings.from_config(config)
+    config.stash[SETTINGS_KEY] = settings
+    config.stash[RUNNER_KEY] = CaseRunner(config, settings)
+    if not hasattr(config, "workerinput"):
+        from .session import ExperimentSession
+
+        config.pluginmanager.register(ExperimentSession(config, settings), "experiments-session")
+        if config.pluginmanager.hasplugin("xdist"):
+            from .session import XdistHooks
+
+            config.pluginmanager.register(XdistHooks(config, settings), "experiments-xdist")
+
+
+# -- collection -----------------------------------------------------------------
+
+
+def _is_experiment_file(file_path: Path, config: pytest.Config) -> bool:
+    return file_path.suffix == ".py" and matches_any(
+        file_path, config.stash[SETTINGS_KEY].experiment_files
+    )
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    """Collect experiment files that pytest's python plugin would not collect itself."""
+    config = parent.config
+    if not _is_experiment_file(file_path, config):
+        return None
+    if parent.session.isinitpath(file_path) or matches_any(file_path, config.getini("python_files")):
+        return None  # python's pytest_collect_file asks pytest_pycollect_makemodule below
+    module: pytest.Module = ExperimentModule.from_parent(parent, path=file_path)
+    return module
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent: Any) -> pytest.Module | None:
+    if _is_experiment_file(module_path, parent.config):
+        module: pytest.Module = ExperimentModule.from_parent(parent, path=module_path)
+        return module
+    return None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    definition = metafunc.definition
+    if not isinstance(definition.parent, ExperimentModule):
+        return
+    if not is_experiment_item(definition):
+        return
+    config = metafunc.config
+    runner = config.stash[RUNNER_KEY]
+    name = definition.originalname
+    module_doc = getattr(metafunc.module, "__doc__", None)
+    try:
+        decl = declaration_for(
+            metafunc.function, name, config.stash[SETTINGS_KEY].default_tolerance, module_doc
+        )
+    except DeclarationError as exc:
+        raise pytest.Collector.CollectError(
+            f"{relative_file(definition)}::{name}: {exc}"
+        ) from None
+    runner.declarations[definition.nodeid] = decl
+    if decl.argnames:
+        metafunc.parametrize(list(decl.argnames), parametrize_values(decl))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Fail fast, before any case runs, when the tracking store is unusable."""
+    config = session.config
+    settings = config.stash[SETTINGS_KEY]
+    if hasattr(config, "workerinput") or settings.tracking_uri is None:
+        return  # under xdist the controller checks (see session.XdistHooks)
+    if any(is_experiment_item(item) for item in session.items):
+        from .tracking import check_store
+
+        problem = check_store(settings.tracking_uri)
+        if problem is not None:
+            raise pytest.UsageError(
+                f"pytest-experiments: {problem} (use --exp-tracking-uri, or --exp-no-tracking)"
+            )
+
+
+# -- running ----------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if is_experiment_item(item):
+        item.config.stash[RUNNER_KEY].seed()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    if not is_experiment_item(pyfuncitem):
+        return None
+    pyfuncitem.config.stash[RUNNER_KEY].run(pyfuncitem)
+    return True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Put the case's result on its report, so it reaches the controller
+    the same way with and without xdist."""
+    report = yield
+    if not is_experiment_item(item):
+        return report
+    result = item.stash.get(RESULT_KEY, None)
+    if call.when == "call" and result is not None:
+        report.experiment_result = result.to_dict()  # type: ignore[attr-defined]
+    elif call.when == "setup" and report.failed:
+        assert isinstance(item, pytest.Function)
+        error = CaseResult(
+            nodeid=item.nodeid,
+            file=relative_file(item),
+            experiment=item.originalname,
+            case_id=item.nodeid.split("::", 1)[1],
+            outcome="error",
+            message=f"setup failed: {call.excinfo.exconly() if call.excinfo else 'error'}",
+        )
+        marker = item.get_closest_marker("params")
+        error.params = dict(marker.kwargs) if marker is not None else {}
+        report.experiment_result = error.to_dict()  # type: ignore[attr-defined]
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["experiments_declared"] = session.config.stash.get(DECLARED_KEY, {})
+
+
+# -- fixtures ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def seed(request: pytest.FixtureRequest) -> int:
+    """The session's seed (``--exp-seed``, default 42), logged as a param."""
+    return request.config.stash[SETTINGS_KEY].seed
+
+
+@pytest.fixture
+def experiment_run(request: pytest.FixtureRequest) -> ExperimentRun:
+    """The case's tracked MLflow run (see :class:`pytest_experiments.ExperimentRun`)."""
+    node = request.node
+    settings = request.config.stash[SETTINGS_KEY]
+    if not is_experiment_item(node):
+        return ExperimentRun(tracking=False)
+    handle = node.stash.get(RUN_KEY, None)
+    if handle is None:
+        handle = node.stash[RUN_KEY] = ExperimentRun(tracking=settings.tracking)
+    return handle

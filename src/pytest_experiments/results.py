@@ -1,0 +1,114 @@
+"""Plain result records that travel from workers to the controller.
+
+Everything here is JSON-friendly (``to_dict``/``from_dict``) because results
+ride on pytest reports, which xdist serialises between processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Every outcome a case can end with, in the order the report lists them.
+OUTCOMES = ("passed", "new", "failed", "regressed", "error", "crashed")
+#: Outcomes that make pytest's exit status non-zero.
+BAD_OUTCOMES = frozenset({"failed", "regressed", "error", "crashed"})
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One metric of a case compared with its baseline value."""
+
+    metric: str
+    baseline: float
+    current: float
+    #: ``current - baseline`` (sign is raw; use ``status`` for good/bad).
+    delta: float
+    #: ``"higher"`` or ``"lower"``: which way is better for this metric.
+    direction: str
+    #: The allowed drop as written (``0.01`` or ``"2%"``), for messages.
+    tolerance: str
+    #: ``"better"``, ``"same"``, ``"worse"`` (within tolerance) or ``"regressed"``.
+    status: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Comparison:
+        return cls(**data)
+
+
+@dataclass
+class CaseResult:
+    """What one experiment case produced, as the controller sees it."""
+
+    #: pytest node id, e.g. ``experiments/exp_002_rf.py::exp_rf[n_estimators=100]``.
+    nodeid: str
+    #: Path of the experiment file relative to the rootdir (``/`` separators).
+    file: str
+    #: Name of the experiment function (``exp_rf``).
+    experiment: str
+    #: Case id without the file: ``exp_rf[n_estimators=100]`` (baseline key, run name).
+    case_id: str
+    #: Case parameters; values that are not JSON scalars are given as their id text.
+    params: dict[str, Any] = field(default_factory=dict)
+    #: Returned metrics (finite or not; non-finite ones make the case fail).
+    metrics: dict[str, float] = field(default_factory=dict)
+    #: One of OUTCOMES.
+    outcome: str = "passed"
+    #: Failure/error message shown to the user (None when the case passed).
+    message: str | None = None
+    #: Wall seconds of the call phase.
+    duration: float = 0.0
+    #: ``"higher"``/``"lower"`` per metric, for marking best values and deltas.
+    directions: dict[str, str] = field(default_factory=dict)
+    #: Baseline comparison per metric (empty when the case is new).
+    comparisons: dict[str, Comparison] = field(default_factory=dict)
+    #: Whether a baseline entry existed for this case.
+    has_baseline: bool = False
+    #: Expectations as written, metric -> condition text.
+    expect: dict[str, str] = field(default_factory=dict)
+    #: Tracking run id and its web page (only for an HTTP tracking server).
+    run_id: str | None = None
+    run_url: str | None = None
+    #: Experiment description: the function's docstring, else the module's.
+    doc: str | None = None
+    #: Things the user should know that did not fail the case (e.g. a param
+    #: MLflow truncated).
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["comparisons"] = {k: v.to_dict() for k, v in self.comparisons.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CaseResult:
+        data = dict(data)
+        data["comparisons"] = {
+            k: Comparison.from_dict(v) for k, v in data.get("comparisons", {}).items()
+        }
+        return cls(**data)
+
+
+@dataclass
+class SessionInfo:
+    """Session-wide facts for the report header."""
+
+    started: str  # ISO 8601 local time
+    wall_time: float = 0.0
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool = False
+    data_fingerprint: str | None = None
+    #: Tracking URI with credentials removed, or None with tracking off.
+    tracking_uri: str | None = None
+    #: True when the session was interrupted (Ctrl-C) or stopped early.
+    partial: bool = False
+    #: Name of the primary metric for the leaderboard (None: choose automatically).
+    primary_metric: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

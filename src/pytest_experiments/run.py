@@ -1,0 +1,135 @@
+"""The ``experiment_run`` fixture's object: the case's tracked run.
+
+This module never imports mlflow. Params, metrics and tags are buffered and
+written in one batch when the case ends (few transactions per case keep the
+shared sqlite store fast under xdist); artifacts and models go to the active
+run as soon as it exists.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class ActiveRun(Protocol):
+    """What a tracking backend provides for a started run."""
+
+    run_id: str
+    url: str | None
+
+    def log_artifact(self, path: str, artifact_path: str | None) -> None: ...
+    def log_model(self, model: Any, name: str, kwargs: dict[str, Any]) -> None: ...
+    def log_figure(self, figure: Any, filename: str) -> None: ...
+    def log_text(self, text: str, filename: str) -> None: ...
+
+
+class ExperimentRun:
+    """The tracked run of one experiment case (the ``experiment_run`` fixture).
+
+    With tracking off every method is a harmless no-op and :attr:`run_id` is
+    None, so experiments never branch on whether tracking is on.
+    """
+
+    def __init__(self, tracking: bool = True) -> None:
+        self._tracking = tracking
+        self._active: ActiveRun | None = None
+        self._pending: list[Callable[[ActiveRun], None]] = []
+        self.params: dict[str, Any] = {}
+        self.metrics: list[tuple[str, float, int, int]] = []  # name, value, ms, step
+        self.tags: dict[str, str] = {}
+
+    # -- read-only facts ------------------------------------------------------
+    @property
+    def run_id(self) -> str | None:
+        """The MLflow run id (None with tracking off or before the case starts)."""
+        return self._active.run_id if self._active is not None else None
+
+    @property
+    def url(self) -> str | None:
+        """The run's page in the MLflow UI (HTTP tracking servers only)."""
+        return self._active.url if self._active is not None else None
+
+    @property
+    def tracking(self) -> bool:
+        """Whether this run is recorded anywhere."""
+        return self._tracking
+
+    # -- logging --------------------------------------------------------------
+    def log_param(self, key: str, value: Any) -> None:
+        """Record a param besides the case's own (written when the case ends)."""
+        if self._tracking:
+            self.params[str(key)] = value
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        for key, value in params.items():
+            self.log_param(key, value)
+
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        """Record a metric value, e.g. a learning curve with ``step``.
+
+        Metrics the experiment *returns* are logged for it; use this for
+        extra series that expectations and baselines should not look at.
+        """
+        if not self._tracking:
+            return
+        number = float(value)
+        if math.isnan(number):
+            raise ValueError(f"metric {name!r} is NaN")
+        step_no = step if step is not None else len([m for m in self.metrics if m[0] == name])
+        self.metrics.append((str(name), number, int(time.time() * 1000), int(step_no)))
+
+    def set_tag(self, key: str, value: Any) -> None:
+        if self._tracking:
+            self.tags[str(key)] = str(value)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Copy a local file (or folder) into the run's artifacts."""
+        local = str(path)
+        if not Path(local).exists():
+            raise FileNotFoundError(f"log_artifact: no such file or folder: {local}")
+        self._do(lambda run: run.log_artifact(local, artifact_path))
+
+    def log_model(self, model: Any, name: str = "model", **kwargs: Any) -> None:
+        """Log a model to the run.
+
+        scikit-learn estimators (tree ensembles included) are saved with
+        cloudpickle and pinned requirements worked out once per session; pass
+        ``flavor="xgboost"`` (any ``mlflow.<flavor>``) for other libraries, and
+        any keyword of that flavor's ``log_model`` (``input_example``,
+        ``signature``, ``pip_requirements``...).
+        """
+        self._do(lambda run: run.log_model(model, name, dict(kwargs)))
+
+    def log_figure(self, figure: Any, filename: str) -> None:
+        """Save a matplotlib/plotly figure as an artifact."""
+        self._do(lambda run: run.log_figure(figure, filename))
+
+    def log_text(self, text: str, filename: str) -> None:
+        """Save text as an artifact file."""
+        self._do(lambda run: run.log_text(text, filename))
+
+    # -- used by the plugin ---------------------------------------------------
+    def _do(self, action: Callable[[ActiveRun], None]) -> None:
+        if not self._tracking:
+            return
+        if self._active is None:
+            self._pending.append(action)
+        else:
+            action(self._active)
+
+    def _attach(self, active: ActiveRun) -> None:
+        """Bind to the started run and replay what was logged before it."""
+        self._active = active
+        pending, self._pending = self._pending, []
+        for action in pending:
+            action(active)
+
+    def _detach(self) -> None:
+        self._active = None
+
+    def __repr__(self) -> str:
+        return f"<ExperimentRun run_id={self.run_id!r} tracking={self._tracking}>"

@@ -1,0 +1,304 @@
+"""The controller's side: collect results, end orphaned runs, write files.
+
+Registered only in the process that controls the session (pytest itself, or
+the xdist controller), so files and terminal output are written once.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import baselines as baseline_files
+from .collection import DECLARED_KEY, matches_any
+from .provenance import Provenance
+from .results import CaseResult, SessionInfo
+from .settings import Settings
+
+
+class ExperimentSession:
+    """Results of one pytest session, as they arrive on reports."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.results: dict[str, CaseResult] = {}
+        self.started: set[str] = set()
+        self.declared: dict[str, list[str]] | None = None
+        self.provenance: Provenance | None = None
+        self.start = time.perf_counter()
+        self.started_at = datetime.datetime.now().astimezone()
+        self.updates: list[baseline_files.BaselineUpdate] = []
+        self.stale: dict[str, list[str]] = {}
+        self.written: list[str] = []
+        self.killed = 0
+        self.problems: list[str] = []
+        self.partial = False
+
+    # -- incoming ---------------------------------------------------------------
+    def looks_like_experiment(self, nodeid: str) -> bool:
+        file, _, rest = nodeid.partition("::")
+        return bool(rest) and not rest.startswith("test") and matches_any(
+            Path(file), self.settings.experiment_files
+        )
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        if self.looks_like_experiment(nodeid):
+            self.started.add(nodeid)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "experiment_result", None)
+        if data is not None:
+            self.results[report.nodeid] = CaseResult.from_dict(data)
+            return
+        if report.when == "call" and report.failed and self.looks_like_experiment(report.nodeid):
+            if report.nodeid in self.results:
+                return
+            text = report.longreprtext
+            crashed = "crashed" in text or "worker" in text and "died" in text
+            file, _, case_id = report.nodeid.partition("::")
+            self.results[report.nodeid] = CaseResult(
+                nodeid=report.nodeid,
+                file=file,
+                experiment=case_id.split("[", 1)[0],
+                case_id=case_id,
+                outcome="crashed" if crashed else "error",
+                message=text.strip().splitlines()[-1] if text.strip() else "crashed",
+            )
+
+    # -- end of session ---------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.partial = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
+        if self.declared is None:
+            self.declared = session.config.stash.get(DECLARED_KEY, None)
+        if not self.results and not self.started and not self.wants_output():
+            return
+        if self.settings.tracking:
+            self.end_orphaned_runs()
+        if self.settings.update_baseline:
+            self.update_baselines()
+        else:
+            self.find_stale()
+        self.write_outputs()
+
+    def wants_output(self) -> bool:
+        return bool(self.settings.report or self.settings.json)
+
+    def session_provenance(self) -> Provenance:
+        if self.provenance is None:
+            from .runner import session_provenance
+
+            self.provenance = session_provenance(self.config, self.settings)
+        return self.provenance
+
+    def end_orphaned_runs(self) -> None:
+        """Runs of crashed workers or an interrupted session end KILLED."""
+        unfinished = [n for n in self.started if n not in self.results]
+        crashed = [r for r in self.results.values() if r.outcome == "crashed"]
+        if not unfinished and not crashed and not self.partial:
+            return
+        if not self.started and not self.results:
+            return
+        stems = {Path(n.split("::", 1)[0]).stem for n in (*self.started, *self.results)}
+        try:
+            from .tracking import MlflowBackend
+
+            backend = MlflowBackend(self.settings, self.session_provenance())
+            self.killed = backend.kill_session_runs(stems)
+        except Exception as exc:  # noqa: BLE001 - reported in the summary
+            self.problems.append(f"could not end this session's orphaned runs: {exc}")
+
+    def experiment_files(self) -> dict[str, list[CaseResult]]:
+        files: dict[str, list[CaseResult]] = {}
+        for result in self.results.values():
+            files.setdefault(result.file, []).append(result)
+        return files
+
+    def update_baselines(self) -> None:
+        rootdir = Path(self.settings.rootdir)
+        for file, results in self.experiment_files().items():
+            current = {
+                r.case_id: r.metrics
+                for r in results
+                if r.outcome not in ("error", "crashed") and r.metrics
+            }
+            if not current:
+                continue
+            declared = (self.declared or {}).get(file)
+            path = baseline_files.baseline_path(rootdir / file)
+            self.updates.append(baseline_files.update(path, current, declared))
+
+    def find_stale(self) -> None:
+        rootdir = Path(self.settings.rootdir)
+        for file in self.experiment_files():
+            declared = (self.declared or {}).get(file)
+            if declared is None:
+                continue
+            path = baseline_files.baseline_path(rootdir / file)
+            stale = baseline_files.stale_entries(path, declared)
+            if stale:
+                self.stale[file] = stale
+
+    def session_info(self) -> SessionInfo:
+        from .tracking import redact_uri
+
+        p = self.session_provenance()
+        return SessionInfo(
+            started=self.started_at.isoformat(timespec="seconds"),
+            wall_time=time.perf_counter() - self.start,
+            commit=p.commit,
+            branch=p.branch,
+            dirty=p.dirty,
+            data_fingerprint=p.data_fingerprint,
+            tracking_uri=redact_uri(self.settings.tracking_uri),
+            partial=self.partial,
+            primary_metric=self.settings.primary_metric,
+        )
+
+    def ordered_results(self) -> list[CaseResult]:
+        return sorted(self.results.values(), key=lambda r: (r.file, r.nodeid))
+
+    def write_outputs(self) -> None:
+        from . import reporting
+
+        results = self.ordered_results()
+        info = self.session_info()
+        hook = self.config.hook
+        if self.settings.report or self._github_summary_path():
+            extra_columns: dict[str, dict[str, str]] = {}
+            for result in results:
+                columns: dict[str, str] = {}
+                for part in hook.pytest_experiments_report_columns(result=result):
+                    columns.update({str(k): str(v) for k, v in (part or {}).items()})
+                if columns:
+                    extra_columns[result.nodeid] = columns
+            sections = [
+                s
+                for part in hook.pytest_experiments_report_sections(
+                    results=results, session_info=info
+                )
+                for s in (part or [])
+            ]
+            markdown = reporting.render_markdown(
+                info, results, extra_columns=extra_columns, extra_sections=sections
+            )
+            if self.settings.report:
+                self._write(self.settings.report, markdown)
+            summary = self._github_summary_path()
+            if summary and results:
+                with open(summary, "a", encoding="utf-8") as fh:
+                    fh.write(markdown + "\n")
+        if self.settings.json:
+            self._write(self.settings.json, reporting.render_json(info, results))
+
+    def _github_summary_path(self) -> str | None:
+        path = os.environ.get("GITHUB_STEP_SUMMARY")
+        return path if path and self.settings.github_summary else None
+
+    def _write(self, target: str, text: str) -> None:
+        path = Path(target)
+        if not path.is_absolute():
+            path = Path(self.config.invocation_params.dir) / path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            self.written.append(str(path))
+        except OSError as exc:
+            self.problems.append(f"could not write {path}: {exc.strerror}")
+
+    # -- terminal -----------------------------------------------------------------
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        tr = terminalreporter
+        if not self.results and not self.problems and not self.written:
+            return
+        from . import reporting
+
+        tr.section("experiments")
+        if self.results:
+            for line in reporting.render_terminal(self.ordered_results(), width=tr._tw.fullwidth):
+                tr.write_line(line)
+        for update in self.updates:
+            rel = _relative(update.path, self.settings.rootdir)
+            if update.written:
+                parts = [f"{len(update.added)} added", f"{len(update.changed)} changed",
+                         f"{len(update.removed)} removed"]
+                tr.write_line(f"baseline {rel}: " + ", ".join(parts), green=True)
+                for label, names in (("+", update.added), ("~", update.changed),
+                                     ("-", update.removed)):
+                    for name in names:
+                        tr.write_line(f"  {label} {name}")
+            else:
+                tr.write_line(f"baseline {rel}: unchanged ({update.unchanged} cases)")
+        for file, stale in self.stale.items():
+            tr.write_line(
+                f"{file}: baseline has {len(stale)} entries for cases that no longer "
+                f"exist ({', '.join(stale[:3])}{'...' if len(stale) > 3 else ''}); "
+                "--exp-update-baseline drops them",
+                yellow=True,
+            )
+        if self.killed:
+            tr.write_line(f"{self.killed} unfinished MLflow runs of this session ended KILLED",
+                          yellow=True)
+        for path in self.written:
+            tr.write_line(f"wrote {path}")
+        for problem in self.problems:
+            tr.write_line(f"pytest-experiments: {problem}", red=True)
+
+
+def _relative(path: Path, rootdir: str) -> str:
+    try:
+        return path.relative_to(rootdir).as_posix()
+    except ValueError:
+        return str(path)
+
+
+class XdistHooks:
+    """xdist controller hooks: hand settings and provenance to workers,
+    check the tracking store once, and gather what workers declared."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.checked = False
+
+    def _session(self) -> ExperimentSession:
+        plugin = self.config.pluginmanager.get_plugin("experiments-session")
+        assert isinstance(plugin, ExperimentSession)
+        return plugin
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        session = self._session()
+        node.workerinput["experiments_settings"] = self.settings.to_dict()
+        node.workerinput["experiments_provenance"] = session.session_provenance().to_dict()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if self.checked or self.settings.tracking_uri is None:
+            return
+        session = self._session()
+        if not any(session.looks_like_experiment(i) for i in ids):
+            return
+        self.checked = True
+        from .tracking import check_store
+
+        problem = check_store(self.settings.tracking_uri)
+        if problem is not None:
+            pytest.exit(
+                f"pytest-experiments: {problem} (use --exp-tracking-uri, or --exp-no-tracking)",
+                returncode=pytest.ExitCode.USAGE_ERROR,
+            )
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", None)
+        if output and "experiments_declared" in output:
+            session = self._session()
+            if session.declared is None:
+                session.declared = dict(output["experiments_declared"])

@@ -1,0 +1,151 @@
+"""Frozen settings read once from the pytest config, and sent to xdist workers."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conditions import DeclarationError, Tolerance
+
+DEFAULT_EXPERIMENT_FILES = ("exp_*.py",)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the plugin needs from options and ini, as plain values."""
+
+    rootdir: str
+    experiment_files: tuple[str, ...]
+    seed: int
+    #: Resolved tracking URI, or None when tracking is off.
+    tracking_uri: str | None
+    mlflow_experiment: str | None
+    update_baseline: bool
+    strict_baseline: bool
+    #: None: baseline files; otherwise an MLflow search filter ("" = any finished run).
+    baseline_filter: str | None
+    tolerance: str
+    data_paths: tuple[str, ...]
+    report: str | None
+    json: str | None
+    primary_metric: str | None
+    github_summary: bool
+    #: Unique per pytest invocation, shared by the controller and its workers.
+    session_id: str
+    #: ``host:pid`` of the controlling pytest process (to spot dead sessions).
+    controller: str
+
+    @property
+    def tracking(self) -> bool:
+        return self.tracking_uri is not None
+
+    @property
+    def default_tolerance(self) -> Tolerance:
+        return Tolerance.parse(_number_or_text(self.tolerance))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        data = dict(data)
+        data["experiment_files"] = tuple(data["experiment_files"])
+        data["data_paths"] = tuple(data["data_paths"])
+        return cls(**data)
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Settings:
+        workerinput = getattr(config, "workerinput", None)
+        if workerinput is not None and "experiments_settings" in workerinput:
+            return cls.from_dict(workerinput["experiments_settings"])
+        opt = config.option
+        rootdir = str(config.rootpath)
+        uri: str | None = None
+        if not opt.exp_no_tracking:
+            uri = (
+                opt.exp_tracking_uri
+                or os.environ.get("MLFLOW_TRACKING_URI")
+                or config.getini("experiments_tracking_uri")
+                or default_tracking_uri(config.rootpath)
+            )
+        baseline_filter: str | None = None
+        if opt.exp_baseline is not None and opt.exp_baseline != "file":
+            baseline_filter = opt.exp_baseline
+        if baseline_filter is not None and uri is None:
+            raise pytest.UsageError(
+                "--exp-baseline mlflow needs tracking; it cannot be used with --exp-no-tracking"
+            )
+        tolerance = str(config.getini("experiments_tolerance") or "0")
+        try:
+            Tolerance.parse(_number_or_text(tolerance))
+        except DeclarationError as exc:
+            raise pytest.UsageError(f"ini experiments_tolerance: {exc}") from None
+        return cls(
+            rootdir=rootdir,
+            experiment_files=tuple(config.getini("experiment_files")) or DEFAULT_EXPERIMENT_FILES,
+            seed=opt.exp_seed,
+            tracking_uri=uri,
+            mlflow_experiment=config.getini("experiments_mlflow_experiment") or None,
+            update_baseline=opt.exp_update_baseline,
+            strict_baseline=opt.exp_strict_baseline,
+            baseline_filter=baseline_filter,
+            tolerance=tolerance,
+            data_paths=tuple(config.getini("experiments_data")) or ("data",),
+            report=opt.exp_report or config.getini("experiments_report") or None,
+            json=opt.exp_json,
+            primary_metric=config.getini("experiments_primary_metric") or None,
+            github_summary=config.getini("experiments_github_summary"),
+            session_id=uuid.uuid4().hex,
+            controller=f"{socket.gethostname()}:{os.getpid()}",
+        )
+
+
+def default_tracking_uri(rootdir: Path) -> str:
+    """The embedded store: ``sqlite:///<rootdir>/mlflow.db``."""
+    return f"sqlite:///{(rootdir / 'mlflow.db').as_posix()}"
+
+
+def _number_or_text(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+# -- option value parsers (argparse ``type=``) ---------------------------------
+
+
+def parse_seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be an integer, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"seed must be in 0..2**32-1, got {value}")
+    return value
+
+
+def parse_baseline_source(text: str) -> str:
+    """``file`` (default), ``mlflow`` or ``mlflow:<search filter>``.
+
+    Returns "file" or the filter text ("" for plain ``mlflow``)."""
+    if text == "file":
+        return "file"
+    if text == "mlflow":
+        return ""
+    if text.startswith("mlflow:"):
+        filt = text[len("mlflow:"):].strip()
+        if not filt:
+            raise argparse.ArgumentTypeError("--exp-baseline mlflow: needs a filter after ':'")
+        return filt
+    raise argparse.ArgumentTypeError(
+        f"--exp-baseline must be 'file', 'mlflow' or 'mlflow:<filter>', got {text!r}"
+    )

@@ -1,0 +1,519 @@
+"""MLflow tracking: the only module that imports mlflow (lazily, on first use).
+
+Each process (an xdist worker, or pytest itself without xdist) owns one
+:class:`MlflowBackend`. The sqlite store is created by exactly one process
+(under a file lock, built at a temporary path and renamed into place), so
+workers racing on a brand-new store never see a half-migrated database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import socket
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .provenance import Provenance
+from .settings import Settings
+
+T = TypeVar("T")
+
+#: Run tags written by the plugin.
+TAG_OUTCOME = "outcome"
+TAG_NODEID = "pytest.nodeid"
+TAG_SESSION = "pytest.session"
+TAG_CONTROLLER = "pytest.controller"
+
+#: Libraries whose versions are recorded on every run.
+KEY_LIBRARIES = ("mlflow", "scikit-learn", "pandas", "numpy", "pytest", "pytest-xdist")
+
+#: Params longer than MLflow accepts are cut to this and flagged with a tag.
+MAX_PARAM_LENGTH = 6000
+#: Runs RUNNING for longer than this on another host count as abandoned.
+ABANDONED_AFTER_S = 24 * 3600
+
+
+class TrackingError(RuntimeError):
+    """The tracking store could not be reached or refused a write."""
+
+
+# -- URIs ---------------------------------------------------------------------
+
+
+def redact_uri(uri: str | None) -> str | None:
+    """The URI without user:password (and without query secrets like tokens)."""
+    if uri is None:
+        return None
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme in ("http", "https", "postgresql", "mysql", "mssql") or "@" in parts.netloc:
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        if "@" in parts.netloc:
+            netloc = "***@" + netloc
+        query = "&".join(
+            f"{k}=***" if _secret_name(k) else f"{k}={v}"
+            for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        )
+        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return uri
+
+
+def _secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(w in lowered for w in ("password", "passwd", "token", "secret", "api_key", "apikey"))
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for other stores)."""
+    if not uri.startswith("sqlite:"):
+        return None
+    path = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
+    if not path or path == ":memory:":
+        return None
+    if uri.startswith("sqlite:////"):
+        return Path("/" + path.lstrip("/"))
+    return Path(path) if os.path.isabs(path) else Path.cwd() / path
+
+
+def is_http(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+def check_store(uri: str, timeout: float = 5.0) -> str | None:
+    """A cheap reachability check with no mlflow import: None if usable, else why not."""
+    db = sqlite_path(uri)
+    if db is not None:
+        folder = db.parent
+        if db.exists():
+            return None if os.access(db, os.W_OK) else f"sqlite store {db} is not writable"
+        probe = folder
+        while not probe.exists() and probe.parent != probe:
+            probe = probe.parent
+        if not os.access(probe, os.W_OK):
+            return f"cannot create sqlite store {db}: {probe} is not writable"
+        return None
+    if is_http(uri):
+        url = uri.rstrip("/") + "/health"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310
+                if resp.status >= 500:
+                    return f"tracking server {redact_uri(uri)} answered {resp.status}"
+        except urllib.error.HTTPError as exc:
+            if exc.code >= 500:
+                return f"tracking server {redact_uri(uri)} answered {exc.code}"
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return f"cannot reach tracking server {redact_uri(uri)}: {reason}"
+    return None
+
+
+# -- retries ------------------------------------------------------------------
+
+
+def _retry(action: Callable[[], T], attempts: int = 8) -> T:
+    """Run ``action``, retrying sqlite lock contention with backoff."""
+    delay = 0.05
+    for attempt in range(attempts):
+        try:
+            return action()
+        except Exception as exc:  # noqa: BLE001 - inspected below
+            text = str(exc).lower()
+            transient = "database is locked" in text or "database table is locked" in text
+            if not transient or attempt == attempts - 1:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")
+
+
+# -- per-run object -----------------------------------------------------------
+
+
+class MlflowRun:
+    """An active MLflow run (what :class:`~pytest_experiments.run.ExperimentRun` logs to)."""
+
+    def __init__(self, backend: MlflowBackend, run_id: str, experiment_id: str) -> None:
+        self._backend = backend
+        self.run_id = run_id
+        self.experiment_id = experiment_id
+        self.url = backend.run_url(experiment_id, run_id)
+
+    def log_artifact(self, path: str, artifact_path: str | None) -> None:
+        self._backend.client.log_artifact(self.run_id, path, artifact_path)
+
+    def log_text(self, text: str, filename: str) -> None:
+        self._backend.client.log_text(self.run_id, text, filename)
+
+    def log_figure(self, figure: Any, filename: str) -> None:
+        self._backend.client.log_figure(self.run_id, figure, filename)
+
+    def log_model(self, model: Any, name: str, kwargs: dict[str, Any]) -> None:
+        flavor = kwargs.pop("flavor", None)
+        if flavor is None:
+            if not _is_sklearn_estimator(model):
+                raise TypeError(
+                    f"log_model: {type(model).__name__} is not a scikit-learn estimator; "
+                    "pass flavor='<mlflow flavor>' (e.g. flavor='xgboost')"
+                )
+            import mlflow.sklearn
+
+            kwargs.setdefault("serialization_format", "cloudpickle")
+            if "pip_requirements" not in kwargs and "extra_pip_requirements" not in kwargs:
+                kwargs["pip_requirements"] = self._backend.sklearn_requirements()
+            mlflow.sklearn.log_model(model, name=name, **kwargs)
+            return
+        importlib_flavor(flavor).log_model(model, name=name, **kwargs)
+
+
+def importlib_flavor(flavor: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(f"mlflow.{flavor}")
+    except ImportError as exc:
+        raise ValueError(f"log_model: unknown MLflow flavor {flavor!r}: {exc}") from None
+
+
+def _is_sklearn_estimator(model: Any) -> bool:
+    if "sklearn" not in sys.modules:
+        return False
+    from sklearn.base import BaseEstimator
+
+    return isinstance(model, BaseEstimator)
+
+
+# -- the backend --------------------------------------------------------------
+
+
+class MlflowBackend:
+    """Creates the store (once), experiments and runs for one process."""
+
+    def __init__(self, settings: Settings, provenance: Provenance) -> None:
+        assert settings.tracking_uri is not None
+        self.settings = settings
+        self.uri: str = settings.tracking_uri
+        self.provenance = provenance
+        self._client: Any = None
+        self._experiment_ids: dict[str, str] = {}
+        self._requirements: list[str] | None = None
+        self._base_tags: dict[str, str] | None = None
+
+    # -- setup ----------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._open()
+        return self._client
+
+    def _open(self) -> None:
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        db = sqlite_path(self.uri)
+        if db is not None:
+            self._create_sqlite_store(db)
+        mlflow.set_tracking_uri(self.uri)
+        self._client = MlflowClient(self.uri)
+
+    def _lock(self) -> Any:
+        from filelock import FileLock
+
+        key = hashlib.sha256(self.uri.encode()).hexdigest()[:16]
+        return FileLock(Path(tempfile.gettempdir()) / f"pytest-experiments-{key}.lock", timeout=600)
+
+    def _create_sqlite_store(self, db: Path) -> None:
+        """Create a brand-new sqlite store atomically: build, then rename."""
+        if db.exists():
+            return
+        with self._lock():
+            if db.exists():
+                return
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            db.parent.mkdir(parents=True, exist_ok=True)
+            tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+            store = SqlAlchemyStore(f"sqlite:///{tmp.as_posix()}", self.artifact_root(db))
+            store.engine.dispose()
+            os.replace(tmp, db)
+
+    @staticmethod
+    def artifact_root(db: Path) -> str:
+        """Artifacts of a local sqlite store live beside it, in ``mlruns/``."""
+        return (db.parent / "mlruns").as_uri()
+
+    def experiment_name(self, stem: str) -> str:
+        return self.settings.mlflow_experiment or stem
+
+    def experiment_id(self, name: str) -> str:
+        """Id of MLflow experiment ``name``, created if missing (race-safe)."""
+        if name in self._experiment_ids:
+            return self._experiment_ids[name]
+        client = self.client
+        found = _retry(lambda: client.get_experiment_by_name(name))
+        if found is None:
+            db = sqlite_path(self.uri)
+            with self._lock():
+                found = _retry(lambda: client.get_experiment_by_name(name))
+                if found is None:
+                    location = (
+                        f"{self.artifact_root(db)}/{name}" if db is not None else None
+                    )
+                    try:
+                        exp_id = _retry(lambda: client.create_experiment(name, location))
+                    except Exception:  # created by another machine meanwhile
+                        found = client.get_experiment_by_name(name)
+                        if found is None:
+                            raise
+                        exp_id = found.experiment_id
+                else:
+                    exp_id = found.experiment_id
+        else:
+            if found.lifecycle_stage == "deleted":
+                raise TrackingError(
+                    f"MLflow experiment {name!r} is deleted; restore it "
+                    f"(mlflow experiments restore --experiment-id {found.experiment_id}) "
+                    "or delete it for good with `mlflow gc`"
+                )
+            exp_id = found.experiment_id
+        self._experiment_ids[name] = exp_id
+        self._end_abandoned_runs(exp_id)
+        return exp_id
+
+    def _end_abandoned_runs(self, experiment_id: str) -> None:
+        """End KILLED the runs left RUNNING by pytest sessions that died."""
+        host = socket.gethostname()
+        client = self.client
+        runs = _retry(
+            lambda: client.search_runs(
+                [experiment_id], "attributes.status = 'RUNNING'", max_results=1000
+            )
+        )
+        now_ms = time.time() * 1000
+        for run in runs:
+            controller = run.data.tags.get(TAG_CONTROLLER)
+            session = run.data.tags.get(TAG_SESSION)
+            if controller is None or session == self.settings.session_id:
+                continue
+            run_host, _, pid = controller.rpartition(":")
+            if run_host == host:
+                dead = not _pid_alive(int(pid)) if pid.isdigit() else False
+            else:
+                dead = now_ms - (run.info.start_time or now_ms) > ABANDONED_AFTER_S * 1000
+            if dead:
+                _retry(lambda: client.set_terminated(run.info.run_id, "KILLED"))
+
+    # -- provenance -----------------------------------------------------------
+    def base_tags(self) -> dict[str, str]:
+        if self._base_tags is None:
+            p = self.provenance
+            tags = {
+                TAG_SESSION: self.settings.session_id,
+                TAG_CONTROLLER: self.settings.controller,
+                "host": socket.gethostname(),
+                "python.version": sys.version.split()[0],
+            }
+            if p.commit:
+                tags["git.commit"] = p.commit
+                tags["mlflow.source.git.commit"] = p.commit
+                tags["git.dirty"] = str(p.dirty).lower()
+            if p.branch:
+                tags["git.branch"] = p.branch
+                tags["mlflow.source.git.branch"] = p.branch
+            if p.data_fingerprint:
+                tags["data.fingerprint"] = p.data_fingerprint
+            for dist in KEY_LIBRARIES:
+                try:
+                    tags[f"lib.{dist}"] = importlib.metadata.version(dist)
+                except importlib.metadata.PackageNotFoundError:
+                    pass
+            self._base_tags = tags
+        return dict(self._base_tags)
+
+    def sklearn_requirements(self) -> list[str]:
+        """Pinned requirements for sklearn models, worked out once per process
+        (MLflow's own inference re-imports the model in a subprocess: ~4 s a model)."""
+        if self._requirements is None:
+            reqs = []
+            for dist in ("scikit-learn", "cloudpickle", "numpy", "scipy", "pandas"):
+                try:
+                    reqs.append(f"{dist}=={importlib.metadata.version(dist)}")
+                except importlib.metadata.PackageNotFoundError:
+                    pass
+            self._requirements = reqs
+        return list(self._requirements)
+
+    def run_url(self, experiment_id: str, run_id: str) -> str | None:
+        if not is_http(self.uri):
+            return None
+        base = redact_uri(self.uri) or self.uri
+        parts = urllib.parse.urlsplit(base)
+        netloc = parts.netloc.replace("***@", "")
+        root = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")).rstrip("/")
+        return f"{root}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    # -- runs -----------------------------------------------------------------
+    def start(
+        self, *, stem: str, run_name: str, nodeid: str, params: Mapping[str, Any],
+        tags: Mapping[str, str],
+    ) -> tuple[MlflowRun, list[str]]:
+        """Create the case's run, make it MLflow's active run, log its params.
+
+        Returns the run and warnings about params that had to be changed.
+        """
+        import mlflow
+        from mlflow.entities import Param
+
+        exp_id = self.experiment_id(self.experiment_name(stem))
+        all_tags = self.base_tags()
+        all_tags.update(tags)
+        all_tags[TAG_NODEID] = nodeid
+        all_tags["mlflow.source.name"] = nodeid.split("::", 1)[0]
+        while mlflow.active_run() is not None:  # a run the user left open
+            mlflow.end_run()
+        active = _retry(
+            lambda: mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=all_tags)
+        )
+        run = MlflowRun(self, active.info.run_id, exp_id)
+        clean, warnings = clean_params(params)
+        if clean:
+            batch = [Param(k, v) for k, v in clean.items()]
+            _retry(lambda: self.client.log_batch(run.run_id, params=batch))
+        return run, warnings
+
+    def finish(
+        self,
+        run: MlflowRun,
+        *,
+        status: str,
+        metrics: Iterable[tuple[str, float, int, int]],
+        params: Mapping[str, Any],
+        tags: Mapping[str, str],
+        traceback_text: str | None = None,
+    ) -> list[str]:
+        """Write the case's results in one batch and end the run."""
+        import mlflow
+        from mlflow.entities import Metric, Param, RunTag
+
+        clean, warnings = clean_params(params)
+        batch_metrics = [Metric(k, v, ts, step) for k, v, ts, step in metrics]
+        batch_tags = [RunTag(k, str(v)[:8000]) for k, v in tags.items()]
+        batch_params = [Param(k, v) for k, v in clean.items()]
+        client = self.client
+        try:
+            for m, p, t in _batches(batch_metrics, batch_params, batch_tags):
+                _retry(lambda: client.log_batch(run.run_id, metrics=m, params=p, tags=t))
+            if traceback_text:
+                client.log_text(run.run_id, traceback_text, "traceback.txt")
+        finally:
+            active = mlflow.active_run()
+            if active is not None and active.info.run_id == run.run_id:
+                mlflow.end_run(status)
+            else:
+                _retry(lambda: client.set_terminated(run.run_id, status))
+        return warnings
+
+    def kill_session_runs(self, stems: Iterable[str]) -> int:
+        """End KILLED this session's runs that are still RUNNING (crashed workers,
+        Ctrl-C). Returns how many."""
+        client = self.client
+        ids = []
+        for stem in set(stems):
+            found = client.get_experiment_by_name(self.experiment_name(stem))
+            if found is not None:
+                ids.append(found.experiment_id)
+        if not ids:
+            return 0
+        flt = f"attributes.status = 'RUNNING' and tags.`{TAG_SESSION}` = '{self.settings.session_id}'"
+        runs = _retry(lambda: client.search_runs(ids, flt, max_results=5000))
+        for run in runs:
+            _retry(lambda: client.set_terminated(run.info.run_id, "KILLED"))
+        return len(runs)
+
+    def baseline_metrics(self, stem: str, filter_string: str) -> dict[str, dict[str, float]]:
+        """Latest finished run per case id (run name) matching ``filter_string``."""
+        from mlflow.exceptions import MlflowException
+
+        client = self.client
+        found = client.get_experiment_by_name(self.experiment_name(stem))
+        if found is None:
+            return {}
+        flt = "attributes.status = 'FINISHED'"
+        if filter_string:
+            flt += f" and {filter_string}"
+        try:
+            runs = _retry(
+                lambda: client.search_runs(
+                    [found.experiment_id], flt, max_results=5000,
+                    order_by=["attributes.start_time DESC"],
+                )
+            )
+        except MlflowException as exc:
+            raise TrackingError(f"--exp-baseline filter {filter_string!r}: {exc.message}") from None
+        baselines: dict[str, dict[str, float]] = {}
+        for run in runs:
+            if run.data.tags.get(TAG_SESSION) == self.settings.session_id:
+                continue
+            name = run.data.tags.get("mlflow.runName") or run.info.run_name
+            if name and name not in baselines:
+                baselines[name] = dict(run.data.metrics)
+        return baselines
+
+
+def _batches(
+    metrics: list[Any], params: list[Any], tags: list[Any]
+) -> Iterable[tuple[list[Any], list[Any], list[Any]]]:
+    """Split one logical batch into MLflow's log_batch limits (100 params,
+    100 tags, 1000 entities per call); usually a single call."""
+    while True:
+        p, params = params[:100], params[100:]
+        t, tags = tags[:100], tags[100:]
+        room = 1000 - len(p) - len(t)
+        m, metrics = metrics[:room], metrics[room:]
+        yield m, p, t
+        if not (metrics or params or tags):
+            return
+
+
+def clean_params(params: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Params as MLflow accepts them, with a warning for each one changed."""
+    from mlflow.utils.validation import _validate_param_name  # type: ignore[attr-defined]
+
+    clean: dict[str, str] = {}
+    warnings: list[str] = []
+    for key, value in params.items():
+        text = "None" if value is None else str(value)
+        name = str(key)
+        try:
+            _validate_param_name(name)
+        except Exception:  # noqa: BLE001 - MLflow's message is not needed
+            safe = "".join(c if c.isalnum() or c in "_-. /" else "_" for c in name)[:250] or "_"
+            warnings.append(f"param name {name!r} is not valid in MLflow; logged as {safe!r}")
+            name = safe
+        if len(text) > MAX_PARAM_LENGTH:
+            warnings.append(
+                f"param {name!r} is {len(text)} characters; MLflow keeps {MAX_PARAM_LENGTH}, "
+                "so it was truncated"
+            )
+            text = text[: MAX_PARAM_LENGTH - 3] + "..."
+        clean[name] = text
+    return clean, warnings
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

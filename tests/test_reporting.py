@@ -1,0 +1,807 @@
+"""Unit tests of the pure rendering functions in ``pytest_experiments.reporting``.
+
+The Markdown is checked through a small GitHub-table parser written here
+(cells split on unescaped ``|``, escapes undone), not by comparing with the
+renderer's own output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import string
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_experiments.reporting import (
+    choose_primary_metric,
+    escape_cell,
+    format_number,
+    outcome_counts,
+    render_json,
+    render_markdown,
+    render_terminal,
+)
+from pytest_experiments.results import OUTCOMES, CaseResult, Comparison, SessionInfo
+
+# ------------------------------------------------------------------ test helpers
+
+# Characters that must never appear unescaped in a cell.
+SPECIAL = set("|`*_[]<>~#$")
+ENTITIES = {"&lt;": "<", "&gt;": ">", "&amp;": "&"}
+BREAK = " ⏎ "
+LINE_BREAKS = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def split_row(line: str) -> list[str]:
+    """Cells of a GitHub table row: split on ``|`` not preceded by an escape."""
+    assert line.startswith("|") and line.endswith("|"), line
+    cells: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if ch == "\\" and i + 1 < len(line):
+            current.append(line[i : i + 2])
+            i += 2
+            continue
+        if ch == "|":
+            cells.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    cells.append("".join(current))
+    # A row "| a | b |" splits into ['', ' a ', ' b ', ''].
+    assert cells[0] == "" and cells[-1] == "", line
+    return [cell.strip() for cell in cells[1:-1]]
+
+
+def unescape(cell: str) -> str:
+    """Undo Markdown escaping, failing on any special character left raw."""
+    out: list[str] = []
+    i = 0
+    while i < len(cell):
+        ch = cell[i]
+        if ch == "\\":
+            assert i + 1 < len(cell), f"dangling backslash in {cell!r}"
+            nxt = cell[i + 1]
+            assert nxt in string.punctuation, f"bad escape \\{nxt} in {cell!r}"
+            out.append(nxt)
+            i += 2
+            continue
+        if ch == "&":
+            entity = next((e for e in ENTITIES if cell.startswith(e, i)), None)
+            assert entity is not None, f"raw & in {cell!r}"
+            out.append(ENTITIES[entity])
+            i += len(entity)
+            continue
+        assert ch not in SPECIAL, f"unescaped {ch!r} in {cell!r}"
+        assert ch not in "\n\r", f"line break in {cell!r}"
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def bold_value(cell: str) -> tuple[bool, str]:
+    """(is bold, unescaped text) of a metric cell."""
+    if cell.startswith("**") and cell.endswith("**") and len(cell) > 4:
+        return True, unescape(cell[2:-2])
+    return False, unescape(cell)
+
+
+@dataclass
+class Table:
+    heading: str  # the nearest "## ..." heading above the table
+    header: list[str]
+    rows: list[list[str]]
+
+    def column(self, name: str) -> list[str]:
+        index = self.header.index(name)
+        return [row[index] for row in self.rows]
+
+    def row(self, case: str) -> dict[str, str]:
+        for row in self.rows:
+            if unescape(row[0]) == case:
+                return dict(zip(self.header, row, strict=True))
+        raise KeyError(case)
+
+
+SEPARATOR = re.compile(r"^\|( *:?-{3,}:? *\|)+$")
+
+
+def parse_tables(markdown: str) -> list[Table]:
+    """Every table in *markdown*; asserts each is well formed."""
+    lines = markdown.split("\n")
+    tables: list[Table] = []
+    heading = ""
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("## "):
+            heading = line[3:]
+        if line.startswith("|"):
+            assert i > 0 and lines[i - 1] == "", "a table needs a blank line before it"
+            header = [unescape(cell) for cell in split_row(line)]
+            assert SEPARATOR.match(lines[i + 1]), lines[i + 1]
+            assert len(split_row(lines[i + 1])) == len(header)
+            rows: list[list[str]] = []
+            i += 2
+            while i < len(lines) and lines[i].startswith("|"):
+                cells = split_row(lines[i])
+                assert len(cells) == len(header), (lines[i], header)
+                rows.append(cells)
+                i += 1
+            assert i == len(lines) or lines[i] == "", (
+                "a table needs a blank line after it"
+            )
+            tables.append(Table(heading, header, rows))
+            continue
+        i += 1
+    return tables
+
+
+def table_under(markdown: str, heading_start: str) -> Table:
+    matches = [t for t in parse_tables(markdown) if t.heading.startswith(heading_start)]
+    assert len(matches) == 1, [t.heading for t in parse_tables(markdown)]
+    return matches[0]
+
+
+def sanitized(text: str) -> str:
+    """What the spec says a cell shows: breaks marked, controls gone, tabs spaced."""
+    text = LINE_BREAKS.sub(BREAK, text).replace("\t", " ")
+    return "".join(
+        ch
+        for ch in text
+        if unicodedata.category(ch) not in ("Cc", "Cs") and ch not in BIDI
+    )
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+def comparison(
+    metric: str, baseline: float, current: float, direction: str, status: str
+) -> Comparison:
+    return Comparison(
+        metric=metric,
+        baseline=baseline,
+        current=current,
+        delta=current - baseline,
+        direction=direction,
+        tolerance="0.01",
+        status=status,
+    )
+
+
+DIRS = {"accuracy": "higher", "log_loss": "lower"}
+FENCE_MESSAGE = "expected | got\n```\nboom\n`````\nend | ok"
+
+
+def make_results() -> list[CaseResult]:
+    rf_file = "experiments/exp_rf.py"
+    lr_file = "experiments/exp_lr.py"
+    return [
+        CaseResult(
+            nodeid=f"{rf_file}::exp_rf[a|b]",
+            file=rf_file,
+            experiment="exp_rf",
+            case_id="exp_rf[a|b]",
+            params={"n_estimators": 100, "criterion": "a|b"},
+            metrics={"accuracy": 0.85, "log_loss": 0.40},
+            outcome="passed",
+            duration=1.234,
+            directions=dict(DIRS),
+            comparisons={
+                "accuracy": comparison("accuracy", 0.83, 0.85, "higher", "better"),
+                # log_loss went up: a positive delta that is worse.
+                "log_loss": comparison("log_loss", 0.39, 0.40, "lower", "worse"),
+            },
+            has_baseline=True,
+            expect={"accuracy": ">= 0.8"},
+            run_id="0123456789abcdef0123456789abcdef",
+            run_url="http://127.0.0.1:5000/#/experiments/1/runs/0123456789abcdef",
+            doc="Random forest on the heart data.\n\n    Second paragraph.",
+        ),
+        CaseResult(
+            nodeid=f"{rf_file}::exp_rf[html]",
+            file=rf_file,
+            experiment="exp_rf",
+            case_id="exp_rf[html]",
+            params={"n_estimators": 200, "criterion": "<b>x</b>"},
+            metrics={"accuracy": 0.80, "log_loss": 0.30},
+            outcome="regressed",
+            message="accuracy 0.8 < baseline 0.83 - 0.01",
+            duration=2.0,
+            directions=dict(DIRS),
+            comparisons={
+                "accuracy": comparison("accuracy", 0.83, 0.80, "higher", "regressed"),
+                # log_loss went down: a negative delta that is better.
+                "log_loss": comparison("log_loss", 0.35, 0.30, "lower", "better"),
+            },
+            has_baseline=True,
+            run_id="fedcba9876543210",
+        ),
+        CaseResult(
+            nodeid=f"{rf_file}::exp_rf[lines]",
+            file=rf_file,
+            experiment="exp_rf",
+            case_id="exp_rf[lines]",
+            params={
+                "n_estimators": 300,
+                "criterion": "line1\nline2",
+                "extra": "`code`",
+            },
+            metrics={"accuracy": 0.85, "log_loss": math.nan},
+            outcome="new",
+            duration=0.5,
+            directions=dict(DIRS),
+            has_baseline=False,
+            run_id="abc",
+            run_url="javascript:alert(1)",
+        ),
+        CaseResult(
+            nodeid=f"{lr_file}::exp_lr[C=1]",
+            file=lr_file,
+            experiment="exp_lr",
+            case_id="exp_lr[C=1]",
+            params={"C": 1},
+            metrics={"accuracy": 0.90, "log_loss": 0.25},
+            outcome="passed",
+            duration=0.25,
+            directions=dict(DIRS),
+            comparisons={
+                "accuracy": comparison("accuracy", 0.90, 0.90, "higher", "same"),
+            },
+            has_baseline=True,
+            doc="Logistic regression.",
+        ),
+        CaseResult(
+            nodeid=f"{lr_file}::exp_lr[C=100]",
+            file=lr_file,
+            experiment="exp_lr",
+            case_id="exp_lr[C=100]",
+            params={"C": 100},
+            metrics={},
+            outcome="error",
+            message=FENCE_MESSAGE,
+            duration=0.01,
+            has_baseline=True,
+        ),
+    ]
+
+
+def make_session(**changes: object) -> SessionInfo:
+    session = SessionInfo(
+        started="2024-05-01T10:00:00",
+        wall_time=12.5,
+        commit="abc1234",
+        branch="main",
+        dirty=True,
+        data_fingerprint="0123456789abcdef0123456789abcdef",
+        tracking_uri=None,
+        partial=False,
+    )
+    for key, value in changes.items():
+        setattr(session, key, value)
+    return session
+
+
+@pytest.fixture
+def markdown() -> str:
+    results = make_results()
+    return render_markdown(
+        make_session(),
+        results,
+        extra_columns={results[1].nodeid: {"note": "look | here"}},
+        extra_sections=["## Custom\n\nhello from a hook"],
+    )
+
+
+# ------------------------------------------------------------------ format_number
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0.8525, "0.8525"),
+        (1234.5, "1234.5"),
+        (1e-7, "1e-07"),
+        (math.nan, "nan"),
+        (math.inf, "inf"),
+        (-math.inf, "-inf"),
+        (100, "100"),
+        (0.85, "0.85"),
+        (1.0, "1"),
+        (0.0, "0"),
+        (-0.5, "-0.5"),
+        (12.345678, "12.3457"),
+        (0.012345, "0.01235"),
+        (10**20, "100000000000000000000"),
+    ],
+)
+def test_format_number(value: float, expected: str) -> None:
+    assert format_number(value) == expected
+
+
+# Below 1e300 so that rounding to 4 digits cannot overflow when parsed back.
+@given(st.floats(min_value=-1e300, max_value=1e300))
+def test_format_number_is_close_to_the_value(value: float) -> None:
+    text = format_number(value)
+    assert float(text) == pytest.approx(value, rel=1e-3, abs=1e-4)
+
+
+# ------------------------------------------------------------------ escape_cell
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, ""),
+        ("a|b", "a\\|b"),
+        ("<b>x</b>", "&lt;b&gt;x&lt;/b&gt;"),
+        ("a&b", "a&amp;b"),
+        ("`code`", "\\`code\\`"),
+        ("back\\slash", "back\\\\slash"),
+        ("*em* _u_ [l]", "\\*em\\* \\_u\\_ \\[l\\]"),
+        ("line1\nline2", "line1 ⏎ line2"),
+        ("a\r\nb\rc", "a ⏎ b ⏎ c"),
+        ("tab\there", "tab here"),
+        ("nul\x00bell\x07", "nulbell"),
+        (0.5, "0.5"),
+        (math.nan, "nan"),
+        (3, "3"),
+    ],
+)
+def test_escape_cell_examples(value: object, expected: str) -> None:
+    assert escape_cell(value) == expected
+
+
+TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list("|\\`*_[]<>&~#$\n\r\t\x00\x1b\x85\u2028 -")),
+        st.characters(),
+    )
+)
+
+
+@given(TEXT)
+def test_escape_cell_is_safe_for_any_text(text: str) -> None:
+    out = escape_cell(text)
+    assert "\n" not in out and "\r" not in out
+    assert len(out.splitlines()) <= 1
+    assert "<" not in out and ">" not in out
+    assert not any(unicodedata.category(ch) == "Cc" for ch in out)
+    # No pipe survives unescaped: a one-cell row still has one cell.
+    assert split_row(f"| {out} |") == [out.strip()]
+
+
+@given(TEXT.filter(lambda t: "\x1b" not in t))
+def test_escape_cell_round_trips(text: str) -> None:
+    # Unescaping gives back the text as the spec says a cell shows it.
+    assert unescape(escape_cell(text)) == sanitized(text)
+
+
+# ------------------------------------------------------------------ primary metric
+
+
+def case(**kwargs: object) -> CaseResult:
+    base: dict[str, object] = {
+        "nodeid": "e.py::exp[x]",
+        "file": "e.py",
+        "experiment": "exp",
+        "case_id": "exp[x]",
+    }
+    base.update(kwargs)
+    return CaseResult(**base)  # type: ignore[arg-type]
+
+
+def test_choose_primary_metric() -> None:
+    no_expect = case(metrics={"f1": 0.5, "accuracy": 0.7})
+    with_expect = case(
+        metrics={"accuracy": 0.7}, expect={"roc_auc": ">0.5", "f1": ">0"}
+    )
+    assert choose_primary_metric([no_expect, with_expect], "recall") == "recall"
+    assert choose_primary_metric([no_expect, with_expect], None) == "roc_auc"
+    assert choose_primary_metric([case(), no_expect], None) == "f1"
+    assert choose_primary_metric([case(), case(outcome="crashed")], None) is None
+    assert choose_primary_metric([], None) is None
+
+
+def test_outcome_counts_lists_every_outcome_in_order() -> None:
+    results = [case(outcome="new"), case(outcome="passed"), case(outcome="new")]
+    counts = outcome_counts(results)
+    assert list(counts) == list(OUTCOMES)
+    assert counts["new"] == 2 and counts["passed"] == 1
+    assert sum(counts.values()) == 3
+    assert outcome_counts([]) == dict.fromkeys(OUTCOMES, 0)
+
+
+# ------------------------------------------------------------------ render_markdown
+
+
+def test_header(markdown: str) -> None:
+    head = markdown.split("\n## ")[0]
+    assert head.startswith("# Experiment report\n")
+    assert "PARTIAL" not in head
+    assert "- Date: 2024-05-01T10:00:00" in head
+    assert "- Commit: abc1234 (dirty)" in head
+    assert "- Branch: main" in head
+    assert "- Data fingerprint: 0123456789ab\n" in head
+    assert "- Tracking: off" in head
+    # Only non-zero outcomes, in OUTCOMES order.
+    assert "- Cases: 2 passed, 1 new, 1 regressed, 1 error\n" in head
+    assert "12.5" in head and "failed" not in head
+
+
+def test_partial_banner_near_the_top() -> None:
+    text = render_markdown(make_session(partial=True), make_results())
+    first_lines = text.split("\n")[:4]
+    assert any("PARTIAL" in line for line in first_lines), first_lines
+
+
+def test_tracking_uri_clean_commit() -> None:
+    session = make_session(dirty=False, tracking_uri="http://mlflow.local:5000")
+    text = render_markdown(session, make_results())
+    assert "- Commit: abc1234\n" in text
+    assert "- Tracking: http://mlflow.local:5000" in text
+
+
+def test_every_table_is_well_formed(markdown: str) -> None:
+    # parse_tables asserts header/separator/row cell counts.
+    tables = parse_tables(markdown)
+    assert [t.heading for t in tables] == [
+        "exp\\_rf (experiments/exp\\_rf.py)",
+        "exp\\_lr (experiments/exp\\_lr.py)",
+        "Leaderboard",
+    ]
+
+
+def test_experiment_sections_and_docs(markdown: str) -> None:
+    rf = markdown.index("## exp\\_rf (experiments/exp\\_rf.py)")
+    lr = markdown.index("## exp\\_lr (experiments/exp\\_lr.py)")
+    assert rf < lr
+    assert "\nRandom forest on the heart data.\n" in markdown
+    assert "Second paragraph" not in markdown
+    assert "\nLogistic regression.\n" in markdown
+
+
+def test_columns_in_order(markdown: str) -> None:
+    rf = table_under(markdown, "exp\\_rf")
+    assert rf.header == [
+        "case",
+        "n_estimators",
+        "criterion",
+        "extra",
+        "accuracy",
+        "log_loss",
+        "Δ accuracy",
+        "Δ log_loss",
+        "note",
+        "outcome",
+        "duration",
+        "run",
+    ]
+    lr = table_under(markdown, "exp\\_lr")
+    # No comparison on log_loss in exp_lr: no delta column for it.
+    assert lr.header == [
+        "case",
+        "C",
+        "accuracy",
+        "log_loss",
+        "Δ accuracy",
+        "outcome",
+        "duration",
+        "run",
+    ]
+
+
+def test_hostile_params_land_in_their_column(markdown: str) -> None:
+    rf = table_under(markdown, "exp\\_rf")
+    assert [unescape(c) for c in rf.column("case")] == ["a|b", "html", "lines"]
+    assert [unescape(c) for c in rf.column("criterion")] == [
+        "a|b",
+        "<b>x</b>",
+        "line1" + BREAK + "line2",
+    ]
+    assert [unescape(c) for c in rf.column("extra")] == ["", "", "`code`"]
+    assert [unescape(c) for c in rf.column("n_estimators")] == ["100", "200", "300"]
+    assert [unescape(c) for c in rf.column("note")] == ["", "look | here", ""]
+    assert [unescape(c) for c in rf.column("outcome")] == ["passed", "regressed", "new"]
+    assert unescape(rf.row("a|b")["duration"]) == "1.23 s"
+    # No raw HTML anywhere in the report.
+    assert "<b>" not in markdown
+
+
+def test_best_values_bold_by_direction(markdown: str) -> None:
+    rf = table_under(markdown, "exp\\_rf")
+    # accuracy: higher is better; 0.85 twice -> both bold (tie).
+    assert [bold_value(c) for c in rf.column("accuracy")] == [
+        (True, "0.85"),
+        (False, "0.8"),
+        (True, "0.85"),
+    ]
+    # log_loss: lower is better -> 0.3 bold; NaN never bold.
+    assert [bold_value(c) for c in rf.column("log_loss")] == [
+        (False, "0.4"),
+        (True, "0.3"),
+        (False, "nan"),
+    ]
+    lr = table_under(markdown, "exp\\_lr")
+    # A single value is still the best; the errored case has none.
+    assert [bold_value(c) for c in lr.column("accuracy")] == [
+        (True, "0.9"),
+        (False, ""),
+    ]
+
+
+def test_all_nan_column_has_no_bold() -> None:
+    results = [
+        case(case_id="exp[a]", metrics={"m": math.nan}),
+        case(case_id="exp[b]", metrics={"m": math.inf}, directions={"m": "lower"}),
+    ]
+    table = parse_tables(render_markdown(make_session(), results))[0]
+    assert [bold_value(c) for c in table.column("m")] == [
+        (False, "nan"),
+        (False, "inf"),
+    ]
+
+
+def test_delta_marked_by_direction_not_sign(markdown: str) -> None:
+    rf = table_under(markdown, "exp\\_rf")
+    first = rf.row("a|b")
+    assert unescape(first["Δ accuracy"]).startswith("+0.02 ▲")
+    # log_loss rose by 0.01: positive sign, but worse for a "lower" metric.
+    assert unescape(first["Δ log_loss"]).startswith("+0.01 ▼")
+    second = rf.row("html")
+    regressed = unescape(second["Δ accuracy"])
+    assert regressed.startswith("-0.03 ▼") and "(regressed)" in regressed
+    # log_loss fell by 0.05: negative sign, but better.
+    assert unescape(second["Δ log_loss"]).startswith("-0.05 ▲")
+    assert "regressed" not in unescape(first["Δ log_loss"])
+    # A new case has no comparison: "new" in the first delta column only.
+    new = rf.row("lines")
+    assert (unescape(new["Δ accuracy"]), unescape(new["Δ log_loss"])) == ("new", "")
+    same = table_under(markdown, "exp\\_lr").row("C=1")
+    assert unescape(same["Δ accuracy"]).startswith("0 =")
+
+
+def test_run_column(markdown: str) -> None:
+    rf = table_under(markdown, "exp\\_rf")
+    assert rf.row("a|b")["run"] == (
+        "[01234567](http://127.0.0.1:5000/#/experiments/1/runs/0123456789abcdef)"
+    )
+    assert unescape(rf.row("html")["run"]) == "fedcba9876543210"
+    # Not an http(s) URL: shown as plain text, never as a link.
+    assert unescape(rf.row("lines")["run"]) == "abc"
+    assert "javascript" not in markdown
+    assert unescape(table_under(markdown, "exp\\_lr").row("C=100")["run"]) == ""
+
+
+def test_run_url_cannot_break_the_table() -> None:
+    result = case(run_id="r1", run_url="http://h/x|y) <z>`w`")
+    table = parse_tables(render_markdown(make_session(), [result]))[0]
+    cell = table.row("x")["run"]
+    assert cell.startswith("[r1](http://h/x") and cell.endswith(")")
+    assert cell.count(")") == 1 and " " not in cell and "<" not in cell
+
+
+def test_leaderboard_order_and_content(markdown: str) -> None:
+    board = table_under(markdown, "Leaderboard")
+    # Primary metric: first metric named in an expect (accuracy), higher first.
+    assert board.header == ["rank", "experiment", "case", "accuracy", "outcome"]
+    rows = [[unescape(c) for c in row] for row in board.rows]
+    assert rows == [
+        ["1", "exp_lr", "C=1", "0.9", "passed"],
+        ["2", "exp_rf", "a|b", "0.85", "passed"],
+        ["2", "exp_rf", "lines", "0.85", "new"],
+        ["4", "exp_rf", "html", "0.8", "regressed"],
+    ]
+
+
+def test_leaderboard_lower_is_better_skips_non_finite() -> None:
+    session = make_session(primary_metric="log_loss")
+    board = table_under(render_markdown(session, make_results()), "Leaderboard")
+    values = [unescape(c) for c in board.column("log_loss")]
+    # NaN (case "lines") and the errored case without metrics are left out.
+    assert values == ["0.25", "0.3", "0.4"]
+    assert [unescape(c) for c in board.column("case")] == ["C=1", "html", "a|b"]
+
+
+def test_no_leaderboard_without_metrics() -> None:
+    results = [case(outcome="crashed", message="worker died")]
+    text = render_markdown(make_session(), results)
+    assert "## Leaderboard" not in text
+    assert "## Failures" in text
+
+
+def test_failures_section_keeps_message_intact(markdown: str) -> None:
+    failures = markdown.split("\n## Failures\n", 1)[1]
+    assert "### experiments/exp\\_rf.py::exp\\_rf\\[html\\]" in failures
+    assert "### experiments/exp\\_lr.py::exp\\_lr\\[C=100\\]" in failures
+    assert "exp\\_rf\\[a\\|b\\]" not in failures  # passed: not listed
+    section = failures.split("### experiments/exp\\_lr.py::exp\\_lr\\[C=100\\]", 1)[1]
+    lines = section.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith("```"))
+    fence = re.match(r"`+", lines[start])
+    assert fence is not None
+    # Longer than the 5-backtick run inside the message.
+    assert len(fence.group()) > 5
+    end = lines.index(fence.group(), start + 1)
+    assert "\n".join(lines[start + 1 : end]) == FENCE_MESSAGE
+
+
+def test_no_failures_section_when_all_pass() -> None:
+    text = render_markdown(make_session(), [case(metrics={"m": 1.0})])
+    assert "## Failures" not in text
+
+
+def test_extra_sections_appended_verbatim(markdown: str) -> None:
+    assert markdown.endswith("\n\n## Custom\n\nhello from a hook\n")
+    assert markdown.index("## Failures") < markdown.index("## Custom")
+
+
+def test_empty_results() -> None:
+    text = render_markdown(make_session(), [])
+    assert text.startswith("# Experiment report\n")
+    assert parse_tables(text) == []
+
+
+def test_doc_cannot_become_a_block() -> None:
+    for doc in ("# Title", "- item", "1. first", "---", "<script>x</script>"):
+        text = render_markdown(make_session(), [case(doc=doc, metrics={"m": 1.0})])
+        para = text.split("\n\n")[text.split("\n\n").index("## exp (e.py)") + 1]
+        assert not re.match(r"(#|-|\+|\d+[.)]|<)", para), para
+
+
+# ------------------------------------------------------------------ hypothesis
+
+# ANSI escape sequences are removed as a whole, which `sanitized` does not model.
+PLAIN_TEXT = TEXT.filter(lambda t: "\x1b" not in t)
+KEYS = st.text(min_size=1, max_size=12).filter(lambda s: "\x1b" not in s)
+SCALARS = st.one_of(
+    PLAIN_TEXT,
+    st.integers(),
+    st.floats(),
+    st.booleans(),
+    st.none(),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    params=st.dictionaries(KEYS, SCALARS, max_size=4),
+    metrics=st.dictionaries(KEYS, st.floats(), max_size=3),
+    case_label=TEXT,
+    experiment=TEXT,
+    message=st.one_of(st.none(), TEXT),
+)
+def test_arbitrary_case_renders_well_formed_tables(
+    params: dict[str, object],
+    metrics: dict[str, float],
+    case_label: str,
+    experiment: str,
+    message: str | None,
+) -> None:
+    result = case(
+        experiment=experiment,
+        case_id=f"exp[{case_label}]",
+        params=params,
+        metrics=metrics,
+        outcome="failed",
+        message=message,
+    )
+    text = render_markdown(make_session(), [result])
+    tables = parse_tables(text)
+    table = next(t for t in tables if t.heading != "Leaderboard")
+    assert len(table.rows) == 1
+    assert len(table.header) == 1 + len(params) + len(metrics) + 3
+    assert len(table.rows[0]) == len(table.header)
+    for column, (key, value) in enumerate(params.items(), start=1):
+        assert table.header[column] == sanitized(key).strip()
+        if isinstance(value, str):
+            assert unescape(table.rows[0][column]) == sanitized(value).strip()
+    assert "<" not in text.split("## Failures")[0]
+
+
+def _lines_ok(lines: Iterable[str]) -> bool:
+    return all("\n" not in line and "\r" not in line for line in lines)
+
+
+# ------------------------------------------------------------------ terminal
+
+
+def test_render_terminal() -> None:
+    lines = render_terminal(make_results(), width=100)
+    assert _lines_ok(lines)
+    assert lines[-1] == "experiments: 2 passed, 1 new, 1 regressed, 1 error"
+    titles = [line for line in lines if line.startswith("exp_")]
+    assert titles == [
+        "exp_rf (experiments/exp_rf.py)",
+        "exp_lr (experiments/exp_lr.py)",
+    ]
+    assert all(len(line) <= 100 for line in lines)
+    text = "\n".join(lines)
+    # Plain text: no Markdown escaping, the case label as written.
+    assert "a|b" in text and "\\|" not in text and "**" not in text
+    row = next(line for line in lines if line.startswith("html"))
+    assert "0.8" in row and "regressed" in row.lower()
+
+
+def test_render_terminal_keeps_one_line_per_case() -> None:
+    results = [
+        case(case_id="exp[one\ntwo]", metrics={"m": 1.0}),
+        case(case_id="exp[b]"),
+    ]
+    lines = render_terminal(results)
+    assert _lines_ok(lines)
+    # title, header, rule, two rows, blank, counts
+    assert len(lines) == 7, lines
+    assert lines[3].startswith("one") and "two" in lines[3]
+
+
+def test_render_terminal_narrow_width() -> None:
+    long = case(case_id="exp[" + "x" * 200 + "]", metrics={"accuracy": 0.5})
+    lines = render_terminal([long], width=60)
+    assert all(len(line) <= 60 for line in lines), lines
+    assert any("0.5" in line for line in lines)
+    assert any("passed" in line for line in lines)
+
+
+def test_render_terminal_empty() -> None:
+    assert render_terminal([]) == ["experiments: no cases"]
+
+
+# ------------------------------------------------------------------ JSON
+
+
+def _reject_constant(name: str) -> float:
+    raise AssertionError(f"invalid JSON constant {name}")
+
+
+def test_render_json_round_trips_with_nan() -> None:
+    results = make_results()
+    results[0].metrics["weird"] = -math.inf
+    session = make_session(partial=True)
+    text = render_json(session, results)
+    assert text.endswith("\n")
+    data = json.loads(text, parse_constant=_reject_constant)
+    assert set(data) == {"session", "counts", "results"}
+    assert data["session"]["partial"] is True
+    assert data["counts"] == {
+        "passed": 2,
+        "new": 1,
+        "failed": 0,
+        "regressed": 1,
+        "error": 1,
+        "crashed": 0,
+    }
+    assert [r["nodeid"] for r in data["results"]] == [r.nodeid for r in results]
+    assert data["results"][2]["metrics"]["log_loss"] == "nan"
+    assert data["results"][0]["metrics"]["weird"] == "-inf"
+    assert data["results"][0]["metrics"]["accuracy"] == 0.85
+    assert data["results"][0]["comparisons"]["accuracy"]["status"] == "better"
+    # Finite values survive exactly and rebuild the same record.
+    rebuilt = CaseResult.from_dict(data["results"][1])
+    assert rebuilt == results[1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(metrics=st.dictionaries(KEYS, st.floats(), max_size=4), text=TEXT)
+def test_render_json_always_valid(metrics: dict[str, float], text: str) -> None:
+    result = case(metrics=metrics, message=text, params={"p": text})
+    data = json.loads(
+        render_json(make_session(), [result]), parse_constant=_reject_constant
+    )
+    got = data["results"][0]
+    assert got["message"] == text and got["params"]["p"] == text
+    for key, value in metrics.items():
+        expected = value if math.isfinite(value) else format_number(value)
+        assert got["metrics"][key] == expected
