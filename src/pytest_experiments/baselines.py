@@ -43,8 +43,7 @@ def load(path: Path) -> Baselines:
         ) from None
     if not isinstance(data, dict):
         raise BaselineError(
-            f"baseline file {path} must hold an object keyed by case id, "
-            f"not {type(data).__name__}"
+            f"baseline file {path} must hold an object keyed by case id, not {type(data).__name__}"
         )
     result: Baselines = {}
     for case_id, metrics in data.items():

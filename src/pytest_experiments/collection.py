@@ -109,8 +109,8 @@ def expand_cases(params: object) -> list[Case]:
             columns.append(list(column))
         cases = []
         for indices in itertools.product(*(range(len(c)) for c in columns)):
-            values = {k: columns[i][j] for i, (k, j) in enumerate(zip(keys, indices))}
-            positions = dict(zip(keys, indices))
+            values = {k: columns[i][j] for i, (k, j) in enumerate(zip(keys, indices, strict=True))}
+            positions = dict(zip(keys, indices, strict=True))
             cases.append(_case(values, positions))
         return cases
     if isinstance(params, (list, tuple)):
@@ -138,9 +138,25 @@ def _check_key(key: object) -> None:
         raise DeclarationError(f"param name {key!r} must be a non-empty string")
 
 
+SECRET_WORDS = ("password", "passwd", "token", "secret", "api_key", "apikey", "credential")
+MASK = "***"
+
+
+def is_secret_name(name: str) -> bool:
+    """Params named like secrets are masked in ids, tracking and reports."""
+    lowered = name.lower().replace("-", "_")
+    return any(word in lowered for word in SECRET_WORDS)
+
+
 def _case(values: dict[str, Any], positions: Mapping[str, int]) -> Case:
-    case_id = "-".join(f"{k}={format_value(v, positions[k])}" for k, v in values.items())
-    display = {k: display_value(v, positions[k]) for k, v in values.items()}
+    def shown(key: str, value: Any) -> Any:
+        return MASK if is_secret_name(key) else display_value(value, positions[key])
+
+    def in_id(key: str, value: Any) -> str:
+        return MASK if is_secret_name(key) else format_value(value, positions[key])
+
+    case_id = "-".join(f"{k}={in_id(k, v)}" for k, v in values.items())
+    display = {k: shown(k, v) for k, v in values.items()}
     return Case(values=values, id=case_id, display=display)
 
 
@@ -297,7 +313,7 @@ class ExperimentModule(pytest.Module):
     def istestfunction(self, obj: object, name: str) -> bool:
         if is_experiment_function(obj, name):
             # Imported experiments belong to the module that defines them.
-            return getattr(obj, "__module__", None) == self.obj.__name__
+            return bool(getattr(obj, "__module__", None) == self.obj.__name__)
         return super().istestfunction(obj, name)
 
 

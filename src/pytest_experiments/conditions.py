@@ -30,9 +30,7 @@ class DeclarationError(ValueError):
 
 
 _OPS = (">=", "<=", ">", "<")
-_CONDITION = re.compile(
-    r"^\s*(>=|<=|>|<)\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*$"
-)
+_CONDITION = re.compile(r"^\s*(>=|<=|>|<)\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -47,9 +45,7 @@ class Condition:
     def parse(cls, text: object) -> Condition:
         """Parse ``">= 0.8"``-style text; raise DeclarationError on anything else."""
         if not isinstance(text, str):
-            raise DeclarationError(
-                f"condition {text!r} must be a string such as '>= 0.8'"
-            )
+            raise DeclarationError(f"condition {text!r} must be a string such as '>= 0.8'")
         match = _CONDITION.match(text)
         if match is None:
             raise DeclarationError(
@@ -111,13 +107,10 @@ class Tolerance:
             shown = value
         else:
             raise DeclarationError(
-                f"tolerance {value!r} must be a number (absolute) or a string "
-                "like '2%' (relative)"
+                f"tolerance {value!r} must be a number (absolute) or a string like '2%' (relative)"
             )
         if not math.isfinite(amount) or amount < 0:
-            raise DeclarationError(
-                f"tolerance {shown!r} must be a finite, non-negative amount"
-            )
+            raise DeclarationError(f"tolerance {shown!r} must be a finite, non-negative amount")
         return cls(amount=amount, relative=relative)
 
     def allowed(self, baseline: float) -> float:

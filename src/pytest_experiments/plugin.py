@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 
 from . import hookspecs
-from .collection import DECLARED_KEY, ExperimentModule, declaration_for, matches_any, parametrize_values
+from .collection import (
+    DECLARED_KEY,
+    ExperimentModule,
+    declaration_for,
+    matches_any,
+    parametrize_values,
+)
 from .conditions import DeclarationError
 from .results import CaseResult
 from .run import ExperimentRun
@@ -26,42 +32,100 @@ RUNNER_KEY = pytest.StashKey[CaseRunner]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("experiments", "ML experiments (pytest-experiments)")
-    group.addoption("--exp-seed", type=parse_seed, default=42, metavar="N",
-                    help="seed for Python's and NumPy's RNGs and the `seed` fixture (default 42)")
-    group.addoption("--exp-tracking-uri", default=None, metavar="URI",
-                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, ini "
-                         "experiments_tracking_uri, else sqlite:///<rootdir>/mlflow.db)")
-    group.addoption("--exp-no-tracking", action="store_true", default=False,
-                    help="do not log experiments to MLflow")
-    group.addoption("--exp-update-baseline", action="store_true", default=False,
-                    help="write today's metrics to baselines/<file>.json; regressions do not fail")
-    group.addoption("--exp-strict-baseline", action="store_true", default=False,
-                    help="a case with no baseline entry fails instead of passing as 'new'")
-    group.addoption("--exp-baseline", type=parse_baseline_source, default=None,
-                    metavar="SOURCE",
-                    help="where baselines come from: 'file' (default) or 'mlflow[:FILTER]', "
-                         "the latest finished run per case, e.g. "
-                         "\"mlflow:tags.git.branch = 'main'\"")
-    group.addoption("--exp-report", default=None, metavar="PATH",
-                    help="write a Markdown comparison report to PATH")
-    group.addoption("--exp-json", default=None, metavar="PATH",
-                    help="write the experiment results as JSON to PATH")
-    parser.addini("experiment_files", type="args", default=["exp_*.py"],
-                  help="glob patterns of experiment files (default exp_*.py)")
-    parser.addini("experiments_tracking_uri", default="",
-                  help="MLflow tracking URI when neither option nor environment sets one")
-    parser.addini("experiments_mlflow_experiment", default="",
-                  help="one MLflow experiment name for all files (default: the file's stem)")
-    parser.addini("experiments_tolerance", default="0",
-                  help="default allowed regression vs baseline: number or 'N%' (default 0)")
-    parser.addini("experiments_data", type="args", default=["data"],
-                  help="paths whose content is fingerprinted on every run (default data/)")
-    parser.addini("experiments_report", default="",
-                  help="write the Markdown report here (like --exp-report)")
-    parser.addini("experiments_primary_metric", default="",
-                  help="leaderboard metric (default: first metric in an expect)")
-    parser.addini("experiments_github_summary", type="bool", default=True,
-                  help="append the report to $GITHUB_STEP_SUMMARY when set (default true)")
+    group.addoption(
+        "--exp-seed",
+        type=parse_seed,
+        default=42,
+        metavar="N",
+        help="seed for Python's and NumPy's RNGs and the `seed` fixture (default 42)",
+    )
+    group.addoption(
+        "--exp-tracking-uri",
+        default=None,
+        metavar="URI",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, ini "
+        "experiments_tracking_uri, else sqlite:///<rootdir>/mlflow.db)",
+    )
+    group.addoption(
+        "--exp-no-tracking",
+        action="store_true",
+        default=False,
+        help="do not log experiments to MLflow",
+    )
+    group.addoption(
+        "--exp-update-baseline",
+        action="store_true",
+        default=False,
+        help="write today's metrics to baselines/<file>.json; regressions do not fail",
+    )
+    group.addoption(
+        "--exp-strict-baseline",
+        action="store_true",
+        default=False,
+        help="a case with no baseline entry fails instead of passing as 'new'",
+    )
+    group.addoption(
+        "--exp-baseline",
+        type=parse_baseline_source,
+        default=None,
+        metavar="SOURCE",
+        help="where baselines come from: 'file' (default) or 'mlflow[:FILTER]', "
+        "the latest finished run per case, e.g. "
+        "\"mlflow:tags.git.branch = 'main'\"",
+    )
+    group.addoption(
+        "--exp-report",
+        default=None,
+        metavar="PATH",
+        help="write a Markdown comparison report to PATH",
+    )
+    group.addoption(
+        "--exp-json",
+        default=None,
+        metavar="PATH",
+        help="write the experiment results as JSON to PATH",
+    )
+    parser.addini(
+        "experiment_files",
+        type="args",
+        default=["exp_*.py"],
+        help="glob patterns of experiment files (default exp_*.py)",
+    )
+    parser.addini(
+        "experiments_tracking_uri",
+        default="",
+        help="MLflow tracking URI when neither option nor environment sets one",
+    )
+    parser.addini(
+        "experiments_mlflow_experiment",
+        default="",
+        help="one MLflow experiment name for all files (default: the file's stem)",
+    )
+    parser.addini(
+        "experiments_tolerance",
+        default="0",
+        help="default allowed regression vs baseline: number or 'N%' (default 0)",
+    )
+    parser.addini(
+        "experiments_data",
+        type="args",
+        default=["data"],
+        help="paths whose content is fingerprinted on every run (default data/)",
+    )
+    parser.addini(
+        "experiments_report", default="", help="write the Markdown report here (like --exp-report)"
+    )
+    parser.addini(
+        "experiments_primary_metric",
+        default="",
+        help="leaderboard metric (default: first metric in an expect)",
+    )
+    parser.addini(
+        "experiments_github_summary",
+        type="bool",
+        default=True,
+        help="append the report to $GITHUB_STEP_SUMMARY when set (default true)",
+    )
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -99,7 +163,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
     config = parent.config
     if not _is_experiment_file(file_path, config):
         return None
-    if parent.session.isinitpath(file_path) or matches_any(file_path, config.getini("python_files")):
+    if parent.session.isinitpath(file_path) or matches_any(
+        file_path, config.getini("python_files")
+    ):
         return None  # python's pytest_collect_file asks pytest_pycollect_makemodule below
     module: pytest.Module = ExperimentModule.from_parent(parent, path=file_path)
     return module
@@ -128,9 +194,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.function, name, config.stash[SETTINGS_KEY].default_tolerance, module_doc
         )
     except DeclarationError as exc:
-        raise pytest.Collector.CollectError(
-            f"{relative_file(definition)}::{name}: {exc}"
-        ) from None
+        raise pytest.Collector.CollectError(f"{relative_file(definition)}::{name}: {exc}") from None
     runner.declarations[definition.nodeid] = decl
     if decl.argnames:
         metafunc.parametrize(list(decl.argnames), parametrize_values(decl))
@@ -220,7 +284,7 @@ def experiment_run(request: pytest.FixtureRequest) -> ExperimentRun:
     settings = request.config.stash[SETTINGS_KEY]
     if not is_experiment_item(node):
         return ExperimentRun(tracking=False)
-    handle = node.stash.get(RUN_KEY, None)
+    handle: ExperimentRun | None = node.stash.get(RUN_KEY, None)
     if handle is None:
         handle = node.stash[RUN_KEY] = ExperimentRun(tracking=settings.tracking)
     return handle

@@ -99,7 +99,9 @@ def data_fingerprint(
     return total.hexdigest()
 
 
-def collect(rootdir: Path, data_paths: Iterable[str], cache: dict[str, str] | None = None) -> Provenance:
+def collect(
+    rootdir: Path, data_paths: Iterable[str], cache: dict[str, str] | None = None
+) -> Provenance:
     commit, branch, dirty = git_state(rootdir)
     return Provenance(
         commit=commit,

@@ -87,8 +87,7 @@ def _strip_controls(text: str, keep: str = "") -> str:
     return "".join(
         ch
         for ch in text
-        if ch in keep
-        or not (unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI_CONTROLS)
+        if ch in keep or not (unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI_CONTROLS)
     )
 
 
@@ -268,9 +267,7 @@ def outcome_counts(results: Sequence[CaseResult]) -> dict[str, int]:
     return counts
 
 
-def choose_primary_metric(
-    results: Sequence[CaseResult], configured: str | None
-) -> str | None:
+def choose_primary_metric(results: Sequence[CaseResult], configured: str | None) -> str | None:
     """The metric the leaderboard ranks by.
 
     *configured* when given (an empty string counts as not given); else the
@@ -351,10 +348,7 @@ def _experiment_section(
         + [False, True, False]
     )
 
-    best = {
-        m: _best([r.metrics.get(m) for r in group], _direction(group, m))
-        for m in metrics
-    }
+    best = {m: _best([r.metrics.get(m) for r in group], _direction(group, m)) for m in metrics}
     rows: list[list[str]] = []
     for result in group:
         row = [escape_cell(_case_label(result.case_id))]
@@ -395,9 +389,7 @@ def _experiment_section(
 
 def _leaderboard(results: Sequence[CaseResult], metric: str) -> list[str]:
     direction = _direction(results, metric)
-    scored = [
-        (v, r) for r in results if (v := _finite(r.metrics.get(metric))) is not None
-    ]
+    scored = [(v, r) for r in results if (v := _finite(r.metrics.get(metric))) is not None]
     lines = [
         "## Leaderboard",
         "",
@@ -405,7 +397,7 @@ def _leaderboard(results: Sequence[CaseResult], metric: str) -> list[str]:
         "",
     ]
     if not scored:
-        return lines + [f"No case has a finite value for {escape_cell(metric)}."]
+        return [*lines, f"No case has a finite value for {escape_cell(metric)}."]
     # Stable sort: equal values keep result order.
     scored.sort(key=lambda item: item[0] if direction == "lower" else -item[0])
     rows: list[list[str]] = []
@@ -465,11 +457,7 @@ def render_markdown(
     commit = escape_cell(session.commit) if session.commit else "unknown"
     if session.dirty:
         commit += " (dirty)"
-    fingerprint = (
-        escape_cell(session.data_fingerprint[:12])
-        if session.data_fingerprint
-        else "none"
-    )
+    fingerprint = escape_cell(session.data_fingerprint[:12]) if session.data_fingerprint else "none"
     lines += [
         f"- Date: {escape_cell(session.started)}",
         f"- Commit: {commit}",
@@ -519,9 +507,7 @@ def _clip(text: str, width: int) -> str:
     return text[: width - 3] + "..."
 
 
-def _terminal_line(
-    cells: Sequence[str], widths: Sequence[int], right: Sequence[bool]
-) -> str:
+def _terminal_line(cells: Sequence[str], widths: Sequence[int], right: Sequence[bool]) -> str:
     parts = [
         _clip(cell, w).rjust(w) if r else _clip(cell, w).ljust(w)
         for cell, w, r in zip(cells, widths, right, strict=True)
@@ -571,15 +557,11 @@ def render_terminal(results: Sequence[CaseResult], width: int = 100) -> list[str
                 if comparison is None:
                     row.append("")
                 else:
-                    mark = _TERMINAL_DELTA_MARKS.get(
-                        comparison.status, comparison.status
-                    )
+                    mark = _TERMINAL_DELTA_MARKS.get(comparison.status, comparison.status)
                     row.append(_plain(f"{_signed(comparison.delta)} {mark}"))
             row += [_plain(result.outcome), _format_seconds(result.duration)]
             rows.append(row)
-        natural = [
-            max(len(row[i]) for row in [header, *rows]) for i in range(len(header))
-        ]
+        natural = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
         minimums = [min(n, 12 if i == 0 else 6) for i, n in enumerate(natural)]
         widths = _fit(natural, minimums, width)
 
@@ -623,8 +605,6 @@ def render_json(session: SessionInfo, results: Sequence[CaseResult]) -> str:
         "results": [result.to_dict() for result in results],
     }
     return (
-        json.dumps(
-            _json_safe(document), indent=2, sort_keys=True, allow_nan=False, default=str
-        )
+        json.dumps(_json_safe(document), indent=2, sort_keys=True, allow_nan=False, default=str)
         + "\n"
     )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import baselines as baseline_files
-from .collection import Declaration, ExperimentModule, is_experiment_function
+from .collection import MASK, Declaration, ExperimentModule, is_experiment_function, is_secret_name
 from .conditions import compare, regression_message
 from .provenance import Provenance
 from .provenance import collect as collect_provenance
@@ -178,7 +178,7 @@ class CaseRunner:
                 tracking_notes.extend(param_notes)
                 handle._attach(active)
                 result.run_id, result.run_url = active.run_id, active.url
-            except Exception as exc:  # noqa: BLE001 - reported on the case
+            except Exception as exc:
                 problems.append(("error", f"MLflow tracking failed at run start: {_describe(exc)}"))
 
         start = time.perf_counter()
@@ -186,7 +186,7 @@ class CaseRunner:
         raised: BaseException | None = None
         try:
             returned = self._call(item)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
+        except BaseException as exc:
             raised = exc
         result.duration = time.perf_counter() - start
 
@@ -220,7 +220,9 @@ class CaseRunner:
         result.message = "\n".join(m for _, m in problems) or None
         status = "FAILED" if outcome == "error" else "FINISHED"
         finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
-        self._finish(active, handle, result, status, {"outcome": outcome}, finite, None, tracking_notes)
+        self._finish(
+            active, handle, result, status, {"outcome": outcome}, finite, None, tracking_notes
+        )
         if result.outcome in BAD_OUTCOMES:
             pytest.fail(f"[{result.outcome}] {result.message}", pytrace=False)
 
@@ -249,7 +251,10 @@ class CaseRunner:
             if metric not in metrics:
                 returned = ", ".join(sorted(metrics)) or "nothing"
                 problems.append(
-                    ("failed", f"expected metric {metric!r} was not returned (returned: {returned})")
+                    (
+                        "failed",
+                        f"expected metric {metric!r} was not returned (returned: {returned})",
+                    )
                 )
             elif math.isfinite(metrics[metric]):
                 message = condition.check(metric, metrics[metric])
@@ -257,22 +262,23 @@ class CaseRunner:
                     problems.append(("failed", message))
         try:
             baseline = self.baseline_for(item, case_id)
-        except Exception as exc:  # noqa: BLE001 - a corrupt file, a bad filter
+        except Exception as exc:
             return [*problems, ("error", f"{item.nodeid.split('[')[0]}: {_describe(exc)}")]
         if baseline is None:
             if self.settings.strict_baseline and not self.settings.update_baseline:
                 problems.append(
-                    ("failed", f"no baseline for {case_id} (--exp-strict-baseline); "
-                     "accept one with --exp-update-baseline")
+                    (
+                        "failed",
+                        f"no baseline for {case_id} (--exp-strict-baseline); "
+                        "accept one with --exp-update-baseline",
+                    )
                 )
             return problems
         result.has_baseline = True
         for metric, old in baseline.items():
             if metric not in metrics:
                 if not self.settings.update_baseline:
-                    problems.append(
-                        ("regressed", f"baseline metric {metric!r} was not returned")
-                    )
+                    problems.append(("regressed", f"baseline metric {metric!r} was not returned"))
                 continue
             comparison = compare(
                 metric, old, metrics[metric], decl.direction(metric), decl.tolerance(metric)
@@ -305,18 +311,19 @@ class CaseRunner:
         now = int(time.time() * 1000)
         all_metrics = [(k, v, now, 0) for k, v in metrics.items()] + handle.metrics
         all_tags = {**handle.tags, **tags}
+        user_params = {k: MASK if is_secret_name(k) else v for k, v in handle.params.items()}
         try:
             notes.extend(
                 self.backend.finish(
                     active,
                     status=status,
                     metrics=all_metrics,
-                    params=handle.params,
+                    params=user_params,
                     tags=all_tags,
                     traceback_text=traceback_text,
                 )
             )
-        except Exception as exc:  # noqa: BLE001 - the case reports it
+        except Exception as exc:
             message = f"MLflow tracking failed at run end: {_describe(exc)}"
             if result.outcome != "error" or result.message is None:
                 result.outcome = "error"
@@ -328,8 +335,6 @@ class CaseRunner:
         for note in notes:
             result.notes.append(note)
             warnings.warn(pytest.PytestWarning(f"{result.case_id}: {note}"), stacklevel=1)
-
-
 
 
 async def _await(awaitable: Any) -> Any:

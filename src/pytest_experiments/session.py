@@ -28,6 +28,8 @@ class ExperimentSession:
         self.config = config
         self.settings = settings
         self.results: dict[str, CaseResult] = {}
+        #: Collection order of node ids (reports arrive in any order under xdist).
+        self.order: dict[str, int] = {}
         self.started: set[str] = set()
         self.declared: dict[str, list[str]] | None = None
         self.provenance: Provenance | None = None
@@ -43,8 +45,10 @@ class ExperimentSession:
     # -- incoming ---------------------------------------------------------------
     def looks_like_experiment(self, nodeid: str) -> bool:
         file, _, rest = nodeid.partition("::")
-        return bool(rest) and not rest.startswith("test") and matches_any(
-            Path(file), self.settings.experiment_files
+        return (
+            bool(rest)
+            and not rest.startswith("test")
+            and matches_any(Path(file), self.settings.experiment_files)
         )
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
@@ -60,7 +64,7 @@ class ExperimentSession:
             if report.nodeid in self.results:
                 return
             text = report.longreprtext
-            crashed = "crashed" in text or "worker" in text and "died" in text
+            crashed = "crashed" in text or ("worker" in text and "died" in text)
             file, _, case_id = report.nodeid.partition("::")
             self.results[report.nodeid] = CaseResult(
                 nodeid=report.nodeid,
@@ -111,7 +115,7 @@ class ExperimentSession:
 
             backend = MlflowBackend(self.settings, self.session_provenance())
             self.killed = backend.kill_session_runs(stems)
-        except Exception as exc:  # noqa: BLE001 - reported in the summary
+        except Exception as exc:
             self.problems.append(f"could not end this session's orphaned runs: {exc}")
 
     def experiment_files(self) -> dict[str, list[CaseResult]]:
@@ -161,8 +165,18 @@ class ExperimentSession:
             primary_metric=self.settings.primary_metric,
         )
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.set_order(item.nodeid for item in session.items)
+
+    def set_order(self, nodeids: Any) -> None:
+        if not self.order:
+            self.order = {nodeid: i for i, nodeid in enumerate(nodeids)}
+
     def ordered_results(self) -> list[CaseResult]:
-        return sorted(self.results.values(), key=lambda r: (r.file, r.nodeid))
+        last = len(self.order)
+        return sorted(
+            self.results.values(), key=lambda r: (self.order.get(r.nodeid, last), r.nodeid)
+        )
 
     def write_outputs(self) -> None:
         from . import reporting
@@ -226,11 +240,17 @@ class ExperimentSession:
         for update in self.updates:
             rel = _relative(update.path, self.settings.rootdir)
             if update.written:
-                parts = [f"{len(update.added)} added", f"{len(update.changed)} changed",
-                         f"{len(update.removed)} removed"]
+                parts = [
+                    f"{len(update.added)} added",
+                    f"{len(update.changed)} changed",
+                    f"{len(update.removed)} removed",
+                ]
                 tr.write_line(f"baseline {rel}: " + ", ".join(parts), green=True)
-                for label, names in (("+", update.added), ("~", update.changed),
-                                     ("-", update.removed)):
+                for label, names in (
+                    ("+", update.added),
+                    ("~", update.changed),
+                    ("-", update.removed),
+                ):
                     for name in names:
                         tr.write_line(f"  {label} {name}")
             else:
@@ -243,8 +263,9 @@ class ExperimentSession:
                 yellow=True,
             )
         if self.killed:
-            tr.write_line(f"{self.killed} unfinished MLflow runs of this session ended KILLED",
-                          yellow=True)
+            tr.write_line(
+                f"{self.killed} unfinished MLflow runs of this session ended KILLED", yellow=True
+            )
         for path in self.written:
             tr.write_line(f"wrote {path}")
         for problem in self.problems:
@@ -280,9 +301,10 @@ class XdistHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        session = self._session()
+        session.set_order(ids)
         if self.checked or self.settings.tracking_uri is None:
             return
-        session = self._session()
         if not any(session.looks_like_experiment(i) for i in ids):
             return
         self.checked = True

@@ -142,7 +142,7 @@ def parse_baseline_source(text: str) -> str:
     if text == "mlflow":
         return ""
     if text.startswith("mlflow:"):
-        filt = text[len("mlflow:"):].strip()
+        filt = text[len("mlflow:") :].strip()
         if not filt:
             raise argparse.ArgumentTypeError("--exp-baseline mlflow: needs a filter after ':'")
         return filt

@@ -75,7 +75,7 @@ def sqlite_path(uri: str) -> Path | None:
     """The database file of a ``sqlite:///`` URI (None for other stores)."""
     if not uri.startswith("sqlite:"):
         return None
-    path = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
+    path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else ""
     if not path or path == ":memory:":
         return None
     if uri.startswith("sqlite:////"):
@@ -103,7 +103,7 @@ def check_store(uri: str, timeout: float = 5.0) -> str | None:
     if is_http(uri):
         url = uri.rstrip("/") + "/health"
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
                 if resp.status >= 500:
                     return f"tracking server {redact_uri(uri)} answered {resp.status}"
         except urllib.error.HTTPError as exc:
@@ -118,13 +118,14 @@ def check_store(uri: str, timeout: float = 5.0) -> str | None:
 # -- retries ------------------------------------------------------------------
 
 
-def _retry(action: Callable[[], T], attempts: int = 8) -> T:
-    """Run ``action``, retrying sqlite lock contention with backoff."""
+def _retry(action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call ``action(*args, **kwargs)``, retrying sqlite lock contention with backoff."""
+    attempts = 8
     delay = 0.05
     for attempt in range(attempts):
         try:
-            return action()
-        except Exception as exc:  # noqa: BLE001 - inspected below
+            return action(*args, **kwargs)
+        except Exception as exc:
             text = str(exc).lower()
             transient = "database is locked" in text or "database table is locked" in text
             if not transient or attempt == attempts - 1:
@@ -242,7 +243,8 @@ class MlflowBackend:
 
             db.parent.mkdir(parents=True, exist_ok=True)
             tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
-            store = SqlAlchemyStore(f"sqlite:///{tmp.as_posix()}", self.artifact_root(db))
+            uri = f"sqlite:///{tmp.as_posix()}"
+            store = SqlAlchemyStore(uri, self.artifact_root(db))  # type: ignore[no-untyped-call]
             store.engine.dispose()
             os.replace(tmp, db)
 
@@ -259,22 +261,20 @@ class MlflowBackend:
         if name in self._experiment_ids:
             return self._experiment_ids[name]
         client = self.client
-        found = _retry(lambda: client.get_experiment_by_name(name))
+        found = _retry(client.get_experiment_by_name, name)
         if found is None:
             db = sqlite_path(self.uri)
             with self._lock():
-                found = _retry(lambda: client.get_experiment_by_name(name))
+                found = _retry(client.get_experiment_by_name, name)
                 if found is None:
-                    location = (
-                        f"{self.artifact_root(db)}/{name}" if db is not None else None
-                    )
+                    location = f"{self.artifact_root(db)}/{name}" if db is not None else None
                     try:
-                        exp_id = _retry(lambda: client.create_experiment(name, location))
+                        exp_id = _retry(client.create_experiment, name, location)
                     except Exception:  # created by another machine meanwhile
                         found = client.get_experiment_by_name(name)
                         if found is None:
                             raise
-                        exp_id = found.experiment_id
+                        exp_id = str(found.experiment_id)
                 else:
                     exp_id = found.experiment_id
         else:
@@ -285,7 +285,7 @@ class MlflowBackend:
                     "or delete it for good with `mlflow gc`"
                 )
             exp_id = found.experiment_id
-        self._experiment_ids[name] = exp_id
+        self._experiment_ids[name] = exp_id = str(exp_id)
         self._end_abandoned_runs(exp_id)
         return exp_id
 
@@ -294,9 +294,7 @@ class MlflowBackend:
         host = socket.gethostname()
         client = self.client
         runs = _retry(
-            lambda: client.search_runs(
-                [experiment_id], "attributes.status = 'RUNNING'", max_results=1000
-            )
+            client.search_runs, [experiment_id], "attributes.status = 'RUNNING'", max_results=1000
         )
         now_ms = time.time() * 1000
         for run in runs:
@@ -310,7 +308,7 @@ class MlflowBackend:
             else:
                 dead = now_ms - (run.info.start_time or now_ms) > ABANDONED_AFTER_S * 1000
             if dead:
-                _retry(lambda: client.set_terminated(run.info.run_id, "KILLED"))
+                _retry(client.set_terminated, run.info.run_id, "KILLED")
 
     # -- provenance -----------------------------------------------------------
     def base_tags(self) -> dict[str, str]:
@@ -363,7 +361,12 @@ class MlflowBackend:
 
     # -- runs -----------------------------------------------------------------
     def start(
-        self, *, stem: str, run_name: str, nodeid: str, params: Mapping[str, Any],
+        self,
+        *,
+        stem: str,
+        run_name: str,
+        nodeid: str,
+        params: Mapping[str, Any],
         tags: Mapping[str, str],
     ) -> tuple[MlflowRun, list[str]]:
         """Create the case's run, make it MLflow's active run, log its params.
@@ -380,14 +383,12 @@ class MlflowBackend:
         all_tags["mlflow.source.name"] = nodeid.split("::", 1)[0]
         while mlflow.active_run() is not None:  # a run the user left open
             mlflow.end_run()
-        active = _retry(
-            lambda: mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=all_tags)
-        )
+        active = _retry(mlflow.start_run, experiment_id=exp_id, run_name=run_name, tags=all_tags)
         run = MlflowRun(self, active.info.run_id, exp_id)
         clean, warnings = clean_params(params)
         if clean:
             batch = [Param(k, v) for k, v in clean.items()]
-            _retry(lambda: self.client.log_batch(run.run_id, params=batch))
+            _retry(self.client.log_batch, run.run_id, params=batch)
         return run, warnings
 
     def finish(
@@ -411,7 +412,7 @@ class MlflowBackend:
         client = self.client
         try:
             for m, p, t in _batches(batch_metrics, batch_params, batch_tags):
-                _retry(lambda: client.log_batch(run.run_id, metrics=m, params=p, tags=t))
+                _retry(client.log_batch, run.run_id, metrics=m, params=p, tags=t)
             if traceback_text:
                 client.log_text(run.run_id, traceback_text, "traceback.txt")
         finally:
@@ -419,7 +420,7 @@ class MlflowBackend:
             if active is not None and active.info.run_id == run.run_id:
                 mlflow.end_run(status)
             else:
-                _retry(lambda: client.set_terminated(run.run_id, status))
+                _retry(client.set_terminated, run.run_id, status)
         return warnings
 
     def kill_session_runs(self, stems: Iterable[str]) -> int:
@@ -433,10 +434,12 @@ class MlflowBackend:
                 ids.append(found.experiment_id)
         if not ids:
             return 0
-        flt = f"attributes.status = 'RUNNING' and tags.`{TAG_SESSION}` = '{self.settings.session_id}'"
-        runs = _retry(lambda: client.search_runs(ids, flt, max_results=5000))
+        flt = (
+            f"attributes.status = 'RUNNING' and tags.`{TAG_SESSION}` = '{self.settings.session_id}'"
+        )
+        runs = _retry(client.search_runs, ids, flt, max_results=5000)
         for run in runs:
-            _retry(lambda: client.set_terminated(run.info.run_id, "KILLED"))
+            _retry(client.set_terminated, run.info.run_id, "KILLED")
         return len(runs)
 
     def baseline_metrics(self, stem: str, filter_string: str) -> dict[str, dict[str, float]]:
@@ -452,10 +455,11 @@ class MlflowBackend:
             flt += f" and {filter_string}"
         try:
             runs = _retry(
-                lambda: client.search_runs(
-                    [found.experiment_id], flt, max_results=5000,
-                    order_by=["attributes.start_time DESC"],
-                )
+                client.search_runs,
+                [found.experiment_id],
+                flt,
+                max_results=5000,
+                order_by=["attributes.start_time DESC"],
             )
         except MlflowException as exc:
             raise TrackingError(f"--exp-baseline filter {filter_string!r}: {exc.message}") from None
@@ -486,7 +490,7 @@ def _batches(
 
 def clean_params(params: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
     """Params as MLflow accepts them, with a warning for each one changed."""
-    from mlflow.utils.validation import _validate_param_name  # type: ignore[attr-defined]
+    from mlflow.utils.validation import _validate_param_name
 
     clean: dict[str, str] = {}
     warnings: list[str] = []
@@ -494,8 +498,8 @@ def clean_params(params: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
         text = "None" if value is None else str(value)
         name = str(key)
         try:
-            _validate_param_name(name)
-        except Exception:  # noqa: BLE001 - MLflow's message is not needed
+            _validate_param_name(name)  # type: ignore[no-untyped-call]
+        except Exception:
             safe = "".join(c if c.isalnum() or c in "_-. /" else "_" for c in name)[:250] or "_"
             warnings.append(f"param name {name!r} is not valid in MLflow; logged as {safe!r}")
             name = safe

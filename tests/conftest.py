@@ -1,0 +1,56 @@
+"""Shared fixtures for the plugin's tests.
+
+Tests drive real pytest runs through ``pytester``. Runs with tracking on go
+through ``runpytest_subprocess`` (MLflow keeps process-global state), against
+a real sqlite store inside the test's own directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: Environment that would leak the developer's settings into test runs.
+_LEAKY_ENV = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_RUN_ID",
+    "GITHUB_STEP_SUMMARY",
+    "PYTEST_ADDOPTS",
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _LEAKY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GIT_PYTHON_REFRESH", "quiet")
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """An empty user project (its own rootdir, ini file and git-free folder)."""
+    pytester.makeini("[pytest]\n")
+    return pytester
+
+
+def store_runs(db: Path, experiment: str | None = None) -> list[Any]:
+    """Every MLflow run in the sqlite store ``db`` (optionally one experiment)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{db}")
+    experiments = client.search_experiments()
+    ids = [e.experiment_id for e in experiments if experiment in (None, e.name)]
+    if not ids:
+        return []
+    runs: list[Any] = []
+    token = None
+    while True:
+        page = client.search_runs(ids, max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
