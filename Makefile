@@ -18,7 +18,7 @@ experiments: $(STAMP)
 
 ## The plugin's own tests (real pytest runs, real MLflow stores, a real server), then lint and types.
 test: $(STAMP)
-	$(PY) -m pytest tests/ -n 2 -p no:randomly
+	$(PY) -m pytest tests/ -n 2
 	$(MAKE) lint
 
 lint: $(STAMP)

@@ -7,7 +7,6 @@ first experiment case starts.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import math
 import numbers
@@ -181,6 +180,9 @@ class CaseRunner:
             except Exception as exc:
                 problems.append(("error", f"MLflow tracking failed at run start: {_describe(exc)}"))
 
+        # Again right before the call: fixtures set up for this case (or a
+        # session fixture built only for the first case) must not shift the draws.
+        self.seed()
         start = time.perf_counter()
         returned: object = None
         raised: BaseException | None = None
@@ -232,6 +234,8 @@ class CaseRunner:
         kwargs = {name: item.funcargs[name] for name in names if name in item.funcargs}
         returned = function(**kwargs)
         if inspect.isawaitable(returned):
+            import asyncio
+
             returned = asyncio.run(_await(returned))
         return returned
 

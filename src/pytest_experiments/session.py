@@ -60,7 +60,13 @@ class ExperimentSession:
         if data is not None:
             self.results[report.nodeid] = CaseResult.from_dict(data)
             return
-        if report.when == "call" and report.failed and self.looks_like_experiment(report.nodeid):
+        # xdist reports an item whose worker died with when="???".
+        crashed_item = str(report.when) == "???"
+        if (
+            (report.when == "call" or crashed_item)
+            and report.failed
+            and self.looks_like_experiment(report.nodeid)
+        ):
             if report.nodeid in self.results:
                 return
             text = report.longreprtext
