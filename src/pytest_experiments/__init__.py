@@ -73,6 +73,12 @@ def experiment(
     one pytest item with the id ``exp_forest[n_estimators=50]``.
     """
 
+    if func is not None and not callable(func):
+        raise TypeError(
+            "experiment() takes its declaration as keywords, e.g. "
+            f"@experiment(params=...); got a positional {type(func).__name__}"
+        )
+
     def lower(str_or_iter: Iterable[str]) -> tuple[str, ...]:
         return (str_or_iter,) if isinstance(str_or_iter, str) else tuple(str_or_iter)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import itertools
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,10 @@ def matches_any(path: Path, patterns: Iterable[str]) -> bool:
     matches the file name, one with a separator matches the end of the path."""
     for pattern in patterns:
         if "/" in pattern or "\\" in pattern:
-            if fnmatch.fnmatch(path.as_posix(), f"*{pattern.replace(chr(92), '/')}"):
+            posix = pattern.replace("\\", "/")
+            if not posix.startswith("/"):
+                posix = f"*/{posix}"  # a whole trailing part of the path, as pytest does
+            if fnmatch.fnmatch(path.as_posix(), posix):
                 return True
         elif fnmatch.fnmatch(path.name, pattern):
             return True
@@ -52,20 +56,21 @@ def format_value(value: object, position: int) -> str:
     if value is None or isinstance(value, bool):
         return str(value)
     if isinstance(value, str):
-        return value
-    if isinstance(value, int) and type(value) is int:
+        return str.__str__(value)  # a str subclass's own __str__ could differ
+    if type(value) is int:
         return int.__repr__(value)
     if isinstance(value, float):
         return float.__repr__(value)  # also numpy.float64, a float subclass
-    if isinstance(value, int):  # int subclasses (IntEnum...): by type
-        pass
+    # int subclasses (IntEnum...), numpy ints and everything else: by type
     return f"{type(value).__name__}#{position}"
 
 
 def display_value(value: object, position: int) -> Any:
     """A JSON-friendly form of a param value, for results, baselines and MLflow."""
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return str.__str__(value)
     if type(value) is int:
         return value
     if isinstance(value, float):
@@ -94,6 +99,11 @@ def expand_cases(params: object) -> list[Case]:
     if params is None:
         return [Case(values={}, id="", display={})]
     if isinstance(params, Mapping):
+        if len(params) == 0:
+            raise DeclarationError(
+                "params is an empty dict: the grid has no cases "
+                "(leave params out for a single case without params)"
+            )
         keys = list(params)
         columns: list[list[Any]] = []
         for key in keys:
@@ -138,14 +148,23 @@ def _check_key(key: object) -> None:
         raise DeclarationError(f"param name {key!r} must be a non-empty string")
 
 
-SECRET_WORDS = ("password", "passwd", "token", "secret", "api_key", "apikey", "credential")
+#: A word of a param name that ends with one of these marks a secret
+#: (``hf_token``, ``dbPassword``, ``authtoken``), while ``tokenizer`` or
+#: ``max_tokens`` are ordinary params.
+SECRET_WORD = re.compile(r"(passwords?|passwd|passphrase|pwd|token|secrets?|apikey|credentials?)$")
+#: Two consecutive words that mark a secret (``api_key``, ``AWS_ACCESS_KEY``).
+SECRET_PAIRS = frozenset({("api", "key"), ("access", "key"), ("private", "key")})
 MASK = "***"
 
 
 def is_secret_name(name: str) -> bool:
     """Params named like secrets are masked in ids, tracking and reports."""
-    lowered = name.lower().replace("-", "_")
-    return any(word in lowered for word in SECRET_WORDS)
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)  # camelCase -> camel_Case
+    spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", spaced)  # APIKey -> API_Key
+    words = [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
+    if any(SECRET_WORD.search(word) for word in words):
+        return True
+    return any(pair in SECRET_PAIRS for pair in itertools.pairwise(words))
 
 
 def _case(values: dict[str, Any], positions: Mapping[str, int]) -> Case:
@@ -216,18 +235,22 @@ def declaration_for(
                     f"({', '.join(arguments)}); add it to the signature, or "
                     "take an argument named 'params' to receive the whole dict"
                 )
-    if not takes_params:
-        for case in cases:
-            missing = [k for k in keys if k not in case.values]
-            if missing:
-                raise DeclarationError(
-                    f"case {case.id or '(empty)'!r} gives no value for "
-                    f"{', '.join(map(repr, missing))}, which other cases set; give "
-                    "every case the same keys, or take an argument named 'params'"
-                )
     argnames = tuple(k for k in keys if k in arguments and k != "params")
+    for case in cases:
+        # Values that reach the function by argument name must be in every case.
+        missing = [k for k in argnames if k not in case.values]
+        if missing:
+            raise DeclarationError(
+                f"case {case.id or '(empty)'!r} gives no value for "
+                f"{', '.join(map(repr, missing))}, which other cases set; give "
+                "every case the same keys, or read them from the 'params' dict"
+            )
     if takes_params:
         argnames += ("params",)
+    if not argnames and len(cases) > 1:
+        raise DeclarationError(
+            f"params lists {len(cases)} cases that set no values: they would be one case"
+        )
 
     if not isinstance(spec.expect, Mapping):
         raise DeclarationError(
@@ -250,6 +273,12 @@ def declaration_for(
                 raise DeclarationError(f"tolerance[{metric!r}]: {exc}") from None
     elif spec.tolerance is not None:
         default_tolerance = Tolerance.parse(spec.tolerance)
+
+    both = [m for m in spec.lower_is_better if m in tuple(spec.higher_is_better)]
+    if both:
+        raise DeclarationError(
+            f"metric {both[0]!r} is in both lower_is_better and higher_is_better"
+        )
 
     doc = inspect.getdoc(func) or (inspect.cleandoc(module_doc) if module_doc else None)
     return Declaration(

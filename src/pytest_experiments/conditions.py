@@ -7,6 +7,7 @@ tested (and property-tested) on its own.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ class Condition:
                 f"({', '.join(_OPS)}) and a number, e.g. '>= 0.8'"
             )
         threshold = float(match.group(2))
+        if not math.isfinite(threshold):
+            raise DeclarationError(f"condition {text!r}: the threshold must be a finite number")
         return cls(op=match.group(1), threshold=threshold, text=text.strip())
 
     @property
@@ -73,7 +76,13 @@ class Condition:
         """None when ``value`` meets the condition, else a message for the user."""
         if self.holds(value):
             return None
-        return f"expected {metric} {self.op} {self.threshold:g}, got {value:g}"
+        return f"expected {metric} {self.text}, got {_shown(value)}"
+
+
+def _shown(value: float) -> str:
+    """``value`` briefly, unless rounding would hide why a condition failed."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,7 @@ class Tolerance:
     def parse(cls, value: object) -> Tolerance:
         if isinstance(value, bool):
             raise DeclarationError(f"tolerance {value!r} must be a number or 'N%'")
-        if isinstance(value, (int, float)):
+        if isinstance(value, numbers.Real):  # numpy scalars too
             amount = float(value)
             relative = False
             shown: object = value
