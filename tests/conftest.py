@@ -10,6 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+# Imported once, up front: in-process pytester runs unload the modules they
+# import, numpy cannot be imported twice per process, and mlflow's
+# importlib_metadata backport leaves an import hook behind that hides entry points.
+import importlib_metadata  # noqa: F401
+import numpy  # noqa: F401
 import pytest
 
 #: Environment that would leak the developer's settings into test runs.

@@ -139,9 +139,7 @@ def parse_tables(markdown: str) -> list[Table]:
                 assert len(cells) == len(header), (lines[i], header)
                 rows.append(cells)
                 i += 1
-            assert i == len(lines) or lines[i] == "", (
-                "a table needs a blank line after it"
-            )
+            assert i == len(lines) or lines[i] == "", "a table needs a blank line after it"
             tables.append(Table(heading, header, rows))
             continue
         i += 1
@@ -158,9 +156,7 @@ def sanitized(text: str) -> str:
     """What the spec says a cell shows: breaks marked, controls gone, tabs spaced."""
     text = LINE_BREAKS.sub(BREAK, text).replace("\t", " ")
     return "".join(
-        ch
-        for ch in text
-        if unicodedata.category(ch) not in ("Cc", "Cs") and ch not in BIDI
+        ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cs") and ch not in BIDI
     )
 
 
@@ -405,9 +401,7 @@ def case(**kwargs: object) -> CaseResult:
 
 def test_choose_primary_metric() -> None:
     no_expect = case(metrics={"f1": 0.5, "accuracy": 0.7})
-    with_expect = case(
-        metrics={"accuracy": 0.7}, expect={"roc_auc": ">0.5", "f1": ">0"}
-    )
+    with_expect = case(metrics={"accuracy": 0.7}, expect={"roc_auc": ">0.5", "f1": ">0"})
     assert choose_primary_metric([no_expect, with_expect], "recall") == "recall"
     assert choose_primary_metric([no_expect, with_expect], None) == "roc_auc"
     assert choose_primary_metric([case(), no_expect], None) == "f1"
@@ -480,9 +474,10 @@ def test_columns_in_order(markdown: str) -> None:
         "n_estimators",
         "criterion",
         "extra",
+        # Each metric is followed by its delta.
         "accuracy",
-        "log_loss",
         "Δ accuracy",
+        "log_loss",
         "Δ log_loss",
         "note",
         "outcome",
@@ -490,16 +485,16 @@ def test_columns_in_order(markdown: str) -> None:
         "run",
     ]
     lr = table_under(markdown, "exp\\_lr")
-    # No comparison on log_loss in exp_lr: no delta column for it.
+    # No comparison on log_loss in exp_lr: no delta column for it; no case has
+    # a run id (tracking off): no run column.
     assert lr.header == [
         "case",
         "C",
         "accuracy",
-        "log_loss",
         "Δ accuracy",
+        "log_loss",
         "outcome",
         "duration",
-        "run",
     ]
 
 
@@ -522,10 +517,11 @@ def test_hostile_params_land_in_their_column(markdown: str) -> None:
 
 def test_best_values_bold_by_direction(markdown: str) -> None:
     rf = table_under(markdown, "exp\\_rf")
-    # accuracy: higher is better; 0.85 twice -> both bold (tie).
+    # accuracy: higher is better; 0.85 twice -> both bold (tie). A column shares
+    # its decimals, so 0.8 reads 0.80.
     assert [bold_value(c) for c in rf.column("accuracy")] == [
         (True, "0.85"),
-        (False, "0.8"),
+        (False, "0.80"),
         (True, "0.85"),
     ]
     # log_loss: lower is better -> 0.3 bold; NaN never bold.
@@ -569,8 +565,9 @@ def test_delta_marked_by_direction_not_sign(markdown: str) -> None:
     # A new case has no comparison: "new" in the first delta column only.
     new = rf.row("lines")
     assert (unescape(new["Δ accuracy"]), unescape(new["Δ log_loss"])) == ("new", "")
+    # Unchanged: no number (a float-noise delta like 1e-16 would only distract).
     same = table_under(markdown, "exp\\_lr").row("C=1")
-    assert unescape(same["Δ accuracy"]).startswith("0 =")
+    assert unescape(same["Δ accuracy"]) == "= same"
 
 
 def test_run_column(markdown: str) -> None:
@@ -582,7 +579,8 @@ def test_run_column(markdown: str) -> None:
     # Not an http(s) URL: shown as plain text, never as a link.
     assert unescape(rf.row("lines")["run"]) == "abc"
     assert "javascript" not in markdown
-    assert unescape(table_under(markdown, "exp\\_lr").row("C=100")["run"]) == ""
+    # An experiment none of whose cases has a run (tracking off) has no run column.
+    assert "run" not in table_under(markdown, "exp\\_lr").header
 
 
 def test_run_url_cannot_break_the_table() -> None:
@@ -599,10 +597,10 @@ def test_leaderboard_order_and_content(markdown: str) -> None:
     assert board.header == ["rank", "experiment", "case", "accuracy", "outcome"]
     rows = [[unescape(c) for c in row] for row in board.rows]
     assert rows == [
-        ["1", "exp_lr", "C=1", "0.9", "passed"],
+        ["1", "exp_lr", "C=1", "0.90", "passed"],
         ["2", "exp_rf", "a|b", "0.85", "passed"],
         ["2", "exp_rf", "lines", "0.85", "new"],
-        ["4", "exp_rf", "html", "0.8", "regressed"],
+        ["4", "exp_rf", "html", "0.80", "regressed"],
     ]
 
 
@@ -611,7 +609,7 @@ def test_leaderboard_lower_is_better_skips_non_finite() -> None:
     board = table_under(render_markdown(session, make_results()), "Leaderboard")
     values = [unescape(c) for c in board.column("log_loss")]
     # NaN (case "lines") and the errored case without metrics are left out.
-    assert values == ["0.25", "0.3", "0.4"]
+    assert values == ["0.25", "0.30", "0.40"]
     assert [unescape(c) for c in board.column("case")] == ["C=1", "html", "a|b"]
 
 
@@ -702,7 +700,8 @@ def test_arbitrary_case_renders_well_formed_tables(
     tables = parse_tables(text)
     table = next(t for t in tables if t.heading != "Leaderboard")
     assert len(table.rows) == 1
-    assert len(table.header) == 1 + len(params) + len(metrics) + 3
+    # case, params, metrics, outcome, duration (no run id: no run column).
+    assert len(table.header) == 1 + len(params) + len(metrics) + 2
     assert len(table.rows[0]) == len(table.header)
     for column, (key, value) in enumerate(params.items(), start=1):
         assert table.header[column] == sanitized(key).strip()
@@ -797,11 +796,181 @@ def test_render_json_round_trips_with_nan() -> None:
 @given(metrics=st.dictionaries(KEYS, st.floats(), max_size=4), text=TEXT)
 def test_render_json_always_valid(metrics: dict[str, float], text: str) -> None:
     result = case(metrics=metrics, message=text, params={"p": text})
-    data = json.loads(
-        render_json(make_session(), [result]), parse_constant=_reject_constant
-    )
+    data = json.loads(render_json(make_session(), [result]), parse_constant=_reject_constant)
     got = data["results"][0]
     assert got["message"] == text and got["params"]["p"] == text
     for key, value in metrics.items():
         expected = value if math.isfinite(value) else format_number(value)
         assert got["metrics"][key] == expected
+
+
+# ------------------------------------------------------------------ readability
+
+
+def test_params_shown_as_written() -> None:
+    # A float param keeps its decimal point, as in the case id "C=1.0"; metrics
+    # are the ones rounded for display.
+    results = [
+        case(case_id="exp[C=1.0]", params={"C": 1.0, "lr": 0.000123456789, "n": 7}),
+        case(case_id="exp[C=None]", params={"C": None, "lr": True, "n": "x"}),
+    ]
+    table = parse_tables(render_markdown(make_session(), results))[0]
+    assert [unescape(c) for c in table.column("C")] == ["1.0", "None"]
+    assert [unescape(c) for c in table.column("lr")] == ["0.000123456789", "True"]
+    assert [unescape(c) for c in table.column("n")] == ["7", "x"]
+
+
+def test_values_that_show_the_same_are_all_best() -> None:
+    # Differ only in the 16th digit: they read the same, so both are bold and
+    # share a leaderboard rank.
+    results = [
+        case(case_id="exp[a]", metrics={"auc": 0.9426406926406925}),
+        case(case_id="exp[b]", metrics={"auc": 0.9426406926406927}),
+        case(case_id="exp[c]", metrics={"auc": 0.5}),
+    ]
+    text = render_markdown(make_session(), results)
+    table = table_under(text, "exp (e.py)")
+    assert [bold_value(c) for c in table.column("auc")] == [
+        (True, "0.9426"),
+        (True, "0.9426"),
+        (False, "0.5000"),
+    ]
+    board = table_under(text, "Leaderboard")
+    assert [unescape(c) for c in board.column("rank")] == ["1", "1", "3"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (0.432, "0.43 s"),
+        (59.99, "59.99 s"),
+        (59.999, "1 min 00 s"),
+        (125.4, "2 min 05 s"),
+        (3725, "1 h 02 min"),
+    ],
+)
+def test_long_durations_read_as_minutes(seconds: float, expected: str) -> None:
+    table = parse_tables(render_markdown(make_session(), [case(duration=seconds)]))[0]
+    assert unescape(table.column("duration")[0]) == expected
+
+
+def heart_like_results(moved: bool) -> list[CaseResult]:
+    results = []
+    for n, acc in ((50, 0.8525), (100, 0.8361), (500, 0.8689)):
+        comparisons = {
+            m: comparison(m, 0.8, 0.8, "higher", "same") for m in ("accuracy", "f1", "roc_auc")
+        }
+        if moved and n == 100:
+            comparisons["accuracy"] = comparison("accuracy", 0.87, acc, "higher", "regressed")
+        results.append(
+            case(
+                nodeid=f"experiments/exp_002_random_forest.py::exp_random_forest[n_estimators={n}]",
+                file="experiments/exp_002_random_forest.py",
+                experiment="exp_random_forest",
+                case_id=f"exp_random_forest[n_estimators={n}]",
+                params={"n_estimators": n},
+                metrics={"accuracy": acc, "f1": 0.82, "roc_auc": 0.93},
+                comparisons=comparisons,
+                has_baseline=True,
+                duration=1.5,
+            )
+        )
+    return results
+
+
+def test_render_terminal_shows_only_deltas_that_moved() -> None:
+    quiet = render_terminal(heart_like_results(moved=False), width=80)
+    header = quiet[1].split()
+    assert header == ["case", "accuracy", "f1", "roc_auc", "outcome", "time"]
+    moved = render_terminal(heart_like_results(moved=True), width=80)
+    assert moved[1].split()[:4] == ["case", "accuracy", "d", "accuracy"]
+    assert "f1" in moved[1] and "d f1" not in moved[1]
+    row = next(line for line in moved if line.startswith("n_estimators=100 "))
+    assert "-0.0339 REGRESSED" in row
+    unchanged = next(line for line in moved if line.startswith("n_estimators=50 "))
+    assert " = " in unchanged
+
+
+def test_render_terminal_keeps_case_labels_readable_at_80_columns() -> None:
+    lines = render_terminal(heart_like_results(moved=True), width=80)
+    assert all(len(line) <= 80 for line in lines), lines
+    labels = [line.split()[0] for line in lines[3:6]]
+    assert labels == [
+        "n_estimators=50",
+        "n_estimators=100",
+        "n_estimators=500",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        # Same decimals down a column, so right-aligned numbers line up.
+        ([0.8235, 0.8, 0.881], ["0.8235", "0.8000", "0.8810"]),
+        ([12.5, 3.0, 100.0], ["12.5", "3.0", "100.0"]),
+        # Non-finite values stay as they are; they do not set the decimals.
+        ([0.5, math.nan, -math.inf], ["0.5", "nan", "-inf"]),
+        # An exponent or very many decimals: each value keeps its own form.
+        ([1e-07, 0.5], ["1e-07", "0.5"]),
+        ([0.0001234, 0.5], ["0.0001234", "0.5"]),
+        ([3.0, 4.0], ["3", "4"]),
+    ],
+)
+def test_metric_columns_share_decimals(values: list[float], expected: list[str]) -> None:
+    results = [case(case_id=f"exp[{i}]", metrics={"m": v}) for i, v in enumerate(values)]
+    table = parse_tables(render_markdown(make_session(), results))[0]
+    assert [bold_value(c)[1] for c in table.column("m")] == expected
+    # The shown value is the value, to its shown precision.
+    for text, value in zip(expected, values, strict=True):
+        if math.isfinite(value):
+            assert float(text) == pytest.approx(value, rel=1e-3)
+    terminal = render_terminal(results)
+    assert [line.split()[1] for line in terminal[3 : 3 + len(values)]] == expected
+
+
+def test_deltas_unchanged_everywhere_are_one_sentence() -> None:
+    # The heart study rerun on its own baseline: three delta columns of "= same"
+    # become one line.
+    text = render_markdown(make_session(), heart_like_results(moved=False))
+    assert "\nAll 3 cases match the baseline on accuracy, f1 and roc\\_auc.\n" in text
+    table = parse_tables(text)[0]
+    assert table.header == [
+        "case",
+        "n_estimators",
+        "accuracy",
+        "f1",
+        "roc_auc",
+        "outcome",
+        "duration",
+    ]
+    # One metric moved: only its column is shown, the others stay a sentence.
+    text = render_markdown(make_session(), heart_like_results(moved=True))
+    assert "\nAll 3 cases match the baseline on f1 and roc\\_auc.\n" in text
+    table = parse_tables(text)[0]
+    assert "Δ accuracy" in table.header and "Δ f1" not in table.header
+    assert [unescape(c) for c in table.column("Δ accuracy")] == [
+        "= same",
+        "-0.0339 ▼ worse (regressed)",
+        "= same",
+    ]
+    single = [heart_like_results(moved=False)[0]]
+    text = render_markdown(make_session(), single)
+    assert "\nThe case matches the baseline on accuracy, f1 and roc\\_auc.\n" in text
+
+
+def test_new_case_keeps_delta_columns() -> None:
+    # A case without a baseline next to unchanged ones: the column stays, with "new".
+    results = heart_like_results(moved=False)
+    results[1] = case(
+        nodeid=results[1].nodeid,
+        file=results[1].file,
+        experiment=results[1].experiment,
+        case_id=results[1].case_id,
+        params=results[1].params,
+        metrics=results[1].metrics,
+        outcome="new",
+    )
+    text = render_markdown(make_session(), results)
+    assert "match the baseline" not in text
+    table = parse_tables(text)[0]
+    assert [unescape(c) for c in table.column("Δ accuracy")] == ["= same", "new", "= same"]

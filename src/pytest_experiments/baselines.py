@@ -65,7 +65,8 @@ def load(path: Path) -> Baselines:
 
 
 def dumps(baselines: Mapping[str, Mapping[str, float]]) -> str:
-    ordered = {k: dict(sorted(v.items())) for k, v in sorted(baselines.items())}
+    """The file's text: keys sorted, values as floats, two-space indent, final newline."""
+    ordered = {k: {m: float(x) for m, x in sorted(v.items())} for k, v in sorted(baselines.items())}
     return json.dumps(ordered, indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
@@ -107,7 +108,8 @@ def update(
                 del new[case_id]
     for case_id, metrics in current.items():
         finite = {k: float(v) for k, v in metrics.items() if math.isfinite(v)}
-        new[case_id] = finite
+        if finite:  # nothing to compare with later: keep what was accepted before
+            new[case_id] = finite
     report = BaselineUpdate(path=path)
     for case_id in sorted(set(old) | set(new)):
         if case_id not in new:

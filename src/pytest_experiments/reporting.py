@@ -18,7 +18,7 @@ import math
 import numbers
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -72,7 +72,7 @@ _DELTA_MARKS = {
 }
 _TERMINAL_DELTA_MARKS = {
     "better": "better",
-    "same": "same",
+    "same": "=",
     "worse": "worse",
     "regressed": "REGRESSED",
 }
@@ -235,6 +235,52 @@ def _best(values: Sequence[object], direction: str) -> float | None:
     return min(finite) if direction == "lower" else max(finite)
 
 
+#: Most decimals a column is padded to; beyond that each value keeps its own form.
+_MAX_COLUMN_DECIMALS = 6
+
+
+def _column_format(values: Sequence[object]) -> Callable[[object], str]:
+    """How the numbers of one metric column are shown: with the same decimals.
+
+    Each value first gets :func:`format_number`; when all finite ones are plain
+    decimals (no exponent), they are all written with the most decimals any of
+    them needs (``0.8`` next to ``0.8235`` becomes ``0.8000``), so a right
+    aligned column lines up. Non-finite values and non-numbers are unchanged.
+    """
+    finite = [v for v in (_finite(value) for value in values) if v is not None]
+    texts = [format_number(v) for v in finite]
+    decimals = max((len(t.partition(".")[2]) for t in texts), default=0)
+    if any("e" in t for t in texts) or not 0 < decimals <= _MAX_COLUMN_DECIMALS:
+        decimals = -1
+
+    def show(value: object) -> str:
+        number = _finite(value)
+        if number is not None and decimals >= 0:
+            return f"{number:.{decimals}f}"
+        if _as_number(value) is not None:
+            return format_number(value)  # type: ignore[arg-type]
+        return "" if value is None else str(value)
+
+    return show
+
+
+def _is_best(value: object, best: float | None, show: Callable[[object], str]) -> bool:
+    """Whether *value* shows as the best value (ties as displayed count as best)."""
+    number = _finite(value)
+    return number is not None and best is not None and show(number) == show(best)
+
+
+def _param_text(value: object) -> str:
+    """A parameter value as written: ``1.0`` stays ``1.0`` (it matches the case id)."""
+    return "None" if value is None else str(value)
+
+
+def _delta_metrics(group: Sequence[CaseResult], metrics: Sequence[str]) -> list[str]:
+    """Metrics with a baseline comparison in *group*: returned ones first, in order."""
+    compared = _union([r.comparisons for r in group])
+    return [m for m in metrics if m in compared] + [m for m in compared if m not in metrics]
+
+
 def _signed(number: float) -> str:
     text = format_number(number)
     if (number > 0) and not text.startswith("+"):
@@ -243,10 +289,16 @@ def _signed(number: float) -> str:
 
 
 def _format_seconds(seconds: float) -> str:
+    """``0.43 s`` under a minute, ``2 min 05 s`` under an hour, then ``1 h 02 min``."""
     number = _as_number(seconds)
     if number is None or not math.isfinite(number):
         return f"{format_number(seconds)} s"
-    return f"{number:.2f} s"
+    if number < 59.995:
+        return f"{number:.2f} s"
+    whole = round(number)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
 def _counts_text(results: Sequence[CaseResult]) -> str:
@@ -305,6 +357,9 @@ def _md_table(
 
 def _delta_cell(comparison: Comparison) -> str:
     mark = _DELTA_MARKS.get(comparison.status, comparison.status)
+    if comparison.status == "same":
+        # Within float noise of the baseline: a number like 1e-16 would only distract.
+        return escape_cell(mark)
     return escape_cell(f"{_signed(comparison.delta)} {mark}")
 
 
@@ -330,59 +385,74 @@ def _experiment_section(
 
     params = _union([r.params for r in group])
     metrics = _union([r.metrics for r in group])
-    compared = _union([r.comparisons for r in group])
-    delta_metrics = [m for m in metrics if m in compared]
-    delta_metrics += [m for m in compared if m not in delta_metrics]
+    delta_metrics = _delta_metrics(group, metrics)
+    # A delta column that would read "= same" in every row is one sentence instead.
+    unchanged = [
+        m
+        for m in delta_metrics
+        if all(
+            r.comparisons.get(m) is not None and r.comparisons[m].status == "same" for r in group
+        )
+    ]
+    if unchanged:
+        names = [escape_cell(m) for m in unchanged]
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        every = "The case matches" if len(group) == 1 else f"All {len(group)} cases match"
+        lines += [f"{every} the baseline on {listed}.", ""]
+        delta_metrics = [m for m in delta_metrics if m not in unchanged]
     extras = _union([extra_columns.get(r.nodeid, {}) for r in group])
+    with_runs = any(r.run_id for r in group)
+    # Each metric is followed by its delta, so a value and its change read together.
+    value_columns: list[tuple[str, str]] = []
+    for metric in metrics:
+        value_columns.append(("value", metric))
+        if metric in delta_metrics:
+            value_columns.append(("delta", metric))
+    value_columns += [("delta", m) for m in delta_metrics if m not in metrics]
+    first_delta = next((m for kind, m in value_columns if kind == "delta"), None)
 
     header = ["case"]
     header += [escape_cell(p) for p in params]
-    header += [escape_cell(m) for m in metrics]
-    header += [escape_cell(f"Δ {m}") for m in delta_metrics]
+    header += [escape_cell(m if kind == "value" else f"Δ {m}") for kind, m in value_columns]
     header += [escape_cell(e) for e in extras]
-    header += ["outcome", "duration", "run"]
+    header += ["outcome", "duration"] + (["run"] if with_runs else [])
     numeric = (
         [False] * (1 + len(params))
-        + [True] * (len(metrics) + len(delta_metrics))
+        + [True] * len(value_columns)
         + [False] * len(extras)
-        + [False, True, False]
+        + [False, True]
+        + ([False] if with_runs else [])
     )
 
     best = {m: _best([r.metrics.get(m) for r in group], _direction(group, m)) for m in metrics}
+    shows = {m: _column_format([r.metrics.get(m) for r in group]) for m in metrics}
     rows: list[list[str]] = []
     for result in group:
         row = [escape_cell(_case_label(result.case_id))]
-        for param in params:
-            if param not in result.params:
-                row.append("")
-            else:
-                value = result.params[param]
-                row.append(escape_cell("None" if value is None else value))
-        for metric in metrics:
-            if metric not in result.metrics:
-                row.append("")
+        row += [
+            escape_cell(_param_text(result.params[p])) if p in result.params else "" for p in params
+        ]
+        for kind, metric in value_columns:
+            if kind == "value":
+                if metric not in result.metrics:
+                    row.append("")
+                    continue
+                value = result.metrics[metric]
+                cell = escape_cell(shows[metric](value))
+                row.append(f"**{cell}**" if _is_best(value, best[metric], shows[metric]) else cell)
                 continue
-            value = result.metrics[metric]
-            cell = escape_cell(value)
-            number = _finite(value)
-            if number is not None and number == best[metric]:
-                cell = f"**{cell}**"
-            row.append(cell)
-        for index, metric in enumerate(delta_metrics):
             comparison = result.comparisons.get(metric)
             if comparison is not None:
                 row.append(_delta_cell(comparison))
-            elif index == 0 and not result.has_baseline and not result.comparisons:
+            elif metric == first_delta and not result.has_baseline and not result.comparisons:
                 row.append("new")
             else:
                 row.append("")
         mine = extra_columns.get(result.nodeid, {})
         row += [escape_cell(mine.get(extra)) for extra in extras]
-        row += [
-            escape_cell(result.outcome),
-            escape_cell(_format_seconds(result.duration)),
-            _run_cell(result),
-        ]
+        row += [escape_cell(result.outcome), escape_cell(_format_seconds(result.duration))]
+        if with_runs:
+            row.append(_run_cell(result))
         rows.append(row)
     return lines + _md_table(header, numeric, rows)
 
@@ -400,18 +470,21 @@ def _leaderboard(results: Sequence[CaseResult], metric: str) -> list[str]:
         return [*lines, f"No case has a finite value for {escape_cell(metric)}."]
     # Stable sort: equal values keep result order.
     scored.sort(key=lambda item: item[0] if direction == "lower" else -item[0])
+    show = _column_format([value for value, _ in scored])
     rows: list[list[str]] = []
     rank = 0
-    previous: float | None = None
+    previous: str | None = None
     for position, (value, result) in enumerate(scored, start=1):
-        if value != previous:
-            rank, previous = position, value
+        # Values that show the same share a rank (0.94264069 and 0.94264070 alike).
+        shown = show(value)
+        if shown != previous:
+            rank, previous = position, shown
         rows.append(
             [
                 str(rank),
                 escape_cell(result.experiment),
                 escape_cell(_case_label(result.case_id)),
-                escape_cell(result.metrics[metric]),
+                escape_cell(shown),
                 escape_cell(result.outcome),
             ]
         )
@@ -439,6 +512,12 @@ def render_markdown(
     extra_sections: Sequence[str] = (),
 ) -> str:
     """The whole Markdown report: header, one table per experiment, leaderboard, failures.
+
+    An experiment's table has the columns case, one per param (as written), one
+    per metric (a column shares its decimals; the best value, by the metric's
+    direction, in bold) each followed by its delta vs the baseline, the extra
+    columns, outcome, duration, and run (only when some case has a run). A
+    delta that is "same" for every case is said in one sentence, not a column.
 
     *extra_columns* maps a node id to ``{column: text}`` (added before the
     outcome column of that case's experiment table; missing cells are empty);
@@ -515,55 +594,72 @@ def _terminal_line(cells: Sequence[str], widths: Sequence[int], right: Sequence[
     return "  ".join(parts).rstrip()
 
 
-def _terminal_value(metrics: Mapping[str, object], metric: str) -> str:
+def _terminal_value(
+    metrics: Mapping[str, object], metric: str, show: Callable[[object], str]
+) -> str:
     if metric not in metrics:
         return ""
-    value = metrics[metric]
-    if _as_number(value) is not None:
-        return format_number(value)  # type: ignore[arg-type]
-    return _plain(str(value))
+    return _plain(show(metrics[metric]))
 
 
 def render_terminal(results: Sequence[CaseResult], width: int = 100) -> list[str]:
     """Compact plain-text tables, one per experiment, then a line of counts.
 
-    Columns: case, one per metric, one delta per compared metric, outcome and
-    duration (parameters are already in the case label). Text is not Markdown
-    escaped, only made single-line; columns shrink (``...``) to fit *width*
-    where they can. Output is ASCII apart from the user's own text.
+    Columns: case, one per metric (each followed by its delta when some case of
+    the experiment moved away from its baseline on that metric; ``=`` marks an
+    unchanged value), outcome and duration. Parameters are already in the case
+    label. Text is not Markdown escaped, only made single-line. To fit *width*,
+    headers are shortened (``...``) first, values and case labels only when
+    that is not enough. Output is ASCII apart from the user's own text.
     """
     lines: list[str] = []
     for group in _group(results):
         first = group[0]
         metrics = _union([r.metrics for r in group])
-        compared = _union([r.comparisons for r in group])
-        delta_metrics = [m for m in metrics if m in compared]
-        delta_metrics += [m for m in compared if m not in delta_metrics]
-        header = [
-            "case",
-            *metrics,
-            *(f"d {m}" for m in delta_metrics),
-            "outcome",
-            "time",
-        ]
-        header = [_plain(h) for h in header]
-        right = [False] + [True] * (len(metrics) + len(delta_metrics)) + [False, True]
+        moved = {
+            m
+            for r in group
+            for m, comparison in r.comparisons.items()
+            if comparison.status != "same"
+        }
+        columns: list[tuple[str, str]] = []
+        for metric in metrics:
+            columns.append(("value", metric))
+            if metric in moved:
+                columns.append(("delta", metric))
+        columns += [("delta", m) for m in _delta_metrics(group, metrics) if m not in metrics]
+        columns = [(kind, m) for kind, m in columns if kind == "value" or m in moved]
+        header = [_plain(m if kind == "value" else f"d {m}") for kind, m in columns]
+        header = ["case", *header, "outcome", "time"]
+        right = [False] + [True] * len(columns) + [False, True]
+        shows = {m: _column_format([r.metrics.get(m) for r in group]) for m in metrics}
         rows: list[list[str]] = []
         for result in group:
             row = [_plain(_case_label(result.case_id))]
-            row += [_terminal_value(result.metrics, m) for m in metrics]
-            for metric in delta_metrics:
+            for kind, metric in columns:
+                if kind == "value":
+                    row.append(_terminal_value(result.metrics, metric, shows[metric]))
+                    continue
                 comparison = result.comparisons.get(metric)
                 if comparison is None:
                     row.append("")
+                elif comparison.status == "same":
+                    row.append(_TERMINAL_DELTA_MARKS["same"])
                 else:
                     mark = _TERMINAL_DELTA_MARKS.get(comparison.status, comparison.status)
                     row.append(_plain(f"{_signed(comparison.delta)} {mark}"))
             row += [_plain(result.outcome), _format_seconds(result.duration)]
             rows.append(row)
         natural = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-        minimums = [min(n, 12 if i == 0 else 6) for i, n in enumerate(natural)]
-        widths = _fit(natural, minimums, width)
+        values = [max((len(row[i]) for row in rows), default=0) for i in range(len(header))]
+        # First shorten headers down to their values (case labels to a third of
+        # the width), then, if still too wide, anything down to a few characters.
+        gentle = [
+            min(n, max(12, width // 3)) if i == 0 else min(n, max(v, 4))
+            for i, (n, v) in enumerate(zip(natural, values, strict=True))
+        ]
+        widths = _fit(natural, gentle, width)
+        widths = _fit(widths, [min(n, 12 if i == 0 else 6) for i, n in enumerate(natural)], width)
 
         if lines:
             lines.append("")

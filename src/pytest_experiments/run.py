@@ -8,7 +8,6 @@ run as soon as it exists.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -77,8 +76,6 @@ class ExperimentRun:
         if not self._tracking:
             return
         number = float(value)
-        if math.isnan(number):
-            raise ValueError(f"metric {name!r} is NaN")
         step_no = step if step is not None else len([m for m in self.metrics if m[0] == name])
         self.metrics.append((str(name), number, int(time.time() * 1000), int(step_no)))
 

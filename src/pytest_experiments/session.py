@@ -260,10 +260,11 @@ class ExperimentSession:
                     for name in names:
                         tr.write_line(f"  {label} {name}")
             else:
-                tr.write_line(f"baseline {rel}: unchanged ({update.unchanged} cases)")
+                tr.write_line(f"baseline {rel}: unchanged ({_count(update.unchanged, 'case')})")
         for file, stale in self.stale.items():
             tr.write_line(
-                f"{file}: baseline has {len(stale)} entries for cases that no longer "
+                f"{file}: baseline has {_count(len(stale), 'entry', 'entries')} for cases "
+                "that no longer "
                 f"exist ({', '.join(stale[:3])}{'...' if len(stale) > 3 else ''}); "
                 "--exp-update-baseline drops them",
                 yellow=True,
@@ -276,6 +277,10 @@ class ExperimentSession:
             tr.write_line(f"wrote {path}")
         for problem in self.problems:
             tr.write_line(f"pytest-experiments: {problem}", red=True)
+
+
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"
 
 
 def _relative(path: Path, rootdir: str) -> str:
