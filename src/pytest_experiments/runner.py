@@ -316,6 +316,7 @@ class CaseRunner:
         all_metrics = [(k, v, now, 0) for k, v in metrics.items()] + handle.metrics
         all_tags = {**handle.tags, **tags}
         user_params = {k: MASK if is_secret_name(k) else v for k, v in handle.params.items()}
+        failure: str | None = None
         try:
             notes.extend(
                 self.backend.finish(
@@ -333,12 +334,14 @@ class CaseRunner:
                 result.outcome = "error"
                 result.message = "\n".join(filter(None, [result.message, message]))
             if status != "FAILED" or traceback_text is None:
-                pytest.fail(f"[error] {result.message}", pytrace=False)
+                failure = f"[error] {result.message}"
         finally:
             handle._detach()
         for note in notes:
             result.notes.append(note)
             warnings.warn(pytest.PytestWarning(f"{result.case_id}: {note}"), stacklevel=1)
+        if failure is not None:  # outside the except: no chain of MLflow's exceptions
+            pytest.fail(failure, pytrace=False)
 
 
 async def _await(awaitable: Any) -> Any:
@@ -346,8 +349,10 @@ async def _await(awaitable: Any) -> Any:
 
 
 def _describe(exc: BaseException) -> str:
+    from .tracking import scrub_credentials
+
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {message}".splitlines()[0][:500]
+    return scrub_credentials(f"{type(exc).__name__}: {message}".splitlines()[0])[:500]
 
 
 def session_provenance(config: pytest.Config, settings: Settings) -> Provenance:

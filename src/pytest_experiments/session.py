@@ -122,7 +122,11 @@ class ExperimentSession:
             backend = MlflowBackend(self.settings, self.session_provenance())
             self.killed = backend.kill_session_runs(stems)
         except Exception as exc:
-            self.problems.append(f"could not end this session's orphaned runs: {exc}")
+            from .tracking import scrub_credentials
+
+            self.problems.append(
+                scrub_credentials(f"could not end this session's orphaned runs: {exc}")
+            )
 
     def experiment_files(self) -> dict[str, list[CaseResult]]:
         files: dict[str, list[CaseResult]] = {}

@@ -8,9 +8,11 @@ workers racing on a brand-new store never see a half-migrated database.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.metadata
 import os
+import re
 import socket
 import sys
 import tempfile
@@ -47,6 +49,15 @@ class TrackingError(RuntimeError):
 
 
 # -- URIs ---------------------------------------------------------------------
+
+
+_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
+
+
+def scrub_credentials(text: str) -> str:
+    """``text`` with the user:password of every URL in it replaced by ``***``
+    (MLflow's error messages quote the tracking URI as given)."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
 
 
 def redact_uri(uri: str | None) -> str | None:
@@ -103,9 +114,18 @@ def check_store(uri: str, timeout: float = 5.0) -> str | None:
             return f"cannot create sqlite store {db}: {exc.strerror or exc}"
         return None
     if is_http(uri):
-        url = uri.rstrip("/") + "/health"
+        parts = urllib.parse.urlsplit(uri)
+        # urllib cannot take user:password in the URL: send it as basic auth.
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        request = urllib.request.Request(base.rstrip("/") + "/health")
+        if parts.username is not None:
+            user = urllib.parse.unquote(parts.username)
+            password = urllib.parse.unquote(parts.password or "")
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
                 if resp.status >= 500:
                     return f"tracking server {redact_uri(uri)} answered {resp.status}"
         except urllib.error.HTTPError as exc:
@@ -219,6 +239,12 @@ class MlflowBackend:
     def _open(self) -> None:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+        # MLflow prints "View run ... at <tracking URI>" on every end_run, with
+        # any user:password of the URI in it; the plugin reports redacted links.
+        if redact_uri(self.uri) != self.uri:
+            os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+        else:
+            os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         import mlflow
         from mlflow.tracking import MlflowClient
 
@@ -238,11 +264,13 @@ class MlflowBackend:
         """Create a brand-new sqlite store atomically: build, then rename."""
         if db.exists():
             return
+        # Imported before waiting on the lock: a worker that finds another one
+        # building the store loads these modules (~1 s) meanwhile, not after.
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
         with self._lock():
             if db.exists():
                 return
-            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
             db.parent.mkdir(parents=True, exist_ok=True)
             tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
             uri = f"sqlite:///{tmp.as_posix()}"

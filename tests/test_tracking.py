@@ -1,0 +1,385 @@
+"""MLflow tracking, checked in real sqlite stores written by real pytest runs.
+
+Every run with tracking on goes through ``runpytest_subprocess`` (MLflow keeps
+process-global state) and the store is read back with ``MlflowClient``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import re
+import socket
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from _server import (
+    all_runs,
+    artifact_text,
+    assert_no_traceback,
+    copy_store,
+    read_json,
+    results_by_case,
+    runs_by_name,
+    sqlite_uri,
+    store_template,
+)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return store_template(tmp_path_factory)
+
+
+def write(root: Path, name: str, text: str) -> Path:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def git(root: Path, *args: str) -> str:
+    out = subprocess.run(
+        ["git", *args], cwd=root, check=True, capture_output=True, text=True, timeout=60
+    )
+    return out.stdout.strip()
+
+
+def output(result: pytest.RunResult) -> str:
+    return result.stdout.str() + "\n" + result.stderr.str()
+
+
+GRID = """
+    import mlflow
+    from pytest_experiments import experiment
+
+
+    @experiment(params={"n": [1, 2], "kind": ["a", "b"]}, expect={"score": ">= 2"})
+    def exp_grid(n, kind, seed, experiment_run, tmp_path):
+        mlflow.log_metric("plain_metric", n * 10.0)
+        experiment_run.log_param("extra_param", f"{kind}-{n}")
+        for step in range(3):
+            experiment_run.log_metric("curve", step / 10, step=step)
+        experiment_run.set_tag("my.tag", kind)
+        experiment_run.log_text(f"hello {kind}{n}", "notes/hello.txt")
+        local = tmp_path / "artifact.txt"
+        local.write_text(f"artifact {kind}{n}")
+        experiment_run.log_artifact(local)
+        active = mlflow.active_run()
+        mine = active is not None and active.info.run_id == experiment_run.run_id
+        return {"score": n * 1.5, "double": n * 2, "active_is_mine": float(mine)}
+"""
+
+BOOM = """
+    def _load_data():
+        raise ValueError("user exception 7f3a: no such column")
+
+
+    def exp_boom(experiment_run):
+        _load_data()
+        return {"x": 1.0}
+"""
+
+
+def test_one_run_per_case_with_params_metrics_tags_and_artifacts(
+    project: pytest.Pytester, template: Path
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    root = project.path
+    project.makeini("[pytest]\nexperiments_data = data extra.txt\n")
+    write(root, "exp_001_grid.py", GRID)
+    write(root, "exp_002_boom.py", BOOM)
+    write(root, "data/train.csv", "a,b\n1,2\n")
+    write(root, "data/sub/test.csv", "a,b\n3,4\n")
+    write(root, "extra.txt", "v1\n")
+    write(root, "notes.md", "not data\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", ".")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "init")
+    commit = git(root, "rev-parse", "HEAD")
+    db = copy_store(template, root / "mlflow.db")  # the embedded default location
+    uri = sqlite_uri(db)
+
+    result = project.runpytest_subprocess("-n", "2")
+
+    assert result.ret == 1
+    result.assert_outcomes(passed=2, failed=3)
+    runs = runs_by_name(db, "exp_001_grid")
+    ids = [f"exp_grid[n={n}-kind={k}]" for n in (1, 2) for k in ("a", "b")]
+    assert sorted(runs) == sorted(ids)
+    versions = {
+        f"lib.{d}": importlib.metadata.version(d)
+        for d in ("mlflow", "scikit-learn", "numpy", "pytest", "pytest-xdist")
+    }
+    sessions, fingerprints = set(), set()
+    client = MlflowClient(uri)
+    for case_id, run in runs.items():
+        n, kind = re.fullmatch(r"exp_grid\[n=(\d)-kind=(\w)\]", case_id).groups()  # type: ignore[union-attr]
+        assert run.info.status == "FINISHED"
+        assert run.data.params == {"n": n, "kind": kind, "seed": "42", "extra_param": f"{kind}-{n}"}
+        assert run.data.metrics == {
+            "score": int(n) * 1.5,
+            "double": int(n) * 2,
+            "active_is_mine": 1.0,
+            "plain_metric": int(n) * 10.0,
+            "curve": 0.2,  # the latest step
+        }
+        tags = run.data.tags
+        assert tags["outcome"] == ("failed" if n == "1" else "new")
+        assert tags["pytest.nodeid"] == f"exp_001_grid.py::{case_id}"
+        assert tags["my.tag"] == kind
+        assert tags["git.commit"] == commit
+        assert tags["git.branch"] == "main"
+        assert tags["git.dirty"] == "false"
+        assert tags["host"] == socket.gethostname()
+        assert tags["python.version"] == platform.python_version()
+        assert {k: tags.get(k) for k in versions} == versions
+        assert re.fullmatch(r"[0-9a-f]{64}", tags["data.fingerprint"])
+        sessions.add(tags["pytest.session"])
+        fingerprints.add(tags["data.fingerprint"])
+        history = client.get_metric_history(run.info.run_id, "curve")
+        assert sorted((m.step, m.value) for m in history) == [(0, 0.0), (1, 0.1), (2, 0.2)]
+        files = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert files == {"notes", "artifact.txt"}
+        tmp = root / "downloads" / run.info.run_id
+        assert artifact_text(uri, run.info.run_id, "notes/hello.txt", tmp) == f"hello {kind}{n}"
+        assert artifact_text(uri, run.info.run_id, "artifact.txt", tmp) == f"artifact {kind}{n}"
+    assert len(sessions) == 1 and len(fingerprints) == 1
+
+    # A case that raised: FAILED, with the user's traceback as an artifact.
+    (boom,) = runs_by_name(db, "exp_002_boom").values()
+    assert boom.info.run_name == "exp_boom"
+    assert boom.info.status == "FAILED"
+    assert boom.data.tags["outcome"] == "error"
+    text = artifact_text(uri, boom.info.run_id, "traceback.txt", root / "downloads" / "boom")
+    assert "ValueError: user exception 7f3a: no such column" in text
+    assert "_load_data()" in text and "exp_002_boom.py" in text
+    names = {e.name for e in client.search_experiments()}
+    assert names == {"Default", "exp_001_grid", "exp_002_boom"}
+
+    # Editing a tracked file that experiments_data lists: dirty tree, other data.
+    write(root, "extra.txt", "v2\n")
+    project.runpytest_subprocess("-p", "no:xdist", "exp_001_grid.py::exp_grid[n=2-kind=a]")
+    second = [
+        r for r in all_runs(db, "exp_001_grid") if r.data.tags["pytest.session"] not in sessions
+    ]
+    assert [r.info.run_name for r in second] == ["exp_grid[n=2-kind=a]"]
+    assert second[0].data.tags["git.dirty"] == "true"
+    assert second[0].data.tags["git.commit"] == commit
+    assert re.fullmatch(r"[0-9a-f]{64}", second[0].data.tags["data.fingerprint"])
+    assert second[0].data.tags["data.fingerprint"] not in fingerprints
+
+
+ONE_CASE = """
+    def exp_{name}(seed):
+        return {{"seed_seen": float(seed)}}
+"""
+
+
+def test_experiment_name_from_ini_and_uri_precedence(
+    project: pytest.Pytester, template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project.path
+    stores = {
+        name: copy_store(template, root / "stores" / f"{name}.db") for name in ("ini", "env", "opt")
+    }
+    project.makeini(
+        "[pytest]\n"
+        "experiments_mlflow_experiment = team-study\n"
+        f"experiments_tracking_uri = {sqlite_uri(stores['ini'])}\n"
+    )
+    write(root, "exp_001_a.py", ONE_CASE.format(name="a"))
+    write(root, "exp_002_b.py", ONE_CASE.format(name="b"))
+
+    def names(db: Path) -> list[str]:
+        return sorted(runs_by_name(db, "team-study"))
+
+    # ini only
+    project.runpytest_subprocess("-p", "no:xdist").assert_outcomes(passed=2)
+    assert names(stores["ini"]) == ["exp_a", "exp_b"]
+    assert {r.data.params["seed"] for r in all_runs(stores["ini"])} == {"42"}
+    # --exp-tracking-uri beats MLFLOW_TRACKING_URI (which MLflow itself would use)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", sqlite_uri(stores["env"]))
+    project.runpytest_subprocess(
+        "-p", "no:xdist", "--exp-seed", "7", "--exp-tracking-uri", sqlite_uri(stores["opt"])
+    ).assert_outcomes(passed=2)
+    assert names(stores["opt"]) == ["exp_a", "exp_b"]
+    assert {r.data.params["seed"] for r in all_runs(stores["opt"])} == {"7"}
+    assert all_runs(stores["env"]) == []
+    assert len(all_runs(stores["ini"])) == 2
+    # MLFLOW_TRACKING_URI beats the ini (shown in the JSON; no case selected)
+    project.runpytest_subprocess("-p", "no:xdist", "-k", "nothing", "--exp-json", "r.json")
+    assert read_json(root / "r.json")["session"]["tracking_uri"] == sqlite_uri(stores["env"])
+    assert not (root / "mlflow.db").exists()
+
+
+IMPORT_PROBE = """
+    import os, sys
+
+    def pytest_unconfigure(config):
+        who = getattr(config, "workerinput", {}).get("workerid", "controller")
+        heavy = sorted(m for m in ("mlflow", "sklearn", "pandas") if m in sys.modules)
+        with open(os.path.join(str(config.rootpath), f"imported-{who}.txt"), "w") as fh:
+            fh.write(",".join(heavy))
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "processes"),
+    [(("-p", "no:xdist"), ["controller"]), (("-n", "2"), ["controller", "gw0", "gw1"])],
+    ids=["no-xdist", "n2"],
+)
+def test_no_experiment_collected_no_store_no_mlflow_import(
+    project: pytest.Pytester, mode: tuple[str, ...], processes: list[str]
+) -> None:
+    write(project.path, "conftest.py", IMPORT_PROBE)
+    write(project.path, "tests/test_plain.py", "def test_one():\n    assert 1 + 1 == 2\n")
+    result = project.runpytest_subprocess(*mode)
+    result.assert_outcomes(passed=1)
+    found = sorted(p.name for p in project.path.glob("imported-*.txt"))
+    assert found == sorted(f"imported-{p}.txt" for p in processes)
+    for probe in found:
+        assert (project.path / probe).read_text() == "", probe
+    assert not (project.path / "mlflow.db").exists()
+    assert not (project.path / "mlruns").exists()
+
+
+def test_no_tracking_creates_no_store_and_run_methods_are_no_ops(
+    project: pytest.Pytester,
+) -> None:
+    write(project.path, "conftest.py", IMPORT_PROBE)
+    write(
+        project.path,
+        "exp_001_quiet.py",
+        """
+        def exp_quiet(experiment_run, tmp_path):
+            experiment_run.log_param("p", 1)
+            experiment_run.log_metric("m", 1.0, step=3)
+            experiment_run.set_tag("t", "v")
+            experiment_run.log_text("hello", "hello.txt")
+            experiment_run.log_model(object())
+            local = tmp_path / "f.txt"
+            local.write_text("x")
+            experiment_run.log_artifact(local)
+            return {"no_run_id": float(experiment_run.run_id is None),
+                    "no_url": float(experiment_run.url is None)}
+        """,
+    )
+    result = project.runpytest_subprocess(
+        "-p", "no:xdist", "--exp-no-tracking", "--exp-json=r.json"
+    )
+    result.assert_outcomes(passed=1)
+    (case,) = results_by_case(project.path / "r.json").values()
+    assert case["metrics"] == {"no_run_id": 1.0, "no_url": 1.0}
+    assert case["run_id"] is None
+    assert (project.path / "imported-controller.txt").read_text() == ""
+    assert not (project.path / "mlflow.db").exists()
+    assert not (project.path / "mlruns").exists()
+
+
+AUTOLOG = """
+    import mlflow
+    import mlflow.sklearn
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from pytest_experiments import experiment
+
+
+    @experiment(params={"mode": ["generic", "sklearn"]})
+    def exp_auto(mode, seed, experiment_run):
+        X, y = make_classification(n_samples=100, n_features=5, random_state=seed)
+        if mode == "generic":
+            mlflow.autolog(log_models=False, silent=True)
+        else:
+            mlflow.sklearn.autolog(log_models=False, silent=True)
+        LogisticRegression(C=0.5, max_iter=300).fit(X, y)
+        mlflow.autolog(disable=True)
+        mlflow.log_metric("plain_metric", 7.0)
+        forest = RandomForestClassifier(n_estimators=5, random_state=seed).fit(X, y)
+        experiment_run.log_model(forest)
+        return {"acc": float(forest.score(X, y))}
+"""
+
+
+def test_autolog_plain_mlflow_calls_and_log_model_land_in_the_case_run(
+    project: pytest.Pytester, template: Path
+) -> None:
+    import mlflow.sklearn
+    from mlflow.tracking import MlflowClient
+    from sklearn.datasets import make_classification
+
+    db = copy_store(template, project.path / "mlflow.db")
+    write(project.path, "exp_001_auto.py", AUTOLOG)
+    project.runpytest_subprocess("-p", "no:xdist").assert_outcomes(passed=2)
+
+    runs = runs_by_name(db, "exp_001_auto")
+    assert sorted(runs) == ["exp_auto[mode=generic]", "exp_auto[mode=sklearn]"]
+    client = MlflowClient(sqlite_uri(db))
+    X, y = make_classification(n_samples=100, n_features=5, random_state=42)
+    for run in runs.values():
+        assert run.info.status == "FINISHED"
+        # autolog's params and training metrics, in the case's own run
+        assert run.data.params["C"] == "0.5" and run.data.params["max_iter"] == "300"
+        assert run.data.params["mode"] in run.info.run_name
+        assert "training_accuracy_score" in run.data.metrics
+        assert run.data.metrics["plain_metric"] == 7.0
+        (model,) = client.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run.info.run_id}'",
+        )
+        assert model.name == "model"
+        loaded = mlflow.sklearn.load_model(model.artifact_location)
+        assert float((loaded.predict(X) == y).mean()) == run.data.metrics["acc"]
+
+
+MANY = """
+    from pytest_experiments import experiment
+
+
+    @experiment(params={"i": list(range(60))})
+    def exp_many(i, experiment_run):
+        experiment_run.log_metric("half", i / 2)
+        return {"value": float(i)}
+"""
+
+
+@pytest.mark.slow
+def test_n8_on_a_brand_new_sqlite_default_loses_and_duplicates_no_run(
+    project: pytest.Pytester,
+) -> None:
+    """-n 8 with 120 cases in two files, in a project with no store yet: all
+    eight workers race to create the default store and both experiments."""
+    from mlflow.tracking import MlflowClient
+
+    stems = ("exp_001_many", "exp_002_many")
+    for stem in stems:
+        write(project.path, f"{stem}.py", MANY)
+    db = project.path / "mlflow.db"
+    assert not db.exists()
+    collected = project.runpytest_subprocess("--collect-only", "-q", "--exp-no-tracking")
+    ids = sorted(line for line in collected.outlines if line.startswith("exp_00"))
+    assert len(ids) == 120
+
+    result = project.runpytest_subprocess("-n", "8", timeout=600)
+
+    result.assert_outcomes(passed=120)
+    text = output(result).lower()
+    for problem in ("locked", "duplicate column", "operationalerror"):
+        assert problem not in text, problem
+    assert_no_traceback(output(result))
+    client = MlflowClient(sqlite_uri(db))
+    assert sorted(e.name for e in client.search_experiments()) == ["Default", *stems]
+    runs = all_runs(db)
+    assert sorted(r.data.tags["pytest.nodeid"] for r in runs) == ids  # none lost, none twice
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    for run in runs:
+        file, _, case_id = run.data.tags["pytest.nodeid"].partition("::")
+        assert run.info.run_name == case_id
+        assert client.get_experiment(run.info.experiment_id).name == file[:-3]
+        i = int(run.data.params["i"])
+        assert run.data.metrics == {"value": float(i), "half": i / 2}
+    assert [p.name for p in project.path.glob(".mlflow.db*")] == []  # no temporary leftovers
