@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -88,6 +89,14 @@ def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             store.engine.dispose()
             os.replace(building, template)
     return template
+
+
+def write(root: Path, name: str, text: str) -> Path:
+    """Write dedented ``text`` to ``root/name``, creating folders."""
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
 
 
 def copy_store(template: Path, db: Path) -> Path:

@@ -59,3 +59,11 @@ def store_runs(db: Path, experiment: str | None = None) -> list[Any]:
         token = page.token
         if not token:
             return runs
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A freshly migrated empty sqlite store to copy into projects (saves ~9 s each)."""
+    from _server import store_template
+
+    return store_template(tmp_path_factory)

@@ -11,7 +11,6 @@ import platform
 import re
 import socket
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -24,20 +23,8 @@ from _server import (
     results_by_case,
     runs_by_name,
     sqlite_uri,
-    store_template,
+    write,
 )
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return store_template(tmp_path_factory)
-
-
-def write(root: Path, name: str, text: str) -> Path:
-    path = root / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
 
 
 def git(root: Path, *args: str) -> str:
