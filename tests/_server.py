@@ -36,6 +36,7 @@ import mlflow.store.tracking.sqlalchemy_store
 import mlflow.tracking  # noqa: F401
 import pytest
 import sklearn.datasets  # noqa: F401
+from _runs import all_runs, sqlite_uri
 
 #: Generous bound for anything that waits on a process on a loaded 2-core box.
 WAIT_S = 120.0
@@ -105,10 +106,6 @@ def copy_store(template: Path, db: Path) -> Path:
     return db
 
 
-def sqlite_uri(db: Path) -> str:
-    return f"sqlite:///{db.as_posix()}"
-
-
 def runs_by_name(db_or_uri: Path | str, experiment: str | None = None) -> dict[str, Any]:
     """Every run of the store (one experiment, or all), keyed by run name.
 
@@ -118,24 +115,6 @@ def runs_by_name(db_or_uri: Path | str, experiment: str | None = None) -> dict[s
     duplicated = sorted({n for n in names if names.count(n) > 1})
     assert not duplicated, f"duplicated runs: {duplicated}"
     return {r.info.run_name: r for r in runs}
-
-
-def all_runs(db_or_uri: Path | str, experiment: str | None = None) -> list[Any]:
-    from mlflow.tracking import MlflowClient
-
-    uri = sqlite_uri(db_or_uri) if isinstance(db_or_uri, Path) else db_or_uri
-    client = MlflowClient(uri)
-    ids = [e.experiment_id for e in client.search_experiments() if experiment in (None, e.name)]
-    if not ids:
-        return []
-    runs: list[Any] = []
-    token = None
-    while True:
-        page = client.search_runs(ids, max_results=1000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
 
 
 def artifact_text(uri: str, run_id: str, path: str, dst: Path) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import importlib_metadata  # noqa: F401
 import numpy  # noqa: F401
 import pytest
+from _runs import all_runs
 
 #: Environment that would leak the developer's settings into test runs.
 _LEAKY_ENV = (
@@ -44,21 +45,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 def store_runs(db: Path, experiment: str | None = None) -> list[Any]:
     """Every MLflow run in the sqlite store ``db`` (optionally one experiment)."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{db}")
-    experiments = client.search_experiments()
-    ids = [e.experiment_id for e in experiments if experiment in (None, e.name)]
-    if not ids:
-        return []
-    runs: list[Any] = []
-    token = None
-    while True:
-        page = client.search_runs(ids, max_results=1000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
+    return all_runs(db, experiment)
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import math
 import re
-import string
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import pytest
+from _markdown import BREAK, Table, parse_tables, split_row, unescape
+from _markdown import cell_value as bold_value
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,118 +32,8 @@ from pytest_experiments.results import OUTCOMES, CaseResult, Comparison, Session
 
 # ------------------------------------------------------------------ test helpers
 
-# Characters that must never appear unescaped in a cell.
-SPECIAL = set("|`*_[]<>~#$")
-ENTITIES = {"&lt;": "<", "&gt;": ">", "&amp;": "&"}
-BREAK = " ⏎ "
 LINE_BREAKS = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def split_row(line: str) -> list[str]:
-    """Cells of a GitHub table row: split on ``|`` not preceded by an escape."""
-    assert line.startswith("|") and line.endswith("|"), line
-    cells: list[str] = []
-    current: list[str] = []
-    i = 0
-    while i < len(line):
-        ch = line[i]
-        if ch == "\\" and i + 1 < len(line):
-            current.append(line[i : i + 2])
-            i += 2
-            continue
-        if ch == "|":
-            cells.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-        i += 1
-    cells.append("".join(current))
-    # A row "| a | b |" splits into ['', ' a ', ' b ', ''].
-    assert cells[0] == "" and cells[-1] == "", line
-    return [cell.strip() for cell in cells[1:-1]]
-
-
-def unescape(cell: str) -> str:
-    """Undo Markdown escaping, failing on any special character left raw."""
-    out: list[str] = []
-    i = 0
-    while i < len(cell):
-        ch = cell[i]
-        if ch == "\\":
-            assert i + 1 < len(cell), f"dangling backslash in {cell!r}"
-            nxt = cell[i + 1]
-            assert nxt in string.punctuation, f"bad escape \\{nxt} in {cell!r}"
-            out.append(nxt)
-            i += 2
-            continue
-        if ch == "&":
-            entity = next((e for e in ENTITIES if cell.startswith(e, i)), None)
-            assert entity is not None, f"raw & in {cell!r}"
-            out.append(ENTITIES[entity])
-            i += len(entity)
-            continue
-        assert ch not in SPECIAL, f"unescaped {ch!r} in {cell!r}"
-        assert ch not in "\n\r", f"line break in {cell!r}"
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-def bold_value(cell: str) -> tuple[bool, str]:
-    """(is bold, unescaped text) of a metric cell."""
-    if cell.startswith("**") and cell.endswith("**") and len(cell) > 4:
-        return True, unescape(cell[2:-2])
-    return False, unescape(cell)
-
-
-@dataclass
-class Table:
-    heading: str  # the nearest "## ..." heading above the table
-    header: list[str]
-    rows: list[list[str]]
-
-    def column(self, name: str) -> list[str]:
-        index = self.header.index(name)
-        return [row[index] for row in self.rows]
-
-    def row(self, case: str) -> dict[str, str]:
-        for row in self.rows:
-            if unescape(row[0]) == case:
-                return dict(zip(self.header, row, strict=True))
-        raise KeyError(case)
-
-
-SEPARATOR = re.compile(r"^\|( *:?-{3,}:? *\|)+$")
-
-
-def parse_tables(markdown: str) -> list[Table]:
-    """Every table in *markdown*; asserts each is well formed."""
-    lines = markdown.split("\n")
-    tables: list[Table] = []
-    heading = ""
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("## "):
-            heading = line[3:]
-        if line.startswith("|"):
-            assert i > 0 and lines[i - 1] == "", "a table needs a blank line before it"
-            header = [unescape(cell) for cell in split_row(line)]
-            assert SEPARATOR.match(lines[i + 1]), lines[i + 1]
-            assert len(split_row(lines[i + 1])) == len(header)
-            rows: list[list[str]] = []
-            i += 2
-            while i < len(lines) and lines[i].startswith("|"):
-                cells = split_row(lines[i])
-                assert len(cells) == len(header), (lines[i], header)
-                rows.append(cells)
-                i += 1
-            assert i == len(lines) or lines[i] == "", "a table needs a blank line after it"
-            tables.append(Table(heading, header, rows))
-            continue
-        i += 1
-    return tables
 
 
 def table_under(markdown: str, heading_start: str) -> Table:

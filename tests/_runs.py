@@ -1,0 +1,29 @@
+"""Reading MLflow runs back in tests; mlflow is imported on first use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def sqlite_uri(db: Path) -> str:
+    return f"sqlite:///{db.as_posix()}"
+
+
+def all_runs(db_or_uri: Path | str, experiment: str | None = None) -> list[Any]:
+    """Every run of a store (a sqlite file or a URI), optionally one experiment."""
+    from mlflow.tracking import MlflowClient
+
+    uri = sqlite_uri(db_or_uri) if isinstance(db_or_uri, Path) else db_or_uri
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments() if experiment in (None, e.name)]
+    if not ids:
+        return []
+    runs: list[Any] = []
+    token = None
+    while True:
+        page = client.search_runs(ids, max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
