@@ -78,6 +78,8 @@ def redact_uri(uri: str | None) -> str | None:
 
 
 def _secret_name(name: str) -> bool:
+    # Deliberately broader than collection.is_secret_name (a substring match):
+    # in a URI, masking a harmless query value costs nothing, leaking one does.
     lowered = name.lower()
     return any(w in lowered for w in ("password", "passwd", "token", "secret", "api_key", "apikey"))
 
