@@ -9,11 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from .run import ExperimentRun
+if TYPE_CHECKING:
+    from .run import ExperimentRun as ExperimentRun
 
 __all__ = ["ExperimentRun", "ExperimentSpec", "experiment"]
+
+
+def __getattr__(name: str) -> Any:
+    # ExperimentRun is imported on first use: pytest loads this package at the
+    # start of every run, experiments or not.
+    if name == "ExperimentRun":
+        from .run import ExperimentRun
+
+        return ExperimentRun
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -6,44 +6,23 @@ imports mlflow.
 
 from __future__ import annotations
 
-import fnmatch
 import inspect
 import itertools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from . import SPEC_ATTR, ExperimentSpec
 from .conditions import Condition, DeclarationError, Tolerance, direction_for
+from .discovery import DECLARED_KEY as DECLARED_KEY
+from .discovery import is_experiment_function as is_experiment_function
+from .discovery import matches_any as matches_any
 
 #: Plain values that appear in case ids as themselves.
 _PLAIN = (str, int, float, bool, type(None))
-
-
-def matches_any(path: Path, patterns: Iterable[str]) -> bool:
-    """pytest's ``python_files`` semantics: a pattern without a path separator
-    matches the file name, one with a separator matches the end of the path."""
-    for pattern in patterns:
-        if "/" in pattern or "\\" in pattern:
-            posix = pattern.replace("\\", "/")
-            if not posix.startswith("/"):
-                posix = f"*/{posix}"  # a whole trailing part of the path, as pytest does
-            if fnmatch.fnmatch(path.as_posix(), posix):
-                return True
-        elif fnmatch.fnmatch(path.name, pattern):
-            return True
-    return False
-
-
-def is_experiment_function(obj: object, name: str) -> bool:
-    """An experiment is a function named ``exp_*`` or decorated with @experiment."""
-    if not (inspect.isfunction(obj) or inspect.iscoroutinefunction(obj)):
-        return False
-    return hasattr(obj, SPEC_ATTR) or name.startswith("exp_")
 
 
 def format_value(value: object, position: int) -> str:
@@ -317,13 +296,12 @@ def parametrize_values(declaration: Declaration) -> list[Any]:
     return entries
 
 
-#: Every case id each experiment file declares, by file relative to rootdir.
-DECLARED_KEY = pytest.StashKey[dict[str, list[str]]]()
-
-
 class ExperimentModule(pytest.Module):
     """A module of experiments: collects ``exp_*`` and @experiment functions
     besides whatever pytest would collect from it as tests."""
+
+    #: What :func:`.discovery.is_experiment_item` looks for (no import needed).
+    is_experiment_module = True
 
     def collect(self) -> list[pytest.Item | pytest.Collector]:
         collected = list(super().collect())

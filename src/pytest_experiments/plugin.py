@@ -2,32 +2,30 @@
 
 Disable the plugin with ``-p no:experiments``. Nothing here imports mlflow,
 pandas or scikit-learn; see :mod:`.tracking` for the one module that does.
+Start-up cost matters (every pytest run in the environment pays it), so this
+module imports only :mod:`.discovery` and :mod:`.settings`; collection,
+running and the session's bookkeeping are imported when an experiment file,
+case or result first turns up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import hookspecs
-from .collection import (
-    DECLARED_KEY,
-    ExperimentModule,
-    declaration_for,
-    matches_any,
-    parametrize_values,
-)
-from .conditions import DeclarationError
-from .results import CaseResult
-from .run import ExperimentRun
-from .runner import RESULT_KEY, RUN_KEY, CaseRunner, is_experiment_item, relative_file
+from .discovery import DECLARED_KEY, is_experiment_item, matches_any, relative_file
 from .settings import Settings, parse_baseline_source, parse_seed
 
+if TYPE_CHECKING:
+    from .run import ExperimentRun
+    from .runner import CaseRunner
+
 SETTINGS_KEY = pytest.StashKey[Settings]()
-RUNNER_KEY = pytest.StashKey[CaseRunner]()
+RUNNER_KEY = pytest.StashKey["CaseRunner"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -138,15 +136,38 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     settings = Settings.from_config(config)
     config.stash[SETTINGS_KEY] = settings
-    config.stash[RUNNER_KEY] = CaseRunner(config, settings)
     if not hasattr(config, "workerinput"):
-        from .session import ExperimentSession
+        if settings.report or settings.json:  # written even when nothing was collected
+            from .session import experiment_session
 
-        config.pluginmanager.register(ExperimentSession(config, settings), "experiments-session")
-        if config.pluginmanager.hasplugin("xdist"):
+            experiment_session(config, settings)
+        if config.pluginmanager.hasplugin("xdist") and config.getoption("dist", "no") != "no":
             from .session import XdistHooks
 
             config.pluginmanager.register(XdistHooks(config, settings), "experiments-xdist")
+
+
+def _activate(config: pytest.Config) -> None:
+    """Register the per-case hooks (and, on the controller, the session) once
+    this process finds an experiment file: a plain test suite pays nothing per test."""
+    pluginmanager = config.pluginmanager
+    if pluginmanager.get_plugin(CASE_HOOKS) is not None:
+        return
+    pluginmanager.register(CaseHooks(), CASE_HOOKS)
+    if not hasattr(config, "workerinput"):
+        from .session import experiment_session
+
+        experiment_session(config, config.stash[SETTINGS_KEY])
+
+
+def _runner(config: pytest.Config) -> CaseRunner:
+    """This process's case runner, built when the first experiment needs it."""
+    runner = config.stash.get(RUNNER_KEY, None)
+    if runner is None:
+        from .runner import CaseRunner
+
+        runner = config.stash[RUNNER_KEY] = CaseRunner(config, config.stash[SETTINGS_KEY])
+    return runner
 
 
 # -- collection -----------------------------------------------------------------
@@ -167,6 +188,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
         file_path, config.getini("python_files")
     ):
         return None  # python's pytest_collect_file asks pytest_pycollect_makemodule below
+    from .collection import ExperimentModule
+
+    _activate(config)
     module: pytest.Module = ExperimentModule.from_parent(parent, path=file_path)
     return module
 
@@ -174,6 +198,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makemodule(module_path: Path, parent: Any) -> pytest.Module | None:
     if _is_experiment_file(module_path, parent.config):
+        from .collection import ExperimentModule
+
+        _activate(parent.config)
         module: pytest.Module = ExperimentModule.from_parent(parent, path=module_path)
         return module
     return None
@@ -181,12 +208,13 @@ def pytest_pycollect_makemodule(module_path: Path, parent: Any) -> pytest.Module
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     definition = metafunc.definition
-    if not isinstance(definition.parent, ExperimentModule):
-        return
     if not is_experiment_item(definition):
         return
+    from .collection import declaration_for, parametrize_values
+    from .conditions import DeclarationError
+
     config = metafunc.config
-    runner = config.stash[RUNNER_KEY]
+    runner = _runner(config)
     name = definition.originalname
     module_doc = getattr(metafunc.module, "__doc__", None)
     try:
@@ -220,46 +248,53 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 # -- running ----------------------------------------------------------------------
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if is_experiment_item(item):
-        item.config.stash[RUNNER_KEY].seed()
+CASE_HOOKS = "experiments-cases"
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    if not is_experiment_item(pyfuncitem):
-        return None
-    pyfuncitem.config.stash[RUNNER_KEY].run(pyfuncitem)
-    return True
+class CaseHooks:
+    """Hooks that run for every test; registered by :func:`_activate`."""
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if is_experiment_item(item):
+            _runner(item.config).seed()
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Put the case's result on its report, so it reaches the controller
-    the same way with and without xdist."""
-    report = yield
-    if not is_experiment_item(item):
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        if not is_experiment_item(pyfuncitem):
+            return None
+        _runner(pyfuncitem.config).run(pyfuncitem)
+        return True
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Put the case's result on its report, so it reaches the controller
+        the same way with and without xdist."""
+        report = yield
+        if not is_experiment_item(item):
+            return report
+        from .results import CaseResult
+        from .runner import RESULT_KEY
+
+        result = item.stash.get(RESULT_KEY, None)
+        if call.when == "call" and result is not None:
+            report.experiment_result = result.to_dict()  # type: ignore[attr-defined]
+        elif call.when == "setup" and report.failed:
+            assert isinstance(item, pytest.Function)
+            error = CaseResult(
+                nodeid=item.nodeid,
+                file=relative_file(item),
+                experiment=item.originalname,
+                case_id=item.nodeid.split("::", 1)[1],
+                outcome="error",
+                message=f"setup failed: {call.excinfo.exconly() if call.excinfo else 'error'}",
+            )
+            marker = item.get_closest_marker("params")
+            error.params = dict(marker.kwargs) if marker is not None else {}
+            report.experiment_result = error.to_dict()  # type: ignore[attr-defined]
         return report
-    result = item.stash.get(RESULT_KEY, None)
-    if call.when == "call" and result is not None:
-        report.experiment_result = result.to_dict()  # type: ignore[attr-defined]
-    elif call.when == "setup" and report.failed:
-        assert isinstance(item, pytest.Function)
-        error = CaseResult(
-            nodeid=item.nodeid,
-            file=relative_file(item),
-            experiment=item.originalname,
-            case_id=item.nodeid.split("::", 1)[1],
-            outcome="error",
-            message=f"setup failed: {call.excinfo.exconly() if call.excinfo else 'error'}",
-        )
-        marker = item.get_closest_marker("params")
-        error.params = dict(marker.kwargs) if marker is not None else {}
-        report.experiment_result = error.to_dict()  # type: ignore[attr-defined]
-    return report
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -280,6 +315,9 @@ def seed(request: pytest.FixtureRequest) -> int:
 @pytest.fixture
 def experiment_run(request: pytest.FixtureRequest) -> ExperimentRun:
     """The case's tracked MLflow run (see :class:`pytest_experiments.ExperimentRun`)."""
+    from .run import ExperimentRun
+    from .runner import RUN_KEY
+
     node = request.node
     settings = request.config.stash[SETTINGS_KEY]
     if not is_experiment_item(node):

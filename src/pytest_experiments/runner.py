@@ -15,16 +15,15 @@ import time
 import traceback
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import baselines as baseline_files
-from .collection import MASK, Declaration, ExperimentModule, is_experiment_function, is_secret_name
+from .collection import MASK, Declaration, is_secret_name
 from .conditions import compare, regression_message
-from .provenance import Provenance
-from .provenance import collect as collect_provenance
+from .discovery import relative_file
+from .provenance import Provenance, session_provenance
 from .results import BAD_OUTCOMES, CaseResult
 from .run import ExperimentRun
 from .settings import Settings
@@ -72,21 +71,6 @@ def _short(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def is_experiment_item(item: pytest.Item) -> bool:
-    return (
-        isinstance(item, pytest.Function)
-        and isinstance(item.parent, ExperimentModule)
-        and is_experiment_function(item.function, item.originalname)
-    )
-
-
-def relative_file(item: pytest.Item) -> str:
-    try:
-        return item.path.relative_to(item.config.rootpath).as_posix()
-    except ValueError:
-        return item.path.as_posix()
-
-
 class CaseRunner:
     """Runs experiment cases in this process and remembers per-file state."""
 
@@ -94,19 +78,13 @@ class CaseRunner:
         self.config = config
         self.settings = settings
         self.declarations: dict[str, Declaration] = {}
-        self._provenance: Provenance | None = None
         self._backend: MlflowBackend | None = None
         self._baselines: dict[str, baseline_files.Baselines] = {}
-        workerinput = getattr(config, "workerinput", None)
-        if workerinput is not None and "experiments_provenance" in workerinput:
-            self._provenance = Provenance.from_dict(workerinput["experiments_provenance"])
 
     # -- lazily built session state ------------------------------------------
     @property
     def provenance(self) -> Provenance:
-        if self._provenance is None:
-            self._provenance = session_provenance(self.config, self.settings)
-        return self._provenance
+        return session_provenance(self.config, self.settings)
 
     @property
     def backend(self) -> MlflowBackend:
@@ -353,17 +331,3 @@ def _describe(exc: BaseException) -> str:
 
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return scrub_credentials(f"{type(exc).__name__}: {message}".splitlines()[0])[:500]
-
-
-def session_provenance(config: pytest.Config, settings: Settings) -> Provenance:
-    """Git state and data fingerprint, with per-file digests kept in pytest's cache."""
-    cache_key = "pytest_experiments/data_digests"
-    cache: dict[str, str] = {}
-    pytest_cache = getattr(config, "cache", None)
-    if pytest_cache is not None:
-        cache = dict(pytest_cache.get(cache_key, {}))
-    before = dict(cache)
-    provenance = collect_provenance(Path(settings.rootdir), settings.data_paths, cache)
-    if pytest_cache is not None and cache != before:
-        pytest_cache.set(cache_key, cache)
-    return provenance

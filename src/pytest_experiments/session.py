@@ -10,15 +10,17 @@ import datetime
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import baselines as baseline_files
-from .collection import DECLARED_KEY, matches_any
-from .provenance import Provenance
-from .results import CaseResult, SessionInfo
+from .discovery import DECLARED_KEY, looks_like_experiment
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from . import baselines as baseline_files
+    from .provenance import Provenance
+    from .results import CaseResult, SessionInfo
 
 
 class ExperimentSession:
@@ -32,7 +34,6 @@ class ExperimentSession:
         self.order: dict[str, int] = {}
         self.started: set[str] = set()
         self.declared: dict[str, list[str]] | None = None
-        self.provenance: Provenance | None = None
         self.start = time.perf_counter()
         self.started_at = datetime.datetime.now().astimezone()
         self.updates: list[baseline_files.BaselineUpdate] = []
@@ -44,12 +45,7 @@ class ExperimentSession:
 
     # -- incoming ---------------------------------------------------------------
     def looks_like_experiment(self, nodeid: str) -> bool:
-        file, _, rest = nodeid.partition("::")
-        return (
-            bool(rest)
-            and not rest.startswith("test")
-            and matches_any(Path(file), self.settings.experiment_files)
-        )
+        return looks_like_experiment(nodeid, self.settings.experiment_files)
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         if self.looks_like_experiment(nodeid):
@@ -57,6 +53,10 @@ class ExperimentSession:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "experiment_result", None)
+        if data is None and not (report.failed and self.looks_like_experiment(report.nodeid)):
+            return
+        from .results import CaseResult
+
         if data is not None:
             self.results[report.nodeid] = CaseResult.from_dict(data)
             return
@@ -101,11 +101,9 @@ class ExperimentSession:
         return bool(self.settings.report or self.settings.json)
 
     def session_provenance(self) -> Provenance:
-        if self.provenance is None:
-            from .runner import session_provenance
+        from .provenance import session_provenance
 
-            self.provenance = session_provenance(self.config, self.settings)
-        return self.provenance
+        return session_provenance(self.config, self.settings)
 
     def end_orphaned_runs(self) -> None:
         """Runs of crashed workers or an interrupted session end KILLED."""
@@ -135,6 +133,8 @@ class ExperimentSession:
         return files
 
     def update_baselines(self) -> None:
+        from . import baselines as baseline_files
+
         rootdir = Path(self.settings.rootdir)
         for file, results in self.experiment_files().items():
             current = {
@@ -149,6 +149,8 @@ class ExperimentSession:
             self.updates.append(baseline_files.update(path, current, declared))
 
     def find_stale(self) -> None:
+        from . import baselines as baseline_files
+
         rootdir = Path(self.settings.rootdir)
         for file in self.experiment_files():
             declared = (self.declared or {}).get(file)
@@ -160,6 +162,7 @@ class ExperimentSession:
                 self.stale[file] = stale
 
     def session_info(self) -> SessionInfo:
+        from .results import SessionInfo
         from .tracking import redact_uri
 
         p = self.session_provenance()
@@ -294,6 +297,19 @@ def _relative(path: Path, rootdir: str) -> str:
         return str(path)
 
 
+SESSION_PLUGIN = "experiments-session"
+
+
+def experiment_session(config: pytest.Config, settings: Settings) -> ExperimentSession:
+    """The controller's session object, registered on first use."""
+    plugin = config.pluginmanager.get_plugin(SESSION_PLUGIN)
+    if plugin is None:
+        plugin = ExperimentSession(config, settings)
+        config.pluginmanager.register(plugin, SESSION_PLUGIN)
+    assert isinstance(plugin, ExperimentSession)
+    return plugin
+
+
 class XdistHooks:
     """xdist controller hooks: hand settings and provenance to workers,
     check the tracking store once, and gather what workers declared."""
@@ -304,23 +320,24 @@ class XdistHooks:
         self.checked = False
 
     def _session(self) -> ExperimentSession:
-        plugin = self.config.pluginmanager.get_plugin("experiments-session")
-        assert isinstance(plugin, ExperimentSession)
-        return plugin
+        return experiment_session(self.config, self.settings)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        session = self._session()
+        from .provenance import session_provenance
+
         node.workerinput["experiments_settings"] = self.settings.to_dict()
-        node.workerinput["experiments_provenance"] = session.session_provenance().to_dict()
+        provenance = session_provenance(self.config, self.settings)
+        node.workerinput["experiments_provenance"] = provenance.to_dict()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        patterns = self.settings.experiment_files
+        if not any(looks_like_experiment(i, patterns) for i in ids):
+            return
         session = self._session()
         session.set_order(ids)
         if self.checked or self.settings.tracking_uri is None:
-            return
-        if not any(session.looks_like_experiment(i) for i in ids):
             return
         self.checked = True
         from .tracking import check_store
@@ -335,7 +352,7 @@ class XdistHooks:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", None)
-        if output and "experiments_declared" in output:
+        if output and output.get("experiments_declared"):
             session = self._session()
             if session.declared is None:
                 session.declared = dict(output["experiments_declared"])

@@ -9,11 +9,12 @@ import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .conditions import DeclarationError, Tolerance
+if TYPE_CHECKING:
+    from .conditions import Tolerance
 
 DEFAULT_EXPERIMENT_FILES = ("exp_*.py",)
 
@@ -49,6 +50,8 @@ class Settings:
 
     @property
     def default_tolerance(self) -> Tolerance:
+        from .conditions import Tolerance
+
         return Tolerance.parse(_number_or_text(self.tolerance))
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,10 +87,13 @@ class Settings:
                 "--exp-baseline mlflow needs tracking; it cannot be used with --exp-no-tracking"
             )
         tolerance = str(config.getini("experiments_tolerance") or "0")
-        try:
-            Tolerance.parse(_number_or_text(tolerance))
-        except DeclarationError as exc:
-            raise pytest.UsageError(f"ini experiments_tolerance: {exc}") from None
+        if tolerance != "0":  # the default needs no check (nor the import)
+            from .conditions import DeclarationError, Tolerance
+
+            try:
+                Tolerance.parse(_number_or_text(tolerance))
+            except DeclarationError as exc:
+                raise pytest.UsageError(f"ini experiments_tolerance: {exc}") from None
         return cls(
             rootdir=rootdir,
             experiment_files=tuple(config.getini("experiment_files")) or DEFAULT_EXPERIMENT_FILES,

@@ -1,0 +1,65 @@
+"""Which files and items are experiments: the checks every pytest run makes.
+
+Imported at start-up by :mod:`.plugin`, so it stays tiny: the rest of the
+plugin (collection, running, the session) is imported only once an
+experiment file or case turns up.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from . import SPEC_ATTR
+
+#: Every case id each experiment file declares, by file relative to rootdir.
+DECLARED_KEY = pytest.StashKey[dict[str, list[str]]]()
+
+
+def matches_any(path: Path, patterns: Iterable[str]) -> bool:
+    """pytest's ``python_files`` semantics: a pattern without a path separator
+    matches the file name, one with a separator matches the end of the path."""
+    for pattern in patterns:
+        if "/" in pattern or "\\" in pattern:
+            posix = pattern.replace("\\", "/")
+            if not posix.startswith("/"):
+                posix = f"*/{posix}"  # a whole trailing part of the path, as pytest does
+            if fnmatch.fnmatch(path.as_posix(), posix):
+                return True
+        elif fnmatch.fnmatch(path.name, pattern):
+            return True
+    return False
+
+
+def looks_like_experiment(nodeid: str, patterns: Iterable[str]) -> bool:
+    """Whether a node id names an experiment case, from the id alone (the
+    xdist controller never collects)."""
+    file, _, rest = nodeid.partition("::")
+    return bool(rest) and not rest.startswith("test") and matches_any(Path(file), patterns)
+
+
+def is_experiment_function(obj: object, name: str) -> bool:
+    """An experiment is a function named ``exp_*`` or decorated with @experiment."""
+    if not (inspect.isfunction(obj) or inspect.iscoroutinefunction(obj)):
+        return False
+    return hasattr(obj, SPEC_ATTR) or name.startswith("exp_")
+
+
+def is_experiment_item(item: pytest.Item) -> bool:
+    """A collected experiment case (cheap for every other test: one getattr)."""
+    return (
+        getattr(item.parent, "is_experiment_module", False)
+        and isinstance(item, pytest.Function)
+        and is_experiment_function(item.function, item.originalname)
+    )
+
+
+def relative_file(item: pytest.Item) -> str:
+    try:
+        return item.path.relative_to(item.config.rootpath).as_posix()
+    except ValueError:
+        return item.path.as_posix()
