@@ -383,6 +383,8 @@ def test_params_mlflow_refuses_are_handled_visibly_and_secrets_masked(
             experiment_run.log_param("password", "hunter2-pw")
             experiment_run.log_param("notes", "x" * 7000)
             experiment_run.log_param("lr@rate!", 0.1)
+            experiment_run.log_param("n", 2)  # clashes with the case's own param
+            experiment_run.log_param("seed", 42)  # agrees with it: no warning
             return {"key_length": float(len(params["api_key"])),
                     "token_length": float(len(params["token"]))}
         """,
@@ -413,6 +415,11 @@ def test_params_mlflow_refuses_are_handled_visibly_and_secrets_masked(
     assert case["params"] == {"api_key": "***", "token": "***", "n": 1}
     assert any("notes" in note for note in case["notes"])
     assert any("lr@rate!" in note for note in case["notes"])
+    assert [n for n in case["notes"] if "differs from the case's" in n] == [
+        "param 'n' logged by the experiment (2) differs from the case's; "
+        "the case's value (1) is kept"
+    ]
+    assert params["seed"] == "42"
     report = (project.path / "report.md").read_text(encoding="utf-8")
     stored = "\n".join(f"{k}={v}" for k, v in params.items()) + "\n".join(run.data.tags.values())
     for where, content in {

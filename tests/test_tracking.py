@@ -7,11 +7,13 @@ process-global state) and the store is read back with ``MlflowClient``.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import platform
 import re
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _server import (
@@ -204,14 +206,37 @@ def test_experiment_name_from_ini_and_uri_precedence(
 
 
 IMPORT_PROBE = """
-    import os, sys
+    import gc, json, os, sys
 
     def pytest_unconfigure(config):
         who = getattr(config, "workerinput", {}).get("workerid", "controller")
-        heavy = sorted(m for m in ("mlflow", "sklearn", "pandas") if m in sys.modules)
-        with open(os.path.join(str(config.rootpath), f"imported-{who}.txt"), "w") as fh:
-            fh.write(",".join(heavy))
+        facts = {
+            "heavy": sorted(m for m in ("mlflow", "sklearn", "pandas") if m in sys.modules),
+            "ours": sorted(m for m in sys.modules if m.startswith("pytest_experiments.")),
+            "plugins": sorted(
+                n for n in ("experiments-cases", "experiments-session")
+                if config.pluginmanager.get_plugin(n) is not None
+            ),
+            "frozen": gc.get_freeze_count(),
+        }
+        with open(os.path.join(str(config.rootpath), f"imported-{who}.json"), "w") as fh:
+            json.dump(facts, fh)
 """
+
+
+def probed(root: Path, who: str) -> dict[str, Any]:
+    """What IMPORT_PROBE recorded in process ``who`` (controller, gw0...)."""
+    facts: dict[str, Any] = json.loads((root / f"imported-{who}.json").read_text())
+    return facts
+
+
+#: Modules any pytest run loads with the plugin installed (see plugin.py).
+START_UP_MODULES = {
+    "pytest_experiments.discovery",
+    "pytest_experiments.hookspecs",
+    "pytest_experiments.plugin",
+    "pytest_experiments.settings",
+}
 
 
 @pytest.mark.parametrize(
@@ -226,12 +251,58 @@ def test_no_experiment_collected_no_store_no_mlflow_import(
     write(project.path, "tests/test_plain.py", "def test_one():\n    assert 1 + 1 == 2\n")
     result = project.runpytest_subprocess(*mode)
     result.assert_outcomes(passed=1)
-    found = sorted(p.name for p in project.path.glob("imported-*.txt"))
-    assert found == sorted(f"imported-{p}.txt" for p in processes)
-    for probe in found:
-        assert (project.path / probe).read_text() == "", probe
+    found = sorted(p.name for p in project.path.glob("imported-*.json"))
+    assert found == sorted(f"imported-{p}.json" for p in processes)
+    for who in processes:
+        facts = probed(project.path, who)
+        assert facts["heavy"] == [], who
+        # A plain suite pays for the plugin's start-up modules only, and no hook per test.
+        extra = set(facts["ours"]) - START_UP_MODULES
+        if who == "controller" and "-n" in mode:  # xdist hooks hand provenance to workers
+            extra -= {"pytest_experiments.session", "pytest_experiments.provenance"}
+        assert extra == set(), who
+        assert facts["plugins"] == [], who
+        assert facts["frozen"] == 0, who
     assert not (project.path / "mlflow.db").exists()
     assert not (project.path / "mlruns").exists()
+
+
+@pytest.mark.parametrize(
+    ("mode", "runners"),
+    [(("-p", "no:xdist"), ["controller"]), (("-n", "2"), ["gw0", "gw1"])],
+    ids=["no-xdist", "n2"],
+)
+def test_tracking_processes_freeze_what_mlflow_loaded(
+    project: pytest.Pytester, mode: tuple[str, ...], runners: list[str]
+) -> None:
+    """Each process that runs tracked cases moves the ~300,000 objects of
+    mlflow & co. out of the collector's reach once (cheap full collections);
+    the xdist controller, which runs none, does not."""
+    write(project.path, "conftest.py", IMPORT_PROBE)
+    write(
+        project.path,
+        "exp_001_many.py",
+        """
+        from pytest_experiments import experiment
+
+        @experiment(params={"i": list(range(4))})
+        def exp_many(i):
+            return {"m": float(i)}
+        """,
+    )
+    result = project.runpytest_subprocess(*mode)
+    result.assert_outcomes(passed=4)
+    assert "warning" not in result.outlines[-1]  # nothing of MLflow's import leaks out
+    for who in runners:
+        facts = probed(project.path, who)
+        assert "mlflow" in facts["heavy"], who
+        assert facts["frozen"] > 100_000, who
+        assert "experiments-cases" in facts["plugins"], who
+    controller = probed(project.path, "controller")
+    assert "experiments-session" in controller["plugins"]
+    if "-n" in mode:
+        assert controller["frozen"] == 0
+        assert controller["heavy"] == []
 
 
 def test_no_tracking_creates_no_store_and_run_methods_are_no_ops(
@@ -262,7 +333,7 @@ def test_no_tracking_creates_no_store_and_run_methods_are_no_ops(
     (case,) = results_by_case(project.path / "r.json").values()
     assert case["metrics"] == {"no_run_id": 1.0, "no_url": 1.0}
     assert case["run_id"] is None
-    assert (project.path / "imported-controller.txt").read_text() == ""
+    assert probed(project.path, "controller")["heavy"] == []
     assert not (project.path / "mlflow.db").exists()
     assert not (project.path / "mlruns").exists()
 

@@ -230,12 +230,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Fail fast, before any case runs, when the tracking store is unusable."""
+    """Once experiments are collected: fail fast when the tracking store is
+    unusable, and get tracking ready before the first case."""
     config = session.config
     settings = config.stash[SETTINGS_KEY]
-    if hasattr(config, "workerinput") or settings.tracking_uri is None:
-        return  # under xdist the controller checks (see session.XdistHooks)
-    if any(is_experiment_item(item) for item in session.items):
+    if settings.tracking_uri is None or config.option.collectonly:
+        return
+    if not any(is_experiment_item(item) for item in session.items):
+        return  # also the xdist controller, which never collects
+    if not hasattr(config, "workerinput"):  # under xdist the controller checked
         from .tracking import check_store
 
         problem = check_store(settings.tracking_uri)
@@ -243,6 +246,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             raise pytest.UsageError(
                 f"pytest-experiments: {problem} (use --exp-tracking-uri, or --exp-no-tracking)"
             )
+    _runner(config).prepare_tracking()
 
 
 # -- running ----------------------------------------------------------------------

@@ -94,6 +94,13 @@ class CaseRunner:
             self._backend = MlflowBackend(self.settings, self.provenance)
         return self._backend
 
+    def prepare_tracking(self) -> None:
+        """Import mlflow before the first case (see MlflowBackend.prepare)."""
+        try:
+            self.backend.prepare()
+        except Exception:
+            pass  # the first case's run start raises it again, and reports it there
+
     def declaration(self, item: pytest.Function) -> Declaration:
         assert item.parent is not None
         return self.declarations[f"{item.parent.nodeid}::{item.originalname}"]
@@ -145,14 +152,12 @@ class CaseRunner:
         tracking_notes: list[str] = []
         if self.settings.tracking:
             try:
-                active, param_notes = self.backend.start(
+                active = self.backend.start(
                     stem=item.path.stem,
                     run_name=case_id,
                     nodeid=item.nodeid,
-                    params={**params, "seed": self.settings.seed},
                     tags=self._user_tags(item),
                 )
-                tracking_notes.extend(param_notes)
                 handle._attach(active)
                 result.run_id, result.run_url = active.run_id, active.url
             except Exception as exc:
@@ -294,6 +299,14 @@ class CaseRunner:
         all_metrics = [(k, v, now, 0) for k, v in metrics.items()] + handle.metrics
         all_tags = {**handle.tags, **tags}
         user_params = {k: MASK if is_secret_name(k) else v for k, v in handle.params.items()}
+        case_params = {**result.params, "seed": self.settings.seed}
+        for key in user_params.keys() & case_params.keys():
+            if str(user_params[key]) != str(case_params[key]):
+                notes.append(
+                    f"param {key!r} logged by the experiment ({_short(user_params[key], 40)}) "
+                    f"differs from the case's; the case's value ({case_params[key]}) is kept"
+                )
+        all_params = {**user_params, **case_params}
         failure: str | None = None
         try:
             notes.extend(
@@ -301,7 +314,7 @@ class CaseRunner:
                     active,
                     status=status,
                     metrics=all_metrics,
-                    params=user_params,
+                    params=all_params,
                     tags=all_tags,
                     traceback_text=traceback_text,
                 )
