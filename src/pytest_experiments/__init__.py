@@ -8,40 +8,32 @@ never imports mlflow, pandas or scikit-learn.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 if TYPE_CHECKING:
     from .run import ExperimentRun as ExperimentRun
+    from .spec import ExperimentSpec as ExperimentSpec
 
 __all__ = ["ExperimentRun", "ExperimentSpec", "experiment"]
 
 
 def __getattr__(name: str) -> Any:
-    # ExperimentRun is imported on first use: pytest loads this package at the
-    # start of every run, experiments or not.
+    # Imported on first use: pytest loads this package at the start of every
+    # run, experiments or not.
     if name == "ExperimentRun":
         from .run import ExperimentRun
 
         return ExperimentRun
+    if name == "ExperimentSpec":
+        from .spec import ExperimentSpec
+
+        return ExperimentSpec
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Attribute under which :func:`experiment` stores its declaration.
 SPEC_ATTR = "__pytest_experiment__"
-
-
-@dataclass(frozen=True)
-class ExperimentSpec:
-    """An experiment's declaration, as written. Validated at collection time,
-    so a mistake becomes a collection error that names file and experiment."""
-
-    params: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | None = None
-    expect: Mapping[str, str] = field(default_factory=dict)
-    tolerance: Mapping[str, float | str] | float | str | None = None
-    lower_is_better: tuple[str, ...] = ()
-    higher_is_better: tuple[str, ...] = ()
 
 
 @overload
@@ -92,6 +84,8 @@ def experiment(
 
     def lower(str_or_iter: Iterable[str]) -> tuple[str, ...]:
         return (str_or_iter,) if isinstance(str_or_iter, str) else tuple(str_or_iter)
+
+    from .spec import ExperimentSpec
 
     spec = ExperimentSpec(
         params=params,

@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from . import SPEC_ATTR, ExperimentSpec
+from . import SPEC_ATTR
 from .conditions import Condition, DeclarationError, Tolerance, direction_for
 from .discovery import DECLARED_KEY as DECLARED_KEY
 from .discovery import is_experiment_function as is_experiment_function
 from .discovery import matches_any as matches_any
+from .spec import ExperimentSpec
 
 #: Plain values that appear in case ids as themselves.
 _PLAIN = (str, int, float, bool, type(None))

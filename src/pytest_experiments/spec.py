@@ -1,0 +1,23 @@
+"""The declaration that :func:`pytest_experiments.experiment` attaches to a function.
+
+A module of its own so that importing the package (which pytest does at the
+start of every run) does not build the dataclass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """An experiment's declaration, as written. Validated at collection time,
+    so a mistake becomes a collection error that names file and experiment."""
+
+    params: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | None = None
+    expect: Mapping[str, str] = field(default_factory=dict)
+    tolerance: Mapping[str, float | str] | float | str | None = None
+    lower_is_better: tuple[str, ...] = ()
+    higher_is_better: tuple[str, ...] = ()
