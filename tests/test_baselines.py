@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import tempfile
 import textwrap
@@ -662,17 +663,22 @@ def test_mlflow_baseline_is_the_latest_finished_run_matching_the_filter(
     }
 
 
-def test_an_invalid_mlflow_baseline_filter_is_a_clear_error(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("mode", [("-p", "no:xdist"), ("-n", "2")], ids=["no-xdist", "n2"])
+def test_an_invalid_mlflow_baseline_filter_is_one_usage_error_before_any_case(
+    pytester: pytest.Pytester, mode: tuple[str, ...]
+) -> None:
     pytester.makeini("[pytest]\n")
     write_exp(pytester, "exp_001_store", STORE_EXP)
-    result, cases = run_subprocess(pytester, "--exp-baseline", "mlflow:tags.git.branch == main")
-    assert result.ret == 1
-    assert outcomes(cases) == {"exp_store[case=a]": "error", "exp_store[case=b]": "error"}
-    message = cases["exp_store[case=a]"]["message"]
-    assert "--exp-baseline filter 'tags.git.branch == main': " in message
-    assert "not quoted" in message
-    result.stdout.fnmatch_lines(["[[]error] *--exp-baseline filter 'tags.git.branch == main'*"])
-    assert "Traceback" not in result.stdout.str()
+    result, cases = run_subprocess(
+        pytester, *mode, "--exp-baseline", "mlflow:tags.git.branch == main"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert cases == {}  # no case ran
+    text = result.stdout.str() + result.stderr.str()
+    assert text.count("--exp-baseline filter 'tags.git.branch == main': ") == 1
+    assert "not quoted" in text
+    assert "Traceback" not in text
+    assert re.search(r"\d+ (passed|failed|errors?)\b", text) is None
 
 
 def test_a_baseline_metric_that_is_no_longer_returned_is_a_regression(

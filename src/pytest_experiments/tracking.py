@@ -144,6 +144,21 @@ def check_store(uri: str, timeout: float = 5.0) -> str | None:
     return None
 
 
+def check_baseline_filter(filter_string: str) -> str | None:
+    """None if MLflow can parse ``--exp-baseline mlflow:<filter>``, else why not
+    (checked once before any case runs, rather than failing every case)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.search_utils import SearchUtils
+
+    try:
+        SearchUtils.parse_search_filter(  # type: ignore[no-untyped-call]
+            f"attributes.status = 'FINISHED' and {filter_string}"
+        )
+    except MlflowException as exc:
+        return f"--exp-baseline filter {filter_string!r}: {exc.message}"
+    return None
+
+
 # -- retries ------------------------------------------------------------------
 
 
