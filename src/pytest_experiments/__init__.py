@@ -30,6 +30,7 @@ def __getattr__(name: str) -> Any:
         return ExperimentSpec
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Attribute under which :func:`experiment` stores its declaration.

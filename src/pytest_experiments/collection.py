@@ -20,6 +20,7 @@ from .conditions import Condition, DeclarationError, Tolerance, direction_for
 from .discovery import DECLARED_KEY as DECLARED_KEY
 from .discovery import is_experiment_function as is_experiment_function
 from .discovery import matches_any as matches_any
+from .discovery import relative_file
 from .spec import ExperimentSpec
 
 #: Plain values that appear in case ids as themselves.
@@ -306,11 +307,7 @@ class ExperimentModule(pytest.Module):
 
     def collect(self) -> list[pytest.Item | pytest.Collector]:
         collected = list(super().collect())
-        try:
-            relative = self.path.relative_to(self.config.rootpath).as_posix()
-        except ValueError:
-            relative = self.path.as_posix()
-        self.config.stash.setdefault(DECLARED_KEY, {})[relative] = [
+        self.config.stash.setdefault(DECLARED_KEY, {})[relative_file(self)] = [
             node.name
             for node in collected
             if isinstance(node, pytest.Function)

@@ -58,8 +58,9 @@ def is_experiment_item(item: pytest.Item) -> bool:
     )
 
 
-def relative_file(item: pytest.Item) -> str:
+def relative_file(node: pytest.Item | pytest.Collector) -> str:
+    """The node's file relative to rootdir (absolute when outside it)."""
     try:
-        return item.path.relative_to(item.config.rootpath).as_posix()
+        return node.path.relative_to(node.config.rootpath).as_posix()
     except ValueError:
-        return item.path.as_posix()
+        return node.path.as_posix()

@@ -239,17 +239,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not any(is_experiment_item(item) for item in session.items):
         return  # also the xdist controller, which never collects
     if not hasattr(config, "workerinput"):  # under xdist the controller checked
-        from .tracking import check_baseline_filter, check_store
+        from .tracking import usage_problem
 
-        problem = check_store(settings.tracking_uri)
+        problem = usage_problem(settings)
         if problem is not None:
-            raise pytest.UsageError(
-                f"pytest-experiments: {problem} (use --exp-tracking-uri, or --exp-no-tracking)"
-            )
-        if settings.baseline_filter:
-            problem = check_baseline_filter(settings.baseline_filter)
-            if problem is not None:
-                raise pytest.UsageError(f"pytest-experiments: {problem}")
+            raise pytest.UsageError(problem)
     _runner(config).prepare_tracking()
 
 

@@ -340,20 +340,11 @@ class XdistHooks:
         if self.checked or self.settings.tracking_uri is None:
             return
         self.checked = True
-        from .tracking import check_baseline_filter, check_store
+        from .tracking import usage_problem
 
-        problem = check_store(self.settings.tracking_uri)
+        problem = usage_problem(self.settings)
         if problem is not None:
-            pytest.exit(
-                f"pytest-experiments: {problem} (use --exp-tracking-uri, or --exp-no-tracking)",
-                returncode=pytest.ExitCode.USAGE_ERROR,
-            )
-        if self.settings.baseline_filter:
-            problem = check_baseline_filter(self.settings.baseline_filter)
-            if problem is not None:
-                pytest.exit(
-                    f"pytest-experiments: {problem}", returncode=pytest.ExitCode.USAGE_ERROR
-                )
+            pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

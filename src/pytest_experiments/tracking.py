@@ -159,6 +159,20 @@ def check_baseline_filter(filter_string: str) -> str | None:
     return None
 
 
+def usage_problem(settings: Settings) -> str | None:
+    """Why tracking cannot start (an unusable store, an unparsable baseline
+    filter), as the message to stop the session with; None when it can."""
+    assert settings.tracking_uri is not None
+    problem = check_store(settings.tracking_uri)
+    if problem is not None:
+        return f"pytest-experiments: {problem} (use --exp-tracking-uri, or --exp-no-tracking)"
+    if settings.baseline_filter:
+        problem = check_baseline_filter(settings.baseline_filter)
+        if problem is not None:
+            return f"pytest-experiments: {problem}"
+    return None
+
+
 # -- retries ------------------------------------------------------------------
 
 
