@@ -205,10 +205,17 @@ def test_experiment_name_from_ini_and_uri_precedence(
     assert not (root / "mlflow.db").exists()
 
 
+# Written at session finish, first of all implementations: an xdist worker
+# reports "finished" to the controller from its own pytest_sessionfinish, and a
+# loaded machine may tear the worker down before its pytest_unconfigure runs.
 IMPORT_PROBE = """
     import gc, json, os, sys
 
-    def pytest_unconfigure(config):
+    import pytest
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(session):
+        config = session.config
         who = getattr(config, "workerinput", {}).get("workerid", "controller")
         facts = {
             "heavy": sorted(m for m in ("mlflow", "sklearn", "pandas") if m in sys.modules),
