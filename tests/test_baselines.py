@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from conftest import store_runs
 from pytest_experiments import baselines
 from pytest_experiments.conditions import FLOAT_NOISE, Tolerance, compare
+from pytest_experiments.stats import Summary
 
 KNOBS = '''
 import json
@@ -202,7 +203,7 @@ def test_a_drop_beyond_tolerance_regresses_while_other_files_pass(
     }
     message = (
         "accuracy regressed: baseline 0.81, current 0.76, delta -0.05 "
-        "(tolerance 0.01, higher is better)"
+        "(tolerance 0.01, higher is better; no spread known: add repeats)"
     )
     assert cases["exp_depth[depth=1]"]["message"] == message
     assert statuses(cases, "exp_depth[depth=1]") == {"accuracy": "regressed", "fit_time": "same"}
@@ -255,7 +256,8 @@ SCORE_EXP = """
         # absolute, per metric (the unlisted metric uses the ini default 0)
         ('tolerance={"score": 0.5, "other": 0.5}', "", 0.4, {}),
         ('tolerance={"score": 0.5, "other": 0.5}', "", 0.6, {"score": "0.5", "other": "0.5"}),
-        ('tolerance={"score": 0.5}', "", 0.4, {"other": "0"}),
+        # only declared metrics gate: "other" (not named) is shown, never failed on
+        ('tolerance={"score": 0.5}', "", 0.4, {}),
         # relative: 2% of 100 is 2, of 50 is 1
         ('tolerance={"score": "2%", "other": "2%"}', "", 1.5, {"other": "2%"}),
         ('tolerance={"score": "2%", "other": "2%"}', "", 0.9, {}),
@@ -292,7 +294,10 @@ def test_tolerance_forms(
         assert case["outcome"] == "regressed"
         for metric, tolerance in expected.items():
             assert f"{metric} regressed: " in case["message"]
-            assert f"(tolerance {tolerance}, higher is better)" in case["message"]
+            assert (
+                f"(tolerance {tolerance}, higher is better; no spread known: add repeats)"
+                in case["message"]
+            )
     else:
         assert result.ret == 0
         assert case["outcome"] == "passed"
@@ -304,7 +309,12 @@ def test_direction_by_name_by_declaration_and_by_expect(pytester: pytest.Pyteste
         pytester,
         "exp_001_direction",
         """
-        @experiment(lower_is_better=("brier",), expect={"ece": "<= 0.9"})
+        # tolerance names log_loss and uptime so that they gate (direction by name)
+        @experiment(
+            lower_is_better=("brier",),
+            expect={"ece": "<= 0.9"},
+            tolerance={"log_loss": 0, "uptime": 0},
+        )
         def exp_direction():
             move = knob("move", 0.0)
             return {
@@ -331,9 +341,9 @@ def test_direction_by_name_by_declaration_and_by_expect(pytester: pytest.Pyteste
         "uptime": "better",
     }
     assert (
-        "log_loss regressed: baseline 0.3, current 0.4, delta +0.1 (tolerance 0, lower is better)"
-        in (cases["exp_direction"]["message"])
-    )
+        "log_loss regressed: baseline 0.3, current 0.4, delta +0.1 "
+        "(tolerance 0, lower is better; no spread known: add repeats)"
+    ) in (cases["exp_direction"]["message"])
 
     set_knobs(pytester, move=-0.1)
     result, cases = run(pytester)
@@ -345,7 +355,8 @@ def test_direction_by_name_by_declaration_and_by_expect(pytester: pytest.Pyteste
         "uptime": "regressed",
     }
     assert cases["exp_direction"]["message"] == (
-        "uptime regressed: baseline 0.3, current 0.2, delta -0.1 (tolerance 0, higher is better)"
+        "uptime regressed: baseline 0.3, current 0.2, delta -0.1 "
+        "(tolerance 0, higher is better; no spread known: add repeats)"
     )
 
 
@@ -594,10 +605,11 @@ def git(cwd: Path, *args: str) -> None:
     )
 
 
-def test_mlflow_baseline_is_the_latest_finished_run_matching_the_filter(
+def test_mlflow_baseline_is_the_latest_passed_run_matching_the_filter(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.makeini("[pytest]\n")
+    # A window of one run per case (the pooling of several is in test_gate.py).
+    pytester.makeini("[pytest]\nexperiments_baseline_window = 1\n")
     write_exp(pytester, "exp_001_store", STORE_EXP)
     (pytester.path / ".gitignore").write_text("mlflow*\nresults.json\nknobs.json\n")
     git(pytester.path, "init", "-q", "-b", "main")
@@ -619,30 +631,29 @@ def test_mlflow_baseline_is_the_latest_finished_run_matching_the_filter(
     assert result.ret == 0, result.stdout.str()
     assert outcomes(cases) == {"exp_store[case=a]": "new", "exp_store[case=b]": "new"}
 
-    # Unfiltered, the latest finished run of each case is the baseline.
+    # Unfiltered, the latest passed (or new) run of each case is the baseline.
     set_knobs(pytester, accuracy=0.8, break_b=True)
     result, cases = run_subprocess(pytester, "--exp-baseline", "mlflow")
     assert result.ret == 1
     assert outcomes(cases) == {"exp_store[case=a]": "regressed", "exp_store[case=b]": "error"}
     assert cases["exp_store[case=a]"]["message"] == (
         "accuracy regressed: baseline 0.9, current 0.8, delta -0.1 "
-        "(tolerance 0.01, higher is better)"
+        "(tolerance 0.01, higher is better; no spread known: add repeats)"
     )
 
-    # Back on the branch, compared with main: a with 0.8 (main's latest run),
-    # b with 0.9 (main's latest *finished* run; its last run FAILED), and
-    # neither with the branch's own 0.7.
+    # Back on the branch, compared with main: both with 0.9, main's latest run
+    # that passed (a's last run regressed, b's last run FAILED: neither is a
+    # baseline), and neither with the branch's own 0.7.
     git(pytester.path, "checkout", "-q", "feature")
     set_knobs(pytester, accuracy=0.85)
     result, cases = run_subprocess(pytester, "--exp-baseline", main_only)
     assert result.ret == 1
-    assert outcomes(cases) == {"exp_store[case=a]": "passed", "exp_store[case=b]": "regressed"}
-    assert statuses(cases, "exp_store[case=a]") == {"accuracy": "better"}
-    assert cases["exp_store[case=a]"]["comparisons"]["accuracy"]["baseline"] == 0.8
-    assert cases["exp_store[case=b]"]["message"] == (
-        "accuracy regressed: baseline 0.9, current 0.85, delta -0.05 "
-        "(tolerance 0.01, higher is better)"
-    )
+    assert set(outcomes(cases).values()) == {"regressed"}
+    for case in ("a", "b"):
+        assert cases[f"exp_store[case={case}]"]["message"] == (
+            "accuracy regressed: baseline 0.9, current 0.85, delta -0.05 "
+            "(tolerance 0.01, higher is better; no spread known: add repeats)"
+        )
     assert not (pytester.path / "experiments" / "baselines").exists()
 
     runs = store_runs(pytester.path / "mlflow.db", "exp_001_store")
@@ -658,7 +669,7 @@ def test_mlflow_baseline_is_the_latest_finished_run_matching_the_filter(
         ("main", "exp_store[case=b]", "FINISHED", "new"),
         ("main", "exp_store[case=a]", "FINISHED", "regressed"),
         ("main", "exp_store[case=b]", "FAILED", "error"),
-        ("feature", "exp_store[case=a]", "FINISHED", "passed"),
+        ("feature", "exp_store[case=a]", "FINISHED", "regressed"),
         ("feature", "exp_store[case=b]", "FINISHED", "regressed"),
     }
 
@@ -782,10 +793,15 @@ METRICS = st.dictionaries(
 )
 
 
+def plain(data: dict[str, dict[str, float]]) -> dict[str, dict[str, Summary]]:
+    """Single values (n = 1) as baseline entries."""
+    return {k: {m: Summary(mean=float(v)) for m, v in ms.items()} for k, ms in data.items()}
+
+
 @given(data=st.dictionaries(CASE_IDS, METRICS, max_size=6))
 @settings(max_examples=60)
 def test_dumps_and_load_round_trip_sorted_and_stable(data: dict[str, dict[str, float]]) -> None:
-    text = baselines.dumps(data)
+    text = baselines.dumps(plain(data))
     assert text.endswith("\n") and not text.endswith("\n\n")
     parsed = json.loads(text)
     assert list(parsed) == sorted(data)
@@ -797,25 +813,25 @@ def test_dumps_and_load_round_trip_sorted_and_stable(data: dict[str, dict[str, f
         path = Path(tmp) / "exp_001_x.json"
         path.write_text(text, encoding="utf-8")
         loaded = baselines.load(path)
-    assert loaded == {k: {m: float(v) for m, v in ms.items()} for k, ms in data.items()}
+    assert loaded == plain(data)
     assert baselines.dumps(loaded) == text
 
 
 def test_update_reports_changes_and_keeps_only_declared_cases(tmp_path: Path) -> None:
     path = tmp_path / "baselines" / "exp_001_x.json"
-    first = baselines.update(path, {"b": {"acc": 0.5}, "a": {"acc": 0.4}}, ["a", "b", "c"])
+    first = baselines.update(path, plain({"b": {"acc": 0.5}, "a": {"acc": 0.4}}), ["a", "b", "c"])
     assert (first.added, first.changed, first.removed, first.written) == (["a", "b"], [], [], True)
-    assert path.read_text() == baselines.dumps({"a": {"acc": 0.4}, "b": {"acc": 0.5}})
+    assert path.read_text() == baselines.dumps(plain({"a": {"acc": 0.4}, "b": {"acc": 0.5}}))
 
     # c returned only non-finite metrics: nothing to accept; b is no longer declared.
     second = baselines.update(
-        path, {"a": {"acc": 0.6, "f1": math.inf}, "c": {"acc": math.nan}}, ["a", "c"]
+        path, plain({"a": {"acc": 0.6, "f1": math.inf}, "c": {"acc": math.nan}}), ["a", "c"]
     )
     assert (second.added, second.changed, second.removed) == ([], ["a"], ["b"])
-    assert baselines.load(path) == {"a": {"acc": 0.6}}
+    assert baselines.load(path) == plain({"a": {"acc": 0.6}})
     assert baselines.stale_entries(path, ["c"]) == ["a"]
 
     before = path.stat().st_mtime_ns
-    third = baselines.update(path, {"a": {"acc": 0.6}}, None)
+    third = baselines.update(path, plain({"a": {"acc": 0.6}}), None)
     assert (third.written, third.unchanged) == (False, 1)
     assert path.stat().st_mtime_ns == before

@@ -87,7 +87,11 @@ from pytest_experiments import experiment
 SHIFT = float(os.environ.get("EXP_SHIFT", "0"))
 
 
-@experiment(params={"a": [1, 2, 4], "b": [0.5, 0.25]}, expect={"score": ">= 0"})
+@experiment(
+    params={"a": [1, 2, 4], "b": [0.5, 0.25]},
+    expect={"score": ">= 0"},
+    lower_is_better=("log_loss",),
+)
 def exp_grid(a, b):
     """Score grows with a; the loss shrinks with it.
 

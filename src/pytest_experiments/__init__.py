@@ -49,6 +49,7 @@ def experiment(
     tolerance: Mapping[str, float | str] | float | str | None = None,
     lower_is_better: Iterable[str] = (),
     higher_is_better: Iterable[str] = (),
+    repeats: int | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -61,6 +62,7 @@ def experiment(
     tolerance: Mapping[str, float | str] | float | str | None = None,
     lower_is_better: Iterable[str] = (),
     higher_is_better: Iterable[str] = (),
+    repeats: int | None = None,
 ) -> F | Callable[[F], F]:
     """Declare an experiment: a function that returns a mapping of metrics.
 
@@ -70,11 +72,14 @@ def experiment(
             params={"n_estimators": [50, 100]},     # grid: dict of lists
             expect={"accuracy": ">= 0.80"},
             tolerance={"accuracy": 0.01},           # or "2%", or one value for all
+            repeats=5,                              # 5 seeds: mean +- CI, noise-aware gate
         )
         def exp_forest(n_estimators, heart, seed, experiment_run): ...
 
     ``params`` may also be a list of dicts (explicit cases). Each case becomes
-    one pytest item with the id ``exp_forest[n_estimators=50]``.
+    one pytest item with the id ``exp_forest[n_estimators=50]``. ``repeats=N``
+    runs each case's body N times, each with its own seed derived from the
+    session seed (default: ``--exp-repeats``, ini ``experiments_repeats``, 1).
     """
 
     if func is not None and not callable(func):
@@ -94,6 +99,7 @@ def experiment(
         tolerance=tolerance,
         lower_is_better=lower(lower_is_better),
         higher_is_better=lower(higher_is_better),
+        repeats=repeats,
     )
 
     def decorate(f: F) -> F:

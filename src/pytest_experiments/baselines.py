@@ -1,8 +1,10 @@
 """Baseline files: ``baselines/<experiment file stem>.json`` beside the file.
 
 Format: one JSON object keyed by case id, each value an object of metric ->
-number; keys sorted, two-space indent, one trailing newline, so a change of
-baseline reads well in a pull-request diff.
+entry; keys sorted, two-space indent, one trailing newline, so a change of
+baseline reads well in a pull-request diff. An entry is a plain number for a
+single value (n = 1; the only form older files hold), or, when the case had
+several samples (repeats), an object ``{"mean", "n", "std", "samples"}``.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .stats import Summary
+
 
 class BaselineError(ValueError):
     """A baseline file exists but cannot be used (names the file and the problem)."""
 
 
-Baselines = dict[str, dict[str, float]]
+Baselines = dict[str, dict[str, Summary]]
 
 
 def baseline_path(experiment_file: Path) -> Path:
@@ -52,21 +56,29 @@ def load(path: Path) -> Baselines:
                 f"baseline file {path}: entry {case_id!r} must be an object of "
                 f"metric -> number, not {json.dumps(metrics)[:60]}"
             )
-        entry: dict[str, float] = {}
+        entry: dict[str, Summary] = {}
         for metric, value in metrics.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            try:
+                summary = Summary.from_json(value)
+            except ValueError as exc:
                 raise BaselineError(
                     f"baseline file {path}: {case_id!r} metric {metric!r} is "
-                    f"{json.dumps(value)[:60]}, not a number"
+                    f"{json.dumps(value)[:60]}, {exc}"
+                ) from None
+            if not math.isfinite(summary.mean):
+                raise BaselineError(
+                    f"baseline file {path}: {case_id!r} metric {metric!r} is not finite"
                 )
-            entry[str(metric)] = float(value)
+            entry[str(metric)] = summary
         result[str(case_id)] = entry
     return result
 
 
-def dumps(baselines: Mapping[str, Mapping[str, float]]) -> str:
-    """The file's text: keys sorted, values as floats, two-space indent, final newline."""
-    ordered = {k: {m: float(x) for m, x in sorted(v.items())} for k, v in sorted(baselines.items())}
+def dumps(baselines: Mapping[str, Mapping[str, Summary]]) -> str:
+    """The file's text: keys sorted, two-space indent, final newline."""
+    ordered = {
+        k: {m: x.to_json() for m, x in sorted(v.items())} for k, v in sorted(baselines.items())
+    }
     return json.dumps(ordered, indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
@@ -87,7 +99,7 @@ class BaselineUpdate:
 
 def update(
     path: Path,
-    current: Mapping[str, Mapping[str, float]],
+    current: Mapping[str, Mapping[str, Summary]],
     existing_cases: Iterable[str] | None,
 ) -> BaselineUpdate:
     """Merge ``current`` metrics into the file at ``path`` and write it.
@@ -107,7 +119,11 @@ def update(
             if case_id not in keep:
                 del new[case_id]
     for case_id, metrics in current.items():
-        finite = {k: float(v) for k, v in metrics.items() if math.isfinite(v)}
+        finite = {
+            k: v
+            for k, v in metrics.items()
+            if math.isfinite(v.mean) and (v.std is None or math.isfinite(v.std))
+        }
         if finite:  # nothing to compare with later: keep what was accepted before
             new[case_id] = finite
     report = BaselineUpdate(path=path)
@@ -116,7 +132,7 @@ def update(
             report.removed.append(case_id)
         elif case_id not in old:
             report.added.append(case_id)
-        elif old[case_id] != new[case_id]:
+        elif _entry_json(old[case_id]) != _entry_json(new[case_id]):
             report.changed.append(case_id)
         else:
             report.unchanged += 1
@@ -126,6 +142,10 @@ def update(
         tmp.write_text(dumps(new), encoding="utf-8")
         os.replace(tmp, path)
     return report
+
+
+def _entry_json(entry: Mapping[str, Summary]) -> dict[str, object]:
+    return {m: x.to_json() for m, x in entry.items()}
 
 
 def stale_entries(path: Path, existing_cases: Iterable[str]) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,6 +180,21 @@ class Declaration:
     lower_is_better: tuple[str, ...]
     higher_is_better: tuple[str, ...]
     doc: str | None
+    #: Times each case's body runs (None: the session's --exp-repeats).
+    repeats: int | None = None
+
+    def declared_metrics(self) -> tuple[str, ...]:
+        """Metrics the declaration names (expect, tolerance, direction lists)."""
+        names: dict[str, None] = {}
+        for group in (self.expect, self.tolerances, self.lower_is_better, self.higher_is_better):
+            names.update(dict.fromkeys(group))
+        return tuple(names)
+
+    def gated(self, metrics: Iterable[str]) -> set[str]:
+        """The metrics that can fail the case: the declared ones, or all of
+        ``metrics`` when the declaration names none."""
+        declared = self.declared_metrics()
+        return set(declared) if declared else set(metrics)
 
     def direction(self, metric: str) -> str:
         return direction_for(
@@ -261,6 +276,12 @@ def declaration_for(
             f"metric {both[0]!r} is in both lower_is_better and higher_is_better"
         )
 
+    repeats = spec.repeats
+    if repeats is not None and (
+        isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1
+    ):
+        raise DeclarationError(f"repeats={repeats!r} must be a positive integer")
+
     doc = inspect.getdoc(func) or (inspect.cleandoc(module_doc) if module_doc else None)
     return Declaration(
         name=name,
@@ -272,6 +293,7 @@ def declaration_for(
         lower_is_better=tuple(spec.lower_is_better),
         higher_is_better=tuple(spec.higher_is_better),
         doc=doc,
+        repeats=repeats,
     )
 
 

@@ -11,8 +11,12 @@ import numbers
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .results import Comparison
+
+if TYPE_CHECKING:
+    from .stats import Summary
 
 #: Absolute slack under which two metric values count as equal (float noise).
 FLOAT_NOISE = 1e-9
@@ -160,44 +164,81 @@ def direction_for(
 
 def compare(
     metric: str,
-    baseline: float,
-    current: float,
+    baseline: Summary | float,
+    current: Summary | float,
     direction: str,
     tolerance: Tolerance,
+    *,
+    threshold: float = 0.05,
+    gated: bool = True,
 ) -> Comparison:
-    """Compare one metric with its baseline value.
+    """Compare one metric with its baseline.
 
-    ``status`` is ``better``/``same``/``worse`` (worse but within tolerance) or
-    ``regressed`` (worse by more than tolerance plus float noise).
+    ``status`` is ``better``, ``same`` (within float noise), ``worse`` (worse by
+    at most the tolerance), ``noise`` (worse by more than the tolerance, but not
+    significantly: one-sided Welch p-value above ``threshold``) or
+    ``regressed``. A regression needs both: worse by more than the tolerance
+    (practical significance) and, when both sides have n >= 2, a p-value at
+    most ``threshold`` (statistical significance). With n == 1 on either side
+    no spread is known and the tolerance alone decides.
     """
-    delta = current - baseline
+    from .stats import Summary, test_name, worse_p_value
+
+    base = baseline if isinstance(baseline, Summary) else Summary(mean=float(baseline))
+    cur = current if isinstance(current, Summary) else Summary(mean=float(current))
+    delta = cur.mean - base.mean
     gain = delta if direction == "higher" else -delta
-    if not math.isfinite(current):
+    p_value = worse_p_value(base, cur, direction) if math.isfinite(cur.mean) else None
+    if not math.isfinite(cur.mean):
         status = "regressed"
     elif abs(delta) <= FLOAT_NOISE:
         status = "same"
     elif gain > 0:
         status = "better"
-    elif -gain > tolerance.allowed(baseline) + FLOAT_NOISE:
-        status = "regressed"
-    else:
+    elif -gain <= tolerance.allowed(base.mean) + FLOAT_NOISE:
         status = "worse"
+    elif p_value is not None and p_value > threshold:
+        status = "noise"
+    else:
+        status = "regressed"
+    if not gated and status in ("noise", "regressed") and math.isfinite(cur.mean):
+        status = "worse"  # shown, never failed on: no verdict on significance
     return Comparison(
         metric=metric,
-        baseline=baseline,
-        current=current,
+        baseline=base.mean,
+        current=cur.mean,
         delta=delta,
         direction=direction,
         tolerance=str(tolerance),
         status=status,
+        baseline_n=base.n,
+        current_n=cur.n,
+        baseline_ci=base.half_width(),
+        current_ci=cur.half_width(),
+        p_value=p_value,
+        test=test_name(base, cur) if p_value is not None else None,
+        gated=gated,
     )
 
 
+def shown_with_ci(mean: float, half_width: float | None, n: int) -> str:
+    """``0.8361 +- 0.0123 (n=5)``, or the bare value when n == 1."""
+    if half_width is None:
+        return f"{mean:.4g}"
+    return f"{mean:.4g} +- {half_width:.2g} (n={n})"
+
+
 def regression_message(comparison: Comparison) -> str:
-    """The failure line for a regressed metric."""
+    """The failure line for a regressed metric: both means with their 95%
+    intervals, the delta, the tolerance and the p-value (or why there is none)."""
     c = comparison
     better = "higher" if c.direction == "higher" else "lower"
+    if c.p_value is not None:
+        evidence = f"p = {c.p_value:.2g}, one-sided {c.test or 'Welch t'} test"
+    else:
+        evidence = "no spread known: add repeats"
     return (
-        f"{c.metric} regressed: baseline {c.baseline:g}, current {c.current:g}, "
-        f"delta {c.delta:+g} (tolerance {c.tolerance}, {better} is better)"
+        f"{c.metric} regressed: baseline {shown_with_ci(c.baseline, c.baseline_ci, c.baseline_n)}, "
+        f"current {shown_with_ci(c.current, c.current_ci, c.current_n)}, "
+        f"delta {c.delta:+.4g} (tolerance {c.tolerance}, {better} is better; {evidence})"
     )

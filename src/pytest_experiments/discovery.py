@@ -18,6 +18,8 @@ from . import SPEC_ATTR
 
 #: Every case id each experiment file declares, by file relative to rootdir.
 DECLARED_KEY = pytest.StashKey[dict[str, list[str]]]()
+#: Set on an item by the plugin's own ``seed`` fixture when it provided the seed.
+SEED_FIXTURE_KEY = pytest.StashKey[bool]()
 
 
 def matches_any(path: Path, patterns: Iterable[str]) -> bool:

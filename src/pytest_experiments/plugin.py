@@ -17,8 +17,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import hookspecs
-from .discovery import DECLARED_KEY, is_experiment_item, matches_any, relative_file
-from .settings import Settings, parse_baseline_source, parse_seed
+from .discovery import (
+    DECLARED_KEY,
+    SEED_FIXTURE_KEY,
+    is_experiment_item,
+    matches_any,
+    relative_file,
+)
+from .settings import Settings, parse_baseline_source, parse_repeats, parse_seed
 
 if TYPE_CHECKING:
     from .run import ExperimentRun
@@ -36,6 +42,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=42,
         metavar="N",
         help="seed for Python's and NumPy's RNGs and the `seed` fixture (default 42)",
+    )
+    group.addoption(
+        "--exp-repeats",
+        type=parse_repeats,
+        default=None,
+        metavar="N",
+        help="run each case's body N times with seeds derived from --exp-seed and "
+        "gate on mean +- CI (default: ini experiments_repeats, 1); an experiment's "
+        "own repeats= wins",
     )
     group.addoption(
         "--exp-tracking-uri",
@@ -68,7 +83,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="SOURCE",
         help="where baselines come from: 'file' (default) or 'mlflow[:FILTER]', "
-        "the latest finished run per case, e.g. "
+        "the latest passed runs per case (ini experiments_baseline_window), e.g. "
         "\"mlflow:tags.git.branch = 'main'\"",
     )
     group.addoption(
@@ -103,6 +118,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "experiments_tolerance",
         default="0",
         help="default allowed regression vs baseline: number or 'N%' (default 0)",
+    )
+    parser.addini(
+        "experiments_repeats",
+        default="1",
+        help="times each case's body runs unless its experiment says (default 1)",
+    )
+    parser.addini(
+        "experiments_alpha",
+        default="0.05",
+        help="level of the regression test, Holm-corrected over the session (default 0.05)",
+    )
+    parser.addini(
+        "experiments_baseline_window",
+        default="5",
+        help="with --exp-baseline mlflow: latest passed runs pooled per case (default 5)",
     )
     parser.addini(
         "experiments_data",
@@ -234,17 +264,21 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     unusable, and get tracking ready before the first case."""
     config = session.config
     settings = config.stash[SETTINGS_KEY]
-    if settings.tracking_uri is None or config.option.collectonly:
+    if config.option.collectonly:
         return
-    if not any(is_experiment_item(item) for item in session.items):
+    cases = [item for item in session.items if is_experiment_item(item)]
+    if not cases:
         return  # also the xdist controller, which never collects
-    if not hasattr(config, "workerinput"):  # under xdist the controller checked
-        from .tracking import usage_problem
+    runner = _runner(config)
+    if settings.tracking_uri is not None:
+        if not hasattr(config, "workerinput"):  # under xdist the controller checked
+            from .tracking import usage_problem
 
-        problem = usage_problem(settings)
-        if problem is not None:
-            raise pytest.UsageError(problem)
-    _runner(config).prepare_tracking()
+            problem = usage_problem(settings)
+            if problem is not None:
+                raise pytest.UsageError(problem)
+        runner.prepare_tracking()
+    runner.prepare_gate(cases)
 
 
 # -- running ----------------------------------------------------------------------
@@ -259,7 +293,7 @@ class CaseHooks:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         if is_experiment_item(item):
-            _runner(item.config).seed()
+            _runner(item.config).seed(item)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
@@ -310,7 +344,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.fixture
 def seed(request: pytest.FixtureRequest) -> int:
-    """The session's seed (``--exp-seed``, default 42), logged as a param."""
+    """The case's seed, logged as a param: ``--exp-seed`` (default 42); with
+    ``repeats=N`` each repeat receives its own seed derived from it."""
+    request.node.stash[SEED_FIXTURE_KEY] = True
     return request.config.stash[SETTINGS_KEY].seed
 
 

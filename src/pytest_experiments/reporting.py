@@ -68,12 +68,14 @@ _DELTA_MARKS = {
     "better": "▲ better",
     "same": "= same",
     "worse": "▼ worse",
+    "noise": "▼ worse (within noise)",
     "regressed": "▼ worse (regressed)",
 }
 _TERMINAL_DELTA_MARKS = {
     "better": "better",
     "same": "=",
     "worse": "worse",
+    "noise": "noise",
     "regressed": "REGRESSED",
 }
 
@@ -356,11 +358,31 @@ def _md_table(
 
 
 def _delta_cell(comparison: Comparison) -> str:
-    mark = _DELTA_MARKS.get(comparison.status, comparison.status)
-    if comparison.status == "same":
+    c = comparison
+    mark = _DELTA_MARKS.get(c.status, c.status)
+    if c.status == "same":
         # Within float noise of the baseline: a number like 1e-16 would only distract.
         return escape_cell(mark)
-    return escape_cell(f"{_signed(comparison.delta)} {mark}")
+    if c.status in ("noise", "regressed") and c.p_value is not None:
+        mark = mark[:-1] + f", p={_p_text(c.p_value)})"
+    return escape_cell(f"{_signed(c.delta)} {mark}")
+
+
+def _p_text(p: float) -> str:
+    return f"{p:.2g}" if p >= 0.001 else "<0.001"
+
+
+def _value_text(result: CaseResult, metric: str, show: Callable[[object], str]) -> str:
+    """A metric's cell: the mean, with the half width of its 95% interval when n > 1."""
+    text = show(result.metrics[metric])
+    spread = result.spread.get(metric)
+    if spread and spread.get("n", 1) > 1 and spread.get("std") is not None:
+        from .stats import Summary
+
+        half = Summary.from_dict(spread).half_width()
+        if half is not None and math.isfinite(half):
+            text += f" ± {half:.2g}"
+    return text
 
 
 def _run_cell(result: CaseResult) -> str:
@@ -438,7 +460,7 @@ def _experiment_section(
                     row.append("")
                     continue
                 value = result.metrics[metric]
-                cell = escape_cell(shows[metric](value))
+                cell = escape_cell(_value_text(result, metric, shows[metric]))
                 row.append(f"**{cell}**" if _is_best(value, best[metric], shows[metric]) else cell)
                 continue
             comparison = result.comparisons.get(metric)
@@ -454,7 +476,41 @@ def _experiment_section(
         if with_runs:
             row.append(_run_cell(result))
         rows.append(row)
-    return lines + _md_table(header, numeric, rows)
+    lines += _md_table(header, numeric, rows)
+    return lines + _gate_notes(group)
+
+
+def _gate_notes(group: Sequence[CaseResult]) -> list[str]:
+    """Sentences under a table on what its deltas mean for the gate."""
+    notes: list[str] = []
+    better = [r for r in group if any(c.status == "better" for c in r.comparisons.values())]
+    if better and all(r.outcome in ("passed", "new") for r in better):
+        notes.append(
+            f"{_plural(len(better), 'case')} improved on the baseline: "
+            "`--exp-update-baseline` accepts the new numbers."
+        )
+    noise = sum(1 for r in group for c in r.comparisons.values() if c.status == "noise" and c.gated)
+    if noise:
+        notes.append(
+            f"{_plural(noise, 'metric')} worse than the baseline by more than the tolerance "
+            "passed as within noise: not significant at the session's level (the p-value "
+            "shown is one-sided, before the Holm correction)."
+        )
+    unknown = any(
+        c.gated and c.p_value is None and c.status in ("worse", "regressed")
+        for r in group
+        for c in r.comparisons.values()
+    )
+    if unknown:
+        notes.append(
+            "No spread known for some comparisons (n = 1 on one side): the tolerance "
+            "alone decides; add repeats to tell a regression from noise."
+        )
+    return [line for note in notes for line in ("", note)]  # our own text: no user values
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _leaderboard(results: Sequence[CaseResult], metric: str) -> list[str]:

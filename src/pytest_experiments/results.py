@@ -18,9 +18,10 @@ BAD_OUTCOMES = frozenset({"failed", "regressed", "error", "crashed"})
 
 @dataclass(frozen=True)
 class Comparison:
-    """One metric of a case compared with its baseline value."""
+    """One metric of a case compared with its baseline."""
 
     metric: str
+    #: Baseline mean and current mean.
     baseline: float
     current: float
     #: ``current - baseline`` (sign is raw; use ``status`` for good/bad).
@@ -29,8 +30,22 @@ class Comparison:
     direction: str
     #: The allowed drop as written (``0.01`` or ``"2%"``), for messages.
     tolerance: str
-    #: ``"better"``, ``"same"``, ``"worse"`` (within tolerance) or ``"regressed"``.
+    #: ``"better"``, ``"same"``, ``"worse"`` (within tolerance), ``"noise"``
+    #: (worse beyond the tolerance, but not statistically significant) or
+    #: ``"regressed"``.
     status: str
+    #: Samples behind each mean (1: a single value, no spread known).
+    baseline_n: int = 1
+    current_n: int = 1
+    #: Half widths of the 95% confidence intervals (None when n == 1).
+    baseline_ci: float | None = None
+    current_ci: float | None = None
+    #: One-sided p-value that current is worse (None when either n == 1),
+    #: and the test that gave it ("permutation" or "Welch t").
+    p_value: float | None = None
+    test: str | None = None
+    #: Whether the metric gates the case (declared, or all when none is).
+    gated: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -38,6 +53,9 @@ class Comparison:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Comparison:
         return cls(**data)
+
+    def with_status(self, status: str) -> Comparison:
+        return dataclasses.replace(self, status=status)
 
 
 @dataclass
@@ -54,8 +72,15 @@ class CaseResult:
     case_id: str
     #: Case parameters; values that are not JSON scalars are given as their id text.
     params: dict[str, Any] = field(default_factory=dict)
-    #: Returned metrics (finite or not; non-finite ones make the case fail).
+    #: Returned metrics (finite or not; non-finite ones make the case fail):
+    #: the mean of each metric's samples.
     metrics: dict[str, float] = field(default_factory=dict)
+    #: Per metric with more than one sample: n, mean, std and the samples
+    #: (see :class:`~pytest_experiments.stats.Summary`).
+    spread: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: How many times the case body ran, and the seed of each repeat.
+    repeats: int = 1
+    seeds: list[int] = field(default_factory=list)
     #: One of OUTCOMES.
     outcome: str = "passed"
     #: Failure/error message shown to the user (None when the case passed).

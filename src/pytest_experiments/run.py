@@ -40,6 +40,8 @@ class ExperimentRun:
         self.params: dict[str, Any] = {}
         self.metrics: list[tuple[str, float, int, int]] = []  # name, value, ms, step
         self.tags: dict[str, str] = {}
+        #: Index of the repeat running now (0 for the first; see ``repeats=``).
+        self._repeat = 0
 
     # -- read-only facts ------------------------------------------------------
     @property
@@ -51,6 +53,16 @@ class ExperimentRun:
     def url(self) -> str | None:
         """The run's page in the MLflow UI (HTTP tracking servers only)."""
         return self._active.url if self._active is not None else None
+
+    @property
+    def repeat(self) -> int:
+        """Which repeat of the case is running: 0, 1, ... (always 0 without repeats).
+
+        Artifacts, figures, text and models are kept from the first repeat
+        only (later repeats' calls are no-ops), so a case with ``repeats=5``
+        logs one model, not five; params, tags and metrics come from every repeat.
+        """
+        return self._repeat
 
     @property
     def tracking(self) -> bool:
@@ -111,7 +123,7 @@ class ExperimentRun:
 
     # -- used by the plugin ---------------------------------------------------
     def _do(self, action: Callable[[ActiveRun], None]) -> None:
-        if not self._tracking:
+        if not self._tracking or self._repeat:
             return
         if self._active is None:
             self._pending.append(action)

@@ -7,7 +7,9 @@ first experiment case starts.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import math
 import numbers
 import random
@@ -21,49 +23,89 @@ import pytest
 
 from . import baselines as baseline_files
 from .collection import MASK, Declaration, is_secret_name
-from .conditions import compare, regression_message
-from .discovery import relative_file
+from .discovery import SEED_FIXTURE_KEY, relative_file
 from .provenance import Provenance, session_provenance
 from .results import BAD_OUTCOMES, CaseResult
 from .run import ExperimentRun
 from .settings import Settings
+from .stats import Summary
+from .verdict import SEVERITY, Gate, evaluate
 
 if TYPE_CHECKING:
     from .tracking import MlflowBackend
 
-#: Outcome severity: the worst one found wins.
-_SEVERITY = {"passed": 0, "new": 1, "regressed": 2, "failed": 3, "error": 4, "crashed": 5}
-
 RUN_KEY = pytest.StashKey[ExperimentRun]()
 RESULT_KEY = pytest.StashKey[CaseResult]()
+#: Run tag holding the spread of metrics with n > 1 (JSON: metric -> mean, n, std).
+TAG_STATS = "experiments.stats"
+#: Run tag naming the metrics the experiment returned (not those logged on the side).
+TAG_METRICS = "experiments.metrics"
+
+
+def repeat_seeds(base: int, repeats: int) -> list[int]:
+    """The seed of each repeat: the case's own seed first, then seeds derived
+    from it (sha256 of ``"<base>:<i>"``, 32 bits), the same on every machine."""
+    seeds = [base]
+    for i in range(1, repeats):
+        digest = hashlib.sha256(f"{base}:{i}".encode()).digest()
+        seeds.append(int.from_bytes(digest[:4], "big"))
+    return seeds
 
 
 class MetricsError(TypeError):
     """The experiment returned something that is not a mapping of numbers."""
 
 
-def validate_metrics(value: object) -> dict[str, float]:
-    """The returned metrics as floats; MetricsError for anything else.
+def validate_metrics(value: object) -> dict[str, list[float]]:
+    """The returned metrics as lists of samples; MetricsError for anything else.
 
-    Non-finite numbers are kept (they fail the case, they are not an error).
+    A metric is a real number (one sample) or a non-empty sequence of real
+    numbers (samples: CV folds, bootstrap draws). Non-finite numbers are kept
+    (they fail the case, they are not an error).
     """
     if not isinstance(value, Mapping):
         raise MetricsError(
             "an experiment must return a mapping of metric name to number, "
             f"got {type(value).__name__}: {_short(value)}"
         )
-    metrics: dict[str, float] = {}
+    metrics: dict[str, list[float]] = {}
     bad: list[str] = []
     for key, number in value.items():
         if not isinstance(key, str):
             bad.append(f"metric name {key!r} is not a string")
-        elif isinstance(number, bool) or not isinstance(number, numbers.Real):
-            bad.append(f"metric {key!r} is {type(number).__name__} {_short(number)}, not a number")
+            continue
+        samples = _samples(number)
+        if samples is None:
+            bad.append(
+                f"metric {key!r} is {type(number).__name__} {_short(number)}, "
+                "not a number or a sequence of numbers"
+            )
         else:
-            metrics[key] = float(number)
+            metrics[key] = samples
     if bad:
         raise MetricsError("; ".join(bad))
     return metrics
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _samples(value: object) -> list[float] | None:
+    """``value`` as a list of samples, or None when it is not a metric."""
+    if _is_real(value):
+        return [float(value)]  # type: ignore[arg-type]
+    if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__"):
+        return None
+    if getattr(value, "ndim", 1) != 1:  # a numpy array must be 1-d
+        return None
+    try:
+        items = list(value)  # type: ignore[call-overload]
+    except TypeError:
+        return None
+    if not items or not all(_is_real(v) for v in items):
+        return None
+    return [float(v) for v in items]
 
 
 def _short(value: object, limit: int = 80) -> str:
@@ -79,7 +121,14 @@ class CaseRunner:
         self.settings = settings
         self.declarations: dict[str, Declaration] = {}
         self._backend: MlflowBackend | None = None
-        self._baselines: dict[str, baseline_files.Baselines] = {}
+        self._baselines: dict[str, dict[str, dict[str, Summary]]] = {}
+        #: Node ids of the selected cases, by experiment file.
+        self._nodeids: dict[str, set[str]] = {}
+        self.gate = Gate(
+            alpha=settings.alpha,
+            update_baseline=settings.update_baseline,
+            strict_baseline=settings.strict_baseline,
+        )
 
     # -- lazily built session state ------------------------------------------
     @property
@@ -105,27 +154,65 @@ class CaseRunner:
         assert item.parent is not None
         return self.declarations[f"{item.parent.nodeid}::{item.originalname}"]
 
-    def baseline_for(self, item: pytest.Function, case_id: str) -> dict[str, float] | None:
-        """The case's baseline entry (None: the case is new)."""
+    def baseline_for(self, item: pytest.Function, case_id: str) -> dict[str, Summary] | None:
+        """The case's baseline entry (None: the case is new). Baseline files
+        are keyed by case id (one file per experiment file); MLflow runs are
+        matched by the case's node id."""
         key = item.path.as_posix()
         if key not in self._baselines:
             if self.settings.baseline_filter is not None:
-                self._baselines[key] = self.backend.baseline_metrics(
-                    item.path.stem, self.settings.baseline_filter
+                self._baselines[key] = self.backend.baseline_summaries(
+                    relative_file(item), self.settings.baseline_filter, self._nodeids.get(key)
                 )
             else:
                 self._baselines[key] = baseline_files.load(baseline_files.baseline_path(item.path))
-        return self._baselines[key].get(case_id)
+        source = self._baselines[key]
+        return source.get(item.nodeid if self.settings.baseline_filter is not None else case_id)
+
+    def prepare_gate(self, items: list[pytest.Item]) -> None:
+        """Count the session's gated comparisons that can be tested (baseline
+        with n >= 2), so each case can apply the part of Holm's correction it
+        can decide alone. Every process collects the same items, so every
+        worker gets the same count."""
+        cases = [i for i in items if isinstance(i, pytest.Function)]
+        for item in cases:
+            self._nodeids.setdefault(item.path.as_posix(), set()).add(item.nodeid)
+        count = 0
+        for item in cases:
+            try:
+                decl = self.declaration(item)
+                entry = self.baseline_for(item, item.nodeid.split("::", 1)[1])
+            except Exception:  # reported by the case itself when it runs
+                continue
+            if not entry:
+                continue
+            gated = decl.gated(()) or set(entry)
+            count += sum(1 for m, s in entry.items() if m in gated and s.spread_known)
+        self.gate = Gate(
+            alpha=self.settings.alpha,
+            comparisons=max(1, count),
+            update_baseline=self.settings.update_baseline,
+            strict_baseline=self.settings.strict_baseline,
+        )
 
     # -- one case -------------------------------------------------------------
-    def seed(self) -> None:
+    def seed(self, item: pytest.Item | None = None) -> None:
         """Seed Python's and NumPy's global RNGs before a case."""
-        random.seed(self.settings.seed)
-        try:
-            import numpy
-        except ImportError:  # pragma: no cover - numpy comes with scikit-learn
-            return
-        numpy.random.seed(self.settings.seed)
+        seed_rngs(self.settings.seed if item is None else self.case_seed(item, None))
+
+    def case_seed(self, item: pytest.Item, params: Mapping[str, Any] | None) -> int:
+        """The case's own seed: a grid param named ``seed``, else the value of
+        a project's own ``seed`` fixture, else ``--exp-seed``."""
+        if params is None:
+            marker = item.get_closest_marker("params")
+            params = dict(marker.kwargs) if marker is not None else {}
+        value = params.get("seed")
+        funcargs = getattr(item, "funcargs", {})
+        if value is None and "seed" in funcargs and not item.stash.get(SEED_FIXTURE_KEY, False):
+            value = funcargs["seed"]  # the project's own fixture
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return int(value)
+        return self.settings.seed
 
     def run(self, item: pytest.Function) -> None:
         """Run the case (the call phase) and leave its CaseResult in the stash."""
@@ -136,6 +223,8 @@ class CaseRunner:
         handle = item.stash.get(RUN_KEY, None)
         if handle is None:
             handle = item.stash[RUN_KEY] = ExperimentRun(tracking=self.settings.tracking)
+        base_seed = self.case_seed(item, params)
+        repeats = decl.repeats or self.settings.repeats
         result = CaseResult(
             nodeid=item.nodeid,
             file=relative_file(item),
@@ -144,6 +233,8 @@ class CaseRunner:
             params=params,
             expect={k: c.text for k, c in decl.expect.items()},
             doc=decl.doc,
+            repeats=repeats,
+            seeds=repeat_seeds(base_seed, repeats),
         )
         item.stash[RESULT_KEY] = result
         problems: list[tuple[str, str]] = []  # (outcome, message)
@@ -163,16 +254,35 @@ class CaseRunner:
             except Exception as exc:
                 problems.append(("error", f"MLflow tracking failed at run start: {_describe(exc)}"))
 
-        # Again right before the call: fixtures set up for this case (or a
-        # session fixture built only for the first case) must not shift the draws.
-        self.seed()
         start = time.perf_counter()
-        returned: object = None
+        samples: dict[str, list[float]] = {}
+        invalid: str | None = None  # what was wrong with a returned value
         raised: BaseException | None = None
-        try:
-            returned = self._call(item)
-        except BaseException as exc:
-            raised = exc
+        for repeat, repeat_seed in enumerate(result.seeds):
+            handle._repeat = repeat
+            # Right before the call: fixtures set up for this case (or a
+            # session fixture built only for the first case) must not shift the draws.
+            seed_rngs(repeat_seed)
+            try:
+                returned = self._call(item, repeat_seed if repeat else None)
+            except BaseException as exc:
+                raised = exc
+                break
+            try:
+                metrics = validate_metrics(returned)
+            except MetricsError as exc:
+                invalid = f"{_repeat_prefix(repeat, repeats)}{exc}"
+                break
+            if repeat and set(metrics) != set(samples):
+                invalid = (
+                    f"repeat {repeat + 1} returned metrics {_names(metrics)}, "
+                    f"repeat 1 returned {_names(samples)}: every repeat must return "
+                    "the same metrics"
+                )
+                break
+            for metric, values in metrics.items():
+                samples.setdefault(metric, []).extend(values)
+        handle._repeat = 0
         result.duration = time.perf_counter() - start
 
         if raised is not None:
@@ -188,33 +298,51 @@ class CaseRunner:
             self._finish(active, handle, result, status, tags, {}, tb, tracking_notes)
             raise raised
 
-        metrics: dict[str, float] = {}
-        try:
-            metrics = validate_metrics(returned)
-        except MetricsError as exc:
-            problems.append(("error", str(exc)))
-        result.metrics = metrics
-        result.directions = {m: decl.direction(m) for m in {*metrics, *decl.expect}}
+        if invalid is not None:
+            problems.append(("error", invalid))
+        summaries = {m: Summary.of(v) for m, v in samples.items()} if invalid is None else {}
+        result.metrics = {m: s.mean for m, s in summaries.items()}
+        result.spread = {m: s.to_dict() for m, s in summaries.items() if s.n > 1}
+        result.directions = {m: decl.direction(m) for m in {*summaries, *decl.expect}}
         if not any(o == "error" for o, _ in problems):
-            problems.extend(self._check(item, decl, case_id, metrics, result))
+            try:
+                baseline = self.baseline_for(item, case_id)
+            except Exception as exc:
+                problems.append(("error", f"{item.nodeid.split('[')[0]}: {_describe(exc)}"))
+            else:
+                if baseline is not None and self.settings.baseline_filter is not None:
+                    # Only what the experiment returns today is compared.
+                    baseline = {m: b for m, b in baseline.items() if m in summaries}
+                verdict = evaluate(case_id, summaries, decl, baseline, self.gate)
+                problems.extend(verdict.problems)
+                result.comparisons = verdict.comparisons
+                result.has_baseline = verdict.has_baseline
 
-        outcome = max((o for o, _ in problems), key=_SEVERITY.__getitem__, default=None)
+        outcome = max((o for o, _ in problems), key=SEVERITY.__getitem__, default=None)
         if outcome is None:
             outcome = "passed" if result.has_baseline else "new"
         result.outcome = outcome
         result.message = "\n".join(m for _, m in problems) or None
         status = "FAILED" if outcome == "error" else "FINISHED"
-        finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
         self._finish(
-            active, handle, result, status, {"outcome": outcome}, finite, None, tracking_notes
+            active,
+            handle,
+            result,
+            status,
+            {"outcome": outcome, **_metric_tags(summaries), **_repeat_tags(result)},
+            summaries,
+            None,
+            tracking_notes,
         )
         if result.outcome in BAD_OUTCOMES:
             pytest.fail(f"[{result.outcome}] {result.message}", pytrace=False)
 
-    def _call(self, item: pytest.Function) -> object:
+    def _call(self, item: pytest.Function, repeat_seed: int | None) -> object:
         function = item.obj
         names = inspect.signature(function).parameters
         kwargs = {name: item.funcargs[name] for name in names if name in item.funcargs}
+        if repeat_seed is not None and "seed" in kwargs and self._seed_is_ours(item):
+            kwargs["seed"] = repeat_seed
         returned = function(**kwargs)
         if inspect.isawaitable(returned):
             import asyncio
@@ -222,58 +350,13 @@ class CaseRunner:
             returned = asyncio.run(_await(returned))
         return returned
 
-    def _check(
-        self,
-        item: pytest.Function,
-        decl: Declaration,
-        case_id: str,
-        metrics: dict[str, float],
-        result: CaseResult,
-    ) -> list[tuple[str, str]]:
-        problems: list[tuple[str, str]] = []
-        for metric, value in metrics.items():
-            if not math.isfinite(value):
-                problems.append(("failed", f"metric {metric!r} is {value} (not finite)"))
-        for metric, condition in decl.expect.items():
-            if metric not in metrics:
-                returned = ", ".join(sorted(metrics)) or "nothing"
-                problems.append(
-                    (
-                        "failed",
-                        f"expected metric {metric!r} was not returned (returned: {returned})",
-                    )
-                )
-            elif math.isfinite(metrics[metric]):
-                message = condition.check(metric, metrics[metric])
-                if message:
-                    problems.append(("failed", message))
-        try:
-            baseline = self.baseline_for(item, case_id)
-        except Exception as exc:
-            return [*problems, ("error", f"{item.nodeid.split('[')[0]}: {_describe(exc)}")]
-        if baseline is None:
-            if self.settings.strict_baseline and not self.settings.update_baseline:
-                problems.append(
-                    (
-                        "failed",
-                        f"no baseline for {case_id} (--exp-strict-baseline); "
-                        "accept one with --exp-update-baseline",
-                    )
-                )
-            return problems
-        result.has_baseline = True
-        for metric, old in baseline.items():
-            if metric not in metrics:
-                if not self.settings.update_baseline:
-                    problems.append(("regressed", f"baseline metric {metric!r} was not returned"))
-                continue
-            comparison = compare(
-                metric, old, metrics[metric], decl.direction(metric), decl.tolerance(metric)
-            )
-            result.comparisons[metric] = comparison
-            if comparison.status == "regressed" and not self.settings.update_baseline:
-                problems.append(("regressed", regression_message(comparison)))
-        return problems
+    @staticmethod
+    def _seed_is_ours(item: pytest.Function) -> bool:
+        """The ``seed`` argument comes from the plugin's fixture or a grid param
+        (a project's own fixture keeps its value in every repeat)."""
+        marker = item.get_closest_marker("params")
+        in_grid = marker is not None and "seed" in marker.kwargs
+        return in_grid or item.stash.get(SEED_FIXTURE_KEY, False)
 
     def _user_tags(self, item: pytest.Function) -> dict[str, str]:
         tags: dict[str, str] = {}
@@ -288,18 +371,17 @@ class CaseRunner:
         result: CaseResult,
         status: str,
         tags: dict[str, str],
-        metrics: dict[str, float],
+        metrics: Mapping[str, Summary],
         traceback_text: str | None,
         notes: list[str],
     ) -> None:
         if active is None:
             handle._detach()
             return
-        now = int(time.time() * 1000)
-        all_metrics = [(k, v, now, 0) for k, v in metrics.items()] + handle.metrics
+        all_metrics = _metric_history(metrics) + handle.metrics
         all_tags = {**handle.tags, **tags}
         user_params = {k: MASK if is_secret_name(k) else v for k, v in handle.params.items()}
-        case_params = {**result.params, "seed": self.settings.seed}
+        case_params = {**result.params, "seed": result.seeds[0] if result.seeds else None}
         for key in user_params.keys() & case_params.keys():
             if str(user_params[key]) != str(case_params[key]):
                 notes.append(
@@ -333,6 +415,67 @@ class CaseRunner:
             warnings.warn(pytest.PytestWarning(f"{result.case_id}: {note}"), stacklevel=1)
         if failure is not None:  # outside the except: no chain of MLflow's exceptions
             pytest.fail(failure, pytrace=False)
+
+
+def seed_rngs(seed: int) -> None:
+    """Seed Python's and NumPy's global RNGs."""
+    random.seed(seed)
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - numpy comes with scikit-learn
+        return
+    numpy.random.seed(seed % 2**32)
+
+
+def _metric_history(metrics: Mapping[str, Summary]) -> list[tuple[str, float, int, int]]:
+    """(name, value, ms, step) for MLflow: a single value at step 0; with
+    several samples, each at its index, then the mean at step n, so the
+    run's headline value (MLflow's latest) is the mean."""
+    now = int(time.time() * 1000)
+    history: list[tuple[str, float, int, int]] = []
+    for name, summary in metrics.items():
+        if not math.isfinite(summary.mean):
+            continue
+        if summary.n > 1:
+            history += [
+                (name, v, now, i) for i, v in enumerate(summary.samples) if math.isfinite(v)
+            ]
+            history.append((name, summary.mean, now + 1, summary.n))
+        else:
+            history.append((name, summary.mean, now, 0))
+    return history
+
+
+def _metric_tags(metrics: Mapping[str, Summary]) -> dict[str, str]:
+    """Which metrics were returned, and the spread of those with n > 1."""
+    if not metrics:
+        return {}
+    tags = {TAG_METRICS: json.dumps(sorted(metrics))}
+    spread = {
+        m: {"mean": s.mean, "n": s.n, "std": s.std}
+        for m, s in sorted(metrics.items())
+        if s.spread_known
+    }
+    if spread:
+        tags[TAG_STATS] = json.dumps(spread, separators=(",", ":"))
+    return tags
+
+
+def _repeat_tags(result: CaseResult) -> dict[str, str]:
+    if result.repeats <= 1:
+        return {}
+    return {
+        "experiments.repeats": str(result.repeats),
+        "experiments.seeds": json.dumps(result.seeds),
+    }
+
+
+def _repeat_prefix(repeat: int, repeats: int) -> str:
+    return f"repeat {repeat + 1} of {repeats}: " if repeats > 1 else ""
+
+
+def _names(metrics: Mapping[str, Any]) -> str:
+    return "{" + ", ".join(sorted(map(repr, metrics))) + "}"
 
 
 async def _await(awaitable: Any) -> Any:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from . import baselines as baseline_files
     from .provenance import Provenance
     from .results import CaseResult, SessionInfo
+    from .stats import Summary
 
 
 class ExperimentSession:
@@ -42,6 +43,8 @@ class ExperimentSession:
         self.killed = 0
         self.problems: list[str] = []
         self.partial = False
+        #: Cases found regressed by the session-wide Holm correction.
+        self.holm_regressed: list[str] = []
 
     # -- incoming ---------------------------------------------------------------
     def looks_like_experiment(self, nodeid: str) -> bool:
@@ -89,6 +92,8 @@ class ExperimentSession:
             self.declared = session.config.stash.get(DECLARED_KEY, None)
         if not self.results and not self.started and not self.wants_output():
             return
+        if not self.settings.update_baseline:
+            self.apply_holm(session)
         if self.settings.tracking:
             self.end_orphaned_runs()
         if self.settings.update_baseline:
@@ -96,6 +101,34 @@ class ExperimentSession:
         else:
             self.find_stale()
         self.write_outputs()
+
+    def apply_holm(self, session: pytest.Session) -> None:
+        """The session-wide half of the gate: Holm's correction over every
+        tested comparison. A case decided alone only what no other p-value
+        could change; metrics it left "within noise" that Holm rejects are
+        regressions, which fail the session (and are marked so in MLflow)."""
+        from .verdict import holm_upgrades
+
+        upgraded = holm_upgrades(self.ordered_results(), self.settings.alpha)
+        if not upgraded:
+            return
+        self.holm_regressed = [r.nodeid for r in upgraded]
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self.settings.tracking and any(r.run_id for r in upgraded):
+            try:
+                from .tracking import MlflowBackend
+
+                backend = MlflowBackend(self.settings, self.session_provenance())
+                for result in upgraded:
+                    if result.run_id:
+                        backend.set_outcome(result.run_id, result.outcome)
+            except Exception as exc:
+                from .tracking import scrub_credentials
+
+                self.problems.append(
+                    scrub_credentials(f"could not mark regressed runs in MLflow: {exc}")
+                )
 
     def wants_output(self) -> bool:
         return bool(self.settings.report or self.settings.json)
@@ -138,10 +171,9 @@ class ExperimentSession:
         rootdir = Path(self.settings.rootdir)
         for file, results in self.experiment_files().items():
             current = {
-                r.case_id: r.metrics
-                for r in results
-                if r.outcome not in ("error", "crashed") and r.metrics
+                r.case_id: summaries(r) for r in results if r.outcome not in ("error", "crashed")
             }
+            current = {case_id: entry for case_id, entry in current.items() if entry}
             if not current:
                 continue
             declared = (self.declared or {}).get(file)
@@ -276,6 +308,14 @@ class ExperimentSession:
                 "--exp-update-baseline drops them",
                 yellow=True,
             )
+        if self.holm_regressed:
+            n = len(self.holm_regressed)
+            tr.write_line(
+                f"{_count(n, 'case')} regressed once the p-values of the whole session were "
+                f"Holm-corrected ({'its test line reads' if n == 1 else 'their test lines read'} "
+                "PASSED: no single case could tell alone): " + ", ".join(self.holm_regressed),
+                red=True,
+            )
         if self.killed:
             tr.write_line(
                 f"{self.killed} unfinished MLflow runs of this session ended KILLED", yellow=True
@@ -284,6 +324,16 @@ class ExperimentSession:
             tr.write_line(f"wrote {path}")
         for problem in self.problems:
             tr.write_line(f"pytest-experiments: {problem}", red=True)
+
+
+def summaries(result: CaseResult) -> dict[str, Summary]:
+    """A result's metrics as summaries (with spread where it had samples)."""
+    from .stats import Summary
+
+    return {
+        m: Summary.from_dict(result.spread[m]) if m in result.spread else Summary(mean=v)
+        for m, v in result.metrics.items()
+    }
 
 
 def _count(n: int, singular: str, plural: str | None = None) -> str:

@@ -35,6 +35,12 @@ class Settings(NamedTuple):
     #: None: baseline files; otherwise an MLflow search filter ("" = any finished run).
     baseline_filter: str | None
     tolerance: str
+    #: Times each case's body runs unless its experiment says (>= 1).
+    repeats: int
+    #: Level of the one-sided regression test, family-wise over the session (Holm).
+    alpha: float
+    #: With an MLflow baseline: how many of each case's latest runs are pooled.
+    baseline_window: int
     data_paths: tuple[str, ...]
     report: str | None
     json: str | None
@@ -95,6 +101,9 @@ class Settings(NamedTuple):
                 Tolerance.parse(_number_or_text(tolerance))
             except DeclarationError as exc:
                 raise pytest.UsageError(f"ini experiments_tolerance: {exc}") from None
+        repeats = opt.exp_repeats
+        if repeats is None:
+            repeats = _ini_number(config, "experiments_repeats", int, 1, None)
         return cls(
             rootdir=rootdir,
             experiment_files=tuple(config.getini("experiment_files")) or DEFAULT_EXPERIMENT_FILES,
@@ -105,6 +114,9 @@ class Settings(NamedTuple):
             strict_baseline=opt.exp_strict_baseline,
             baseline_filter=baseline_filter,
             tolerance=tolerance,
+            repeats=int(repeats),
+            alpha=_ini_number(config, "experiments_alpha", float, 0.0, 1.0),
+            baseline_window=int(_ini_number(config, "experiments_baseline_window", int, 1, None)),
             data_paths=tuple(config.getini("experiments_data")) or ("data",),
             report=opt.exp_report or config.getini("experiments_report") or None,
             json=opt.exp_json,
@@ -118,6 +130,26 @@ class Settings(NamedTuple):
 def default_tracking_uri(rootdir: Path) -> str:
     """The embedded store: ``sqlite:///<rootdir>/mlflow.db``."""
     return f"sqlite:///{(rootdir / 'mlflow.db').as_posix()}"
+
+
+def _ini_number(
+    config: pytest.Config, name: str, kind: type[int] | type[float], low: float, high: float | None
+) -> float:
+    """An ini number, checked: ``low <= value`` for ints, ``low < value < high`` for floats."""
+    text = str(config.getini(name)).strip()
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if kind is int:
+        ok = value is not None and value >= low
+        wanted = f"an integer >= {low:g}"
+    else:
+        ok = value is not None and low < value < (high if high is not None else float("inf"))
+        wanted = f"a number between {low:g} and {high:g} (exclusive)"
+    if not ok or value is None:
+        raise pytest.UsageError(f"ini {name} = {text!r}: must be {wanted}")
+    return value
 
 
 def _number_or_text(text: str) -> float | str:
@@ -137,6 +169,16 @@ def parse_seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"seed must be an integer, got {text!r}") from None
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"seed must be in 0..2**32-1, got {value}")
+    return value
+
+
+def parse_repeats(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"repeats must be an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"repeats must be at least 1, got {value}")
     return value
 
 

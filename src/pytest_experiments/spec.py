@@ -21,3 +21,4 @@ class ExperimentSpec:
     tolerance: Mapping[str, float | str] | float | str | None = None
     lower_is_better: tuple[str, ...] = ()
     higher_is_better: tuple[str, ...] = ()
+    repeats: int | None = None

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from .provenance import Provenance
 from .settings import Settings
+from .stats import Summary
 
 T = TypeVar("T")
 
@@ -534,35 +535,95 @@ class MlflowBackend:
             _retry(client.set_terminated, run.info.run_id, "KILLED")
         return len(runs)
 
-    def baseline_metrics(self, stem: str, filter_string: str) -> dict[str, dict[str, float]]:
-        """Latest finished run per case id (run name) matching ``filter_string``."""
+    def baseline_summaries(
+        self, file: str, filter_string: str, nodeids: set[str] | None
+    ) -> dict[str, dict[str, Summary]]:
+        """Baselines from the store, by node id: per case, the returned metrics
+        of its latest ``baseline_window`` runs that FINISHED with outcome
+        passed or new, match ``filter_string`` and belong to another session,
+        pooled (n, mean and spread of all their samples).
+
+        Pages through every matching run, newest first, and stops early once
+        each case in ``nodeids`` has a full window."""
         from mlflow.exceptions import MlflowException
 
         client = self.client
-        found = client.get_experiment_by_name(self.experiment_name(stem))
+        found = client.get_experiment_by_name(self.experiment_name(Path(file).stem))
         if found is None:
             return {}
         flt = "attributes.status = 'FINISHED'"
         if filter_string:
             flt += f" and {filter_string}"
-        try:
-            runs = _retry(
-                client.search_runs,
-                [found.experiment_id],
-                flt,
-                max_results=5000,
-                order_by=["attributes.start_time DESC"],
-            )
-        except MlflowException as exc:
-            raise TrackingError(f"--exp-baseline filter {filter_string!r}: {exc.message}") from None
-        baselines: dict[str, dict[str, float]] = {}
-        for run in runs:
-            if run.data.tags.get(TAG_SESSION) == self.settings.session_id:
-                continue
-            name = run.data.tags.get("mlflow.runName") or run.info.run_name
-            if name and name not in baselines:
-                baselines[name] = dict(run.data.metrics)
+        window = self.settings.baseline_window
+        picked: dict[str, list[dict[str, Summary]]] = {}
+        token: str | None = None
+        while True:
+            try:
+                page = _retry(
+                    client.search_runs,
+                    [found.experiment_id],
+                    flt,
+                    max_results=1000,
+                    order_by=["attributes.start_time DESC"],
+                    page_token=token,
+                )
+            except MlflowException as exc:
+                raise TrackingError(
+                    f"--exp-baseline filter {filter_string!r}: {exc.message}"
+                ) from None
+            for run in page:
+                tags = run.data.tags
+                nodeid = tags.get(TAG_NODEID)
+                if (
+                    nodeid is None
+                    or tags.get(TAG_SESSION) == self.settings.session_id
+                    or tags.get(TAG_OUTCOME) not in ("passed", "new")
+                    or (nodeids is not None and nodeid not in nodeids)
+                ):
+                    continue
+                runs = picked.setdefault(nodeid, [])
+                if len(runs) < window:
+                    runs.append(run_summaries(run.data.metrics, tags))
+            token = page.token
+            full = nodeids is not None and all(len(picked.get(n, ())) >= window for n in nodeids)
+            if not token or full:
+                break
+        baselines: dict[str, dict[str, Summary]] = {}
+        for nodeid, runs in picked.items():
+            names = {m for run in runs for m in run}
+            baselines[nodeid] = {
+                m: Summary.pooled(run[m] for run in runs if m in run) for m in sorted(names)
+            }
         return baselines
+
+    def set_outcome(self, run_id: str, outcome: str) -> None:
+        """Correct a finished run's outcome tag (a regression found at session end)."""
+        _retry(self.client.set_tag, run_id, TAG_OUTCOME, outcome)
+
+
+def run_summaries(metrics: Mapping[str, float], tags: Mapping[str, str]) -> dict[str, Summary]:
+    """What a run recorded of the metrics its experiment returned: the mean,
+    with n and std from the ``experiments.stats`` tag when it had samples.
+    Metrics logged on the side (autolog, ``log_metric``) are left out when the
+    run names its returned metrics (``experiments.metrics``)."""
+    import json
+
+    try:
+        names = json.loads(tags.get("experiments.metrics", "null"))
+        spread = json.loads(tags.get("experiments.stats", "{}"))
+    except ValueError:
+        names, spread = None, {}
+    wanted = names if isinstance(names, list) else list(metrics)
+    summaries: dict[str, Summary] = {}
+    for name in wanted:
+        if name not in metrics:
+            continue
+        stats = spread.get(name) if isinstance(spread, dict) else None
+        try:
+            summaries[name] = Summary.from_json(stats) if stats else Summary(float(metrics[name]))
+        except ValueError:
+            summaries[name] = Summary(float(metrics[name]))
+    return summaries
 
 
 def _batches(

@@ -1,0 +1,230 @@
+"""Summaries of metric samples and the statistics of the regression gate.
+
+Pure functions over plain numbers; the distributions come from SciPy
+(imported on first use, so start-up never pays for it):
+
+- :class:`Summary`: n, mean, sample standard deviation and the 95% Student-t
+  confidence interval of a metric's samples (repeats pooled, or the values an
+  experiment returned as a sequence);
+- :func:`worse_p_value`: the one-sided test that the current mean is worse
+  than the baseline's: a permutation test when both sides' samples are
+  known, Welch's t-test from n, mean and std otherwise;
+- :func:`holm`: Holm's step-down correction over the session's p-values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+#: Two-sided confidence level of the intervals shown for n > 1.
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What is known about one metric of one case: its samples' n, mean and spread."""
+
+    mean: float
+    n: int = 1
+    #: Sample standard deviation (ddof=1); None when n == 1 (no spread known).
+    std: float | None = None
+    #: The samples themselves when known (baselines and results keep them for n > 1).
+    samples: tuple[float, ...] = ()
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Summary:
+        """The summary of ``samples`` (at least one; non-finite values give a
+        non-finite mean, which fails the case elsewhere)."""
+        values = tuple(float(v) for v in samples)
+        if not values:
+            raise ValueError("a metric needs at least one sample")
+        n = len(values)
+        mean = math.fsum(values) / n
+        if n == 1:
+            return cls(mean=mean)
+        if not all(math.isfinite(v) for v in values):
+            return cls(mean=mean, n=n, std=math.nan, samples=values)
+        std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+        return cls(mean=mean, n=n, std=std, samples=values)
+
+    @classmethod
+    def pooled(cls, parts: Iterable[Summary]) -> Summary:
+        """One summary of the samples behind several (exact from their n, mean, std)."""
+        items = list(parts)
+        if not items:
+            raise ValueError("nothing to pool")
+        if len(items) == 1:
+            return items[0]
+        samples: list[float] = []
+        for part in items:
+            if part.n > 1 and not part.samples:
+                break
+            samples.extend(part.samples or (part.mean,))
+        else:
+            return cls.of(samples)
+        n = sum(p.n for p in items)
+        mean = math.fsum(p.n * p.mean for p in items) / n
+        squares = math.fsum(
+            (p.n - 1) * (p.std or 0.0) ** 2 + p.n * (p.mean - mean) ** 2 for p in items
+        )
+        return cls(mean=mean, n=n, std=math.sqrt(squares / (n - 1)))
+
+    @property
+    def has_samples(self) -> bool:
+        return len(self.samples) == self.n
+
+    @property
+    def spread_known(self) -> bool:
+        return self.n >= 2 and self.std is not None and math.isfinite(self.std)
+
+    def half_width(self) -> float | None:
+        """Half the width of the 95% confidence interval of the mean (None for n == 1)."""
+        if not self.spread_known:
+            return None
+        assert self.std is not None
+        from scipy import stats
+
+        quantile = float(stats.t.ppf(0.5 + CONFIDENCE / 2, self.n - 1))
+        return quantile * self.std / math.sqrt(self.n)
+
+    def interval(self) -> tuple[float, float] | None:
+        half = self.half_width()
+        return None if half is None else (self.mean - half, self.mean + half)
+
+    def to_json(self) -> float | dict[str, Any]:
+        """A baseline file's entry: a plain number for n == 1, else an object."""
+        if self.n == 1:
+            return self.mean
+        data: dict[str, Any] = {"mean": self.mean, "n": self.n, "std": self.std}
+        if self.samples:
+            data["samples"] = list(self.samples)
+        return data
+
+    @classmethod
+    def from_json(cls, value: object) -> Summary:
+        """Inverse of :meth:`to_json`; ValueError naming what is wrong otherwise."""
+        if _is_number(value):
+            return cls(mean=float(value))  # type: ignore[arg-type]
+        if not isinstance(value, Mapping):
+            raise ValueError("not a number or an object with mean, n and std")
+        samples = value.get("samples")
+        if samples is not None:
+            if not isinstance(samples, list) or not samples or not all(map(_is_number, samples)):
+                raise ValueError("'samples' must be a non-empty list of numbers")
+            return cls.of(samples)
+        mean, n, std = value.get("mean"), value.get("n", 1), value.get("std")
+        if not _is_number(mean):
+            raise ValueError("'mean' must be a number")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError("'n' must be a positive integer")
+        if n == 1:
+            return cls(mean=float(mean))  # type: ignore[arg-type]
+        if not _is_number(std) or float(std) < 0:  # type: ignore[arg-type]
+            raise ValueError("'std' must be a non-negative number when n > 1")
+        return cls(mean=float(mean), n=n, std=float(std))  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean, "n": self.n, "std": self.std, "samples": list(self.samples)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Summary:
+        return cls(
+            mean=float(data["mean"]),
+            n=int(data.get("n", 1)),
+            std=None if data.get("std") is None else float(data["std"]),
+            samples=tuple(float(v) for v in data.get("samples", ())),
+        )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: A permutation test enumerates every split of the pooled samples when there
+#: are at most this many (5 + 5 samples: 252; 6 + 6: 924), else draws this
+#: many at random, seeded, so the same samples always give the same p-value
+#: (its smallest value is then 1 / 10,000).
+PERMUTATIONS = 9_999
+
+
+def worse_p_value(baseline: Summary, current: Summary, direction: str) -> float | None:
+    """One-sided p-value that ``current`` is worse than ``baseline``; None when
+    either side has n < 2 (no spread known, so no test can be made).
+
+    With the samples of both sides known (baseline files keep them), a
+    permutation test of the difference in means: exact while there are at
+    most :data:`PERMUTATIONS` ways to split the pooled samples, else that
+    many seeded random splits. It assumes nothing about
+    the distribution, which matters here: a model's score over seeds is
+    discrete (61 test rows move accuracy in steps of 0.016) and often nearly
+    constant, where a t-test's variance estimate is far too confident.
+
+    With only n, mean and std known (pooled MLflow runs), Welch's t-test.
+    When neither side has any spread (a deterministic model), p is 0 when the
+    current mean is worse and 1 otherwise.
+    """
+    if not (baseline.spread_known and current.spread_known):
+        return None
+    assert baseline.std is not None and current.std is not None
+    worse = current.mean < baseline.mean if direction == "higher" else current.mean > baseline.mean
+    if baseline.std == 0 and current.std == 0:
+        return 0.0 if worse and current.mean != baseline.mean else 1.0
+    alternative = "less" if direction == "higher" else "greater"
+    from scipy import stats
+
+    if test_name(baseline, current) == "permutation":
+        import numpy as np
+
+        result = stats.permutation_test(
+            (np.asarray(current.samples), np.asarray(baseline.samples)),
+            _mean_difference,
+            permutation_type="independent",
+            alternative=alternative,
+            n_resamples=PERMUTATIONS,
+            vectorized=True,
+            rng=np.random.default_rng(0),
+        )
+        p = float(result.pvalue)
+    else:
+        p = float(
+            stats.ttest_ind_from_stats(
+                current.mean,
+                current.std,
+                current.n,
+                baseline.mean,
+                baseline.std,
+                baseline.n,
+                equal_var=False,
+                alternative=alternative,
+            ).pvalue
+        )
+    return 1.0 if math.isnan(p) else min(1.0, p)
+
+
+def test_name(baseline: Summary, current: Summary) -> str:
+    """Which test :func:`worse_p_value` makes: "permutation" or "Welch t"."""
+    return "permutation" if baseline.has_samples and current.has_samples else "Welch t"
+
+
+def _mean_difference(x: Any, y: Any, axis: int) -> Any:
+    return x.mean(axis=axis) - y.mean(axis=axis)
+
+
+def holm(p_values: Mapping[str, float], alpha: float) -> set[str]:
+    """The keys whose hypotheses Holm's step-down procedure rejects at ``alpha``.
+
+    Sorted ascending, the i-th smallest p-value (from 0) is rejected while it is
+    at most ``alpha / (m - i)``; the first that is not stops the procedure.
+    This keeps the chance of any false rejection among the ``m`` at most ``alpha``.
+    """
+    ordered = sorted(p_values.items(), key=lambda item: (item[1], item[0]))
+    m = len(ordered)
+    rejected: set[str] = set()
+    for i, (key, p) in enumerate(ordered):
+        if p > alpha / (m - i):
+            break
+        rejected.add(key)
+    return rejected
