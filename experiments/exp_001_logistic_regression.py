@@ -13,6 +13,7 @@ from pytest_experiments import experiment
     params={"C": [0.01, 0.1, 1.0, 10.0, 100.0]},
     expect={"accuracy": ">= 0.75", "roc_auc": ">= 0.85"},
     tolerance={"accuracy": 0.02},
+    repeats=8,
 )
 def exp_logistic_regression(C, heart, seed, experiment_run):
     """Logistic regression (median imputation, standard scaling) over C."""

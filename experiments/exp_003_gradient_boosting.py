@@ -12,6 +12,7 @@ from pytest_experiments import experiment
     params={"n_estimators": [50, 100, 200, 300, 500]},
     expect={"accuracy": ">= 0.75", "f1": ">= 0.70"},
     tolerance={"accuracy": 0.02},
+    repeats=8,
 )
 def exp_gradient_boosting(n_estimators, heart, seed, experiment_run):
     """Gradient boosting (default depth 3, learning rate 0.1) over the number of stages."""
