@@ -7,11 +7,13 @@ renderer's own output.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
 import unicodedata
 from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
 
 import pytest
 from _markdown import BREAK, Table, parse_tables, split_row, unescape
@@ -864,3 +866,184 @@ def test_new_case_keeps_delta_columns() -> None:
     assert "match the baseline" not in text
     table = parse_tables(text)[0]
     assert [unescape(c) for c in table.column("Δ accuracy")] == ["= same", "new", "= same"]
+
+
+# ------------------------------------------------------------------ terminal width
+
+#: What the terminal writes after a delta, by status (the product contract).
+TERMINAL_MARKS = {"better": "better", "worse": "worse", "noise": "noise", "regressed": "REGRESSED"}
+
+
+def shows_value(token: str, value: float) -> bool:
+    """Whether *token* is a whole number that reads as *value*.
+
+    It must parse, be *value* correctly rounded to the decimals it shows, and be
+    at least as precise as the report promises (4 significant digits or 4
+    decimals): a number cut short (``56.``, ``0.8``, ``56....``) fails.
+    """
+    if not math.isfinite(value):
+        return token == ("nan" if math.isnan(value) else "inf" if value > 0 else "-inf")
+    try:
+        parsed = Decimal(token)
+    except InvalidOperation:
+        return False
+    if not parsed.is_finite():
+        return False
+    unit = Decimal(1).scaleb(parsed.as_tuple().exponent)  # type: ignore[arg-type]
+    error = abs(parsed - Decimal(value))
+    slack = abs(Decimal(value)) * Decimal("1e-12")
+    return error <= unit / 2 + slack and error <= max(
+        abs(Decimal(value)) * Decimal("1e-3"), Decimal("1e-4")
+    )
+
+
+def assert_numbers_uncut(results: list[CaseResult], lines: list[str]) -> None:
+    """Every metric value and every delta of *results* appears whole in *lines*."""
+    tokens = " ".join(lines).split()
+    pairs = list(itertools.pairwise(tokens))
+    values = [v for r in results for v in r.metrics.values()]
+    for value in values:
+        wanted = sum(1 for v in values if v == value or (math.isnan(v) and math.isnan(value)))
+        found = sum(1 for t in tokens if shows_value(t, value))
+        assert found >= wanted, (value, lines)
+    deltas = [
+        (c.delta, TERMINAL_MARKS[c.status])
+        for r in results
+        for c in r.comparisons.values()
+        if c.status != "same"
+    ]
+    for delta, mark in deltas:
+        wanted = deltas.count((delta, mark))
+        found = [
+            t
+            for t, after in pairs
+            if after == mark and shows_value(t, delta) and (delta <= 0 or t.startswith("+"))
+        ]
+        assert len(found) >= wanted, (delta, mark, lines)
+    # A number is never shortened with an ellipsis.
+    assert not re.search(r"\d\.\.\.|\.\.\.\d", "\n".join(lines)), lines
+
+
+def four_metric_results() -> list[CaseResult]:
+    """The issue's case: four metrics, all moved, one value in the tens."""
+    results = []
+    statuses = ("worse", "noise", "regressed", "better")
+    for n, accuracy in ((50, 0.8525), (100, 0.8361), (500, 56.86891234)):
+        metrics = {"accuracy": accuracy, "f1": 0.82, "roc_auc": 0.93, "precision": 0.7712}
+        comparisons = {
+            m: comparison(m, v + 0.016, v, "higher", status)
+            for (m, v), status in zip(metrics.items(), statuses, strict=True)
+        }
+        results.append(
+            case(
+                nodeid=f"experiments/exp_002_random_forest.py::exp_random_forest[n_estimators={n}]",
+                file="experiments/exp_002_random_forest.py",
+                experiment="exp_random_forest",
+                case_id=f"exp_random_forest[n_estimators={n}]",
+                params={"n_estimators": n},
+                metrics=metrics,
+                comparisons=comparisons,
+                has_baseline=True,
+                duration=1.5,
+            )
+        )
+    return results
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_render_terminal_four_metrics_with_deltas_fit_uncut(width: int) -> None:
+    results = four_metric_results()
+    lines = render_terminal(results, width=width)
+    assert all(len(line) <= width for line in lines), "\n".join(lines)
+    assert_numbers_uncut(results, lines)
+    # Each case label is there in full, and so is its outcome.
+    for result in results:
+        label = result.case_id.split("[", 1)[1][:-1]
+        assert any(label in line.split() for line in lines), (label, lines)
+
+
+def test_render_terminal_keeps_long_labels_whole() -> None:
+    # A label too long for a table row is wrapped, never cut: its parameter
+    # values are numbers too.
+    label = "-".join(f"param_number_{i}={i}.{i}{i}" for i in range(12))
+    results = [case(case_id=f"exp[{label}]", metrics={"accuracy": 0.8361, "f1": 12.5})]
+    lines = render_terminal(results, width=80)
+    assert all(len(line) <= 80 for line in lines), lines
+    assert label in "".join(line.strip() for line in lines)
+    assert_numbers_uncut(results, lines)
+
+
+METRIC_NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=40)
+PARAM_IDS = st.lists(
+    st.tuples(
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=20),
+        st.one_of(
+            st.integers(-(10**6), 10**9).map(str),
+            st.floats(allow_nan=False, allow_infinity=False).map(repr),
+            st.text(alphabet="abcdefghijklmnopqrstuvwxyz", max_size=12),
+        ),
+    ),
+    min_size=1,
+    max_size=8,
+).map(lambda items: "-".join(f"{k}={v}" for k, v in items))
+METRIC_VALUES = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=0, max_value=1),
+    st.floats(min_value=-1e6, max_value=1e6),
+)
+
+
+@st.composite
+def terminal_results(draw: st.DrawFn) -> list[CaseResult]:
+    metrics = draw(st.lists(METRIC_NAMES, min_size=1, max_size=6, unique=True))
+    labels = draw(st.lists(PARAM_IDS, min_size=1, max_size=5, unique=True))
+    files = draw(st.lists(st.sampled_from(["a.py", "experiments/sub/exp_b.py"]), min_size=1))
+    results = []
+    for index, label in enumerate(labels):
+        returned = draw(st.lists(st.sampled_from(metrics), unique=True))
+        comparisons = {}
+        for metric in draw(st.lists(st.sampled_from(metrics), unique=True)):
+            baseline = draw(st.floats(-1e6, 1e6))
+            current = draw(st.floats(-1e6, 1e6))
+            status = draw(st.sampled_from(["better", "same", "worse", "noise", "regressed"]))
+            comparisons[metric] = Comparison(
+                metric=metric,
+                baseline=baseline,
+                current=current,
+                delta=current - baseline,
+                direction=draw(st.sampled_from(["higher", "lower"])),
+                tolerance="0.01",
+                status=status,
+                p_value=draw(st.none() | st.floats(0, 1))
+                if status in ("noise", "regressed")
+                else None,
+            )
+        file = files[index % len(files)]
+        results.append(
+            case(
+                nodeid=f"{file}::exp[{label}]",
+                file=file,
+                case_id=f"exp[{label}]",
+                metrics={m: draw(METRIC_VALUES) for m in returned},
+                comparisons=comparisons,
+                has_baseline=bool(comparisons),
+                outcome=draw(st.sampled_from(OUTCOMES)),
+                duration=draw(st.floats(0, 10_000)),
+            )
+        )
+    return results
+
+
+@settings(max_examples=150, deadline=None)
+@given(results=terminal_results(), width=st.sampled_from([80, 120]))
+def test_render_terminal_fits_any_width_without_cutting_numbers(
+    results: list[CaseResult], width: int
+) -> None:
+    lines = render_terminal(results, width=width)
+    assert _lines_ok(lines)
+    assert all(len(line) <= width for line in lines), "\n".join(lines)
+    assert_numbers_uncut(results, lines)
+    # Case labels are wrapped, never cut: each is there, whitespace aside.
+    flat = "".join("".join(lines).split())
+    for result in results:
+        assert result.case_id[4:-1] in flat
