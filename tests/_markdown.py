@@ -80,6 +80,8 @@ class Table:
     heading: str  # the nearest "## " heading above, as written (escaped)
     header: list[str]  # unescaped
     rows: list[list[str]]  # raw cells
+    # The nearest "### " heading above within that "## " section, as written ("" if none).
+    subheading: str = ""
 
     @property
     def title(self) -> str:
@@ -124,10 +126,13 @@ def parse_tables(markdown: str) -> list[Table]:
     lines = outside_code(markdown).split("\n")
     tables: list[Table] = []
     heading = ""
+    subheading = ""
     i = 0
     while i < len(lines):
         if lines[i].startswith("## "):
-            heading = lines[i][3:]
+            heading, subheading = lines[i][3:], ""
+        elif lines[i].startswith("### "):
+            subheading = lines[i][4:]
         if not lines[i].startswith("|"):
             i += 1
             continue
@@ -143,5 +148,5 @@ def parse_tables(markdown: str) -> list[Table]:
             rows.append(cells)
             i += 1
         assert i == len(lines) or lines[i] == "", "a table needs a blank line after it"
-        tables.append(Table(heading, header, rows))
+        tables.append(Table(heading, header, rows, subheading))
     return tables

@@ -485,24 +485,233 @@ def test_run_url_cannot_break_the_table() -> None:
 
 def test_leaderboard_order_and_content(markdown: str) -> None:
     board = table_under(markdown, "Leaderboard")
+    # Ranked within its file: exp_lr's file has a single ranked case (C=100
+    # errored), which makes no leaderboard.
+    assert unescape(board.subheading) == "experiments/exp_rf.py"
     # Primary metric: first metric named in an expect (accuracy), higher first.
     assert board.header == ["rank", "experiment", "case", "accuracy", "outcome"]
     rows = [[unescape(c) for c in row] for row in board.rows]
     assert rows == [
-        ["1", "exp_lr", "C=1", "0.90", "passed"],
-        ["2", "exp_rf", "a|b", "0.85", "passed"],
-        ["2", "exp_rf", "lines", "0.85", "new"],
-        ["4", "exp_rf", "html", "0.80", "regressed"],
+        ["1", "exp_rf", "a|b", "0.85", "passed"],
+        ["1", "exp_rf", "lines", "0.85", "new"],
+        ["3", "exp_rf", "html", "0.80", "regressed"],
+    ]
+
+
+def test_global_leaderboard_ranks_across_files() -> None:
+    text = render_markdown(make_session(leaderboard="global"), make_results())
+    board = table_under(text, "Leaderboard")
+    assert board.subheading == ""
+    assert board.header == ["rank", "file", "experiment", "case", "accuracy", "outcome"]
+    rows = [[unescape(c) for c in row] for row in board.rows]
+    assert rows == [
+        ["1", "experiments/exp_lr.py", "exp_lr", "C=1", "0.90", "passed"],
+        ["2", "experiments/exp_rf.py", "exp_rf", "a|b", "0.85", "passed"],
+        ["2", "experiments/exp_rf.py", "exp_rf", "lines", "0.85", "new"],
+        ["4", "experiments/exp_rf.py", "exp_rf", "html", "0.80", "regressed"],
     ]
 
 
 def test_leaderboard_lower_is_better_skips_non_finite() -> None:
-    session = make_session(primary_metric="log_loss")
+    session = make_session(primary_metric="log_loss", leaderboard="global")
     board = table_under(render_markdown(session, make_results()), "Leaderboard")
     values = [unescape(c) for c in board.column("log_loss")]
     # NaN (case "lines") and the errored case without metrics are left out.
     assert values == ["0.25", "0.30", "0.40"]
     assert [unescape(c) for c in board.column("case")] == ["C=1", "html", "a|b"]
+    # Per file, the same metric (it is configured), exp_rf's cases alone.
+    session = make_session(primary_metric="log_loss")
+    board = table_under(render_markdown(session, make_results()), "Leaderboard")
+    assert [unescape(c) for c in board.column("case")] == ["html", "a|b"]
+
+
+def test_unknown_leaderboard_mode_is_an_error() -> None:
+    with pytest.raises(ValueError, match="'file' or 'global'"):
+        render_markdown(make_session(leaderboard="per-file"), make_results())
+
+
+def two_datasets() -> list[CaseResult]:
+    """The issue's case: digits and breast-cancer accuracies in one session.
+
+    Digits scores higher across the board, so one ranking across files would
+    put every digits case above every cancer case.
+    """
+    cases = [
+        ("experiments/exp_digits.py", "exp_svm", "C=1", {"accuracy": 0.981}),
+        ("experiments/exp_cancer.py", "exp_svm", "C=1", {"accuracy": 0.951}),
+        ("experiments/exp_digits.py", "exp_svm", "C=10", {"accuracy": 0.975}),
+        ("experiments/exp_digits.py", "exp_knn", "k=5", {"accuracy": 0.988}),
+        ("experiments/exp_cancer.py", "exp_svm", "C=10", {"accuracy": 0.963}),
+        # A file of its own metric (lower is better), named in an expect.
+        ("experiments/exp_housing.py", "exp_ridge", "a=1", {"r2": 0.6, "rmse": 0.71}),
+        ("experiments/exp_housing.py", "exp_ridge", "a=2", {"r2": 0.7, "rmse": 0.52}),
+        ("experiments/exp_housing.py", "exp_ridge", "a=3", {"r2": 0.5, "rmse": 0.64}),
+    ]
+    return [
+        case(
+            nodeid=f"{file}::{experiment}[{label}]",
+            file=file,
+            experiment=experiment,
+            case_id=f"{experiment}[{label}]",
+            metrics=metrics,
+            directions={"rmse": "lower"},
+            expect={"rmse": "< 1"} if "rmse" in metrics else {},
+        )
+        for file, experiment, label, metrics in cases
+    ]
+
+
+def leaderboards(markdown: str) -> dict[str, Table]:
+    """The leaderboard tables by the file each ranks (its sub-heading)."""
+    tables = [t for t in parse_tables(markdown) if t.heading == "Leaderboard"]
+    boards = {unescape(t.subheading): t for t in tables}
+    assert len(boards) == len(tables), [t.subheading for t in tables]
+    return boards
+
+
+def test_leaderboard_ranks_each_file_by_itself() -> None:
+    results = two_datasets()
+    text = render_markdown(make_session(), results)
+    assert text.count("\n## Leaderboard\n") == 1
+    boards = leaderboards(text)
+    files = list(dict.fromkeys(r.file for r in results))
+    assert list(boards) == files  # in the order the files first ran
+    for file, board in boards.items():
+        mine = [r for r in results if r.file == file]
+        # Each file by its own primary metric: the one its cases expect, else
+        # the first they return.
+        metric = "rmse" if file.endswith("housing.py") else "accuracy"
+        assert board.header == ["rank", "experiment", "case", metric, "outcome"]
+        lower = metric == "rmse"
+        ranked = sorted(mine, key=lambda r: r.metrics[metric] * (1 if lower else -1))
+        assert [unescape(c) for c in board.column("case")] == [
+            r.case_id.split("[")[1][:-1] for r in ranked
+        ]
+        assert [unescape(c) for c in board.column("experiment")] == [r.experiment for r in ranked]
+        assert [float(unescape(c)) for c in board.column(metric)] == [
+            r.metrics[metric] for r in ranked
+        ]
+        assert [unescape(c) for c in board.column("rank")] == [
+            str(i) for i in range(1, len(mine) + 1)
+        ]
+        direction = "lower" if lower else "higher"
+        section = text.split(f"### {escape_cell(file)}\n", 1)[1].split("\n|", 1)[0]
+        assert f"By {escape_cell(metric)} ({direction} is better)." in section
+
+
+def test_global_leaderboard_ranks_all_files_together() -> None:
+    results = two_datasets()
+    session = make_session(leaderboard="global", primary_metric="accuracy")
+    board = table_under(render_markdown(session, results), "Leaderboard")
+    ranked = sorted(
+        (r for r in results if "accuracy" in r.metrics), key=lambda r: -r.metrics["accuracy"]
+    )
+    assert [
+        (unescape(f), unescape(c))
+        for f, c in zip(board.column("file"), board.column("case"), strict=True)
+    ] == [(r.file, r.case_id.split("[")[1][:-1]) for r in ranked]
+
+
+def many_cases(values: list[float], file: str = "e.py") -> list[CaseResult]:
+    return [
+        case(nodeid=f"{file}::exp[{i}]", file=file, case_id=f"exp[{i}]", metrics={"m": v})
+        for i, v in enumerate(values)
+    ]
+
+
+@pytest.mark.parametrize("mode", ["file", "global"])
+def test_leaderboard_shows_the_top_10(mode: str) -> None:
+    values = [i / 100 for i in range(13)]
+    text = render_markdown(make_session(leaderboard=mode), many_cases(values))
+    board = table_under(text, "Leaderboard")
+    best = sorted(values, reverse=True)[:10]
+    assert [float(unescape(c)) for c in board.column("m")] == best
+    assert "3 more cases" in text.split("## Leaderboard", 1)[1]
+
+
+def test_leaderboard_keeps_cases_tied_with_the_10th() -> None:
+    values = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.05, 0.01]
+    text = render_markdown(make_session(), many_cases(values))
+    board = table_under(text, "Leaderboard")
+    assert [unescape(c) for c in board.column("rank")][-3:] == ["9", "10", "10"]
+    assert "1 more case" in text.split("## Leaderboard", 1)[1]
+    # Exactly ten: nothing left out, nothing said.
+    text = render_markdown(make_session(), many_cases(values[:10]))
+    assert len(table_under(text, "Leaderboard").rows) == 10
+    assert "more case" not in text
+
+
+@st.composite
+def ranked_sessions(draw: st.DrawFn) -> list[CaseResult]:
+    # Hostile file names too; the heading shows each as sanitized, so those differ.
+    files = draw(
+        st.lists(PLAIN_TEXT, min_size=1, max_size=3, unique_by=sanitized).filter(
+            lambda names: "" not in map(sanitized, names)
+        )
+    )
+    results = []
+    for index in range(draw(st.integers(0, 25))):
+        file = draw(st.sampled_from(files))
+        metrics = draw(
+            st.dictionaries(
+                st.sampled_from(["acc", "loss", "f1"]),
+                st.one_of(st.floats(), st.sampled_from([0.5, 0.25])),
+            )
+        )
+        results.append(
+            case(
+                nodeid=f"{file}::exp[{index}]",
+                file=file,
+                experiment=draw(st.sampled_from(["exp_a", "exp_b"])),
+                case_id=f"exp[{index}]",
+                metrics=metrics,
+                directions={"loss": "lower"},
+                expect=draw(st.sampled_from([{}, {"loss": "< 1"}, {"f1": "> 0"}])),
+            )
+        )
+    return results
+
+
+@settings(max_examples=80, deadline=None)
+@given(results=ranked_sessions(), mode=st.sampled_from(["file", "global"]))
+def test_leaderboards_rank_only_their_own_cases(results: list[CaseResult], mode: str) -> None:
+    text = render_markdown(make_session(leaderboard=mode), results)
+    boards = leaderboards(text)
+    if mode == "global":
+        groups = {"": results} if boards else {}
+        assert set(boards) <= {""}
+    else:
+        groups = {sanitized(r.file): [] for r in results}
+        for result in results:
+            groups[sanitized(result.file)].append(result)
+        assert set(boards) <= set(groups)
+        groups = {file: groups[file] for file in boards}
+    for file, mine in groups.items():
+        board = boards[file]
+        metric = board.header[-2]
+        assert metric == choose_primary_metric(mine, None)
+        by_label = {r.case_id[4:-1]: r for r in mine}
+        rows = [by_label[unescape(c)] for c in board.column("case")]  # only this file's
+        lower = metric == "loss"
+        values = [r.metrics[metric] for r in rows]
+        assert all(math.isfinite(v) for v in values)
+        assert values == sorted(values, reverse=not lower)
+        ranks = [int(unescape(c)) for c in board.column("rank")]
+        assert ranks == sorted(ranks) and ranks[:1] == [1] and ranks[-1] <= 10
+        finite = [r for r in mine if math.isfinite(r.metrics.get(metric, math.nan))]
+        # Everyone ranked above the last shown value is shown.
+        worst = values[-1]
+        assert len(rows) >= sum(
+            1 for r in finite if (r.metrics[metric] < worst) == lower and r.metrics[metric] != worst
+        )
+        assert len(rows) >= min(10, len(finite))
+    if mode == "file":
+        # Every file with two or more ranked cases has its board.
+        for file in dict.fromkeys(r.file for r in results):
+            mine = [r for r in results if r.file == file]
+            metric = choose_primary_metric(mine, None)
+            ranked = sum(1 for r in mine if math.isfinite(r.metrics.get(str(metric), math.nan)))
+            assert (sanitized(file) in boards) == (ranked >= 2), file
 
 
 def test_no_leaderboard_without_metrics() -> None:

@@ -513,21 +513,51 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _leaderboard(results: Sequence[CaseResult], metric: str) -> list[str]:
+#: Ways the leaderboard ranks cases (``SessionInfo.leaderboard``).
+LEADERBOARDS = ("file", "global")
+#: Ranks a leaderboard shows (cases tied with the last one shown are kept).
+LEADERBOARD_TOP = 10
+
+
+def _leaderboard_mode(session: SessionInfo) -> str:
+    if session.leaderboard not in LEADERBOARDS:
+        raise ValueError(f"leaderboard must be 'file' or 'global', got {session.leaderboard!r}")
+    return session.leaderboard
+
+
+def _by_file(results: Sequence[CaseResult]) -> dict[str, list[CaseResult]]:
+    files: dict[str, list[CaseResult]] = {}
+    for result in results:
+        files.setdefault(result.file, []).append(result)
+    return files
+
+
+def _ranking_metrics(session: SessionInfo, results: Sequence[CaseResult]) -> dict[str, str | None]:
+    """Experiment file -> the metric its cases are ranked by (None: it has none).
+
+    Per file, :func:`choose_primary_metric` over that file's cases; with the
+    ``"global"`` leaderboard, the one metric chosen over all cases, for every file.
+    """
+    if _leaderboard_mode(session) == "global":
+        metric = choose_primary_metric(results, session.primary_metric)
+        return dict.fromkeys(_by_file(results), metric)
+    return {
+        file: choose_primary_metric(mine, session.primary_metric)
+        for file, mine in _by_file(results).items()
+    }
+
+
+def _ranked(
+    results: Sequence[CaseResult], metric: str
+) -> tuple[list[tuple[int, str, CaseResult]], int]:
+    """The top of *results* by *metric*: (rank, shown value, result) rows, and how
+    many ranked cases are left out. Cases without a finite value are not ranked."""
     direction = _direction(results, metric)
     scored = [(v, r) for r in results if (v := _finite(r.metrics.get(metric))) is not None]
-    lines = [
-        "## Leaderboard",
-        "",
-        f"By {escape_cell(metric)} ({direction} is better).",
-        "",
-    ]
-    if not scored:
-        return [*lines, f"No case has a finite value for {escape_cell(metric)}."]
     # Stable sort: equal values keep result order.
     scored.sort(key=lambda item: item[0] if direction == "lower" else -item[0])
     show = _column_format([value for value, _ in scored])
-    rows: list[list[str]] = []
+    rows: list[tuple[int, str, CaseResult]] = []
     rank = 0
     previous: str | None = None
     for position, (value, result) in enumerate(scored, start=1):
@@ -535,17 +565,75 @@ def _leaderboard(results: Sequence[CaseResult], metric: str) -> list[str]:
         shown = show(value)
         if shown != previous:
             rank, previous = position, shown
-        rows.append(
-            [
-                str(rank),
-                escape_cell(result.experiment),
-                escape_cell(_case_label(result.case_id)),
-                escape_cell(shown),
-                escape_cell(result.outcome),
-            ]
-        )
-    header = ["rank", "experiment", "case", escape_cell(metric), "outcome"]
-    return lines + _md_table(header, [True, False, False, True, False], rows)
+        if rank > LEADERBOARD_TOP:
+            break
+        rows.append((rank, shown, result))
+    return rows, len(scored) - len(rows)
+
+
+def _leaderboard_table(
+    results: Sequence[CaseResult], metric: str, with_file: bool
+) -> list[str] | None:
+    """ "By metric" and the ranking table (plus what it leaves out); None: nothing ranked."""
+    rows, hidden = _ranked(results, metric)
+    if not rows:
+        return None
+    header = ["rank", *(["file"] if with_file else []), "experiment", "case", escape_cell(metric)]
+    cells = [
+        [
+            str(rank),
+            *([escape_cell(result.file)] if with_file else []),
+            escape_cell(result.experiment),
+            escape_cell(_case_label(result.case_id)),
+            escape_cell(shown),
+            escape_cell(result.outcome),
+        ]
+        for rank, shown, result in rows
+    ]
+    numeric = [True, *([False] if with_file else []), False, False, True, False]
+    lines = [
+        f"By {escape_cell(metric)} ({_direction(results, metric)} is better).",
+        "",
+        *_md_table([*header, "outcome"], numeric, cells),
+    ]
+    if hidden:
+        lines += ["", f"{_plural(hidden, 'more case')} not shown."]
+    return lines
+
+
+def _leaderboard(session: SessionInfo, results: Sequence[CaseResult]) -> list[str]:
+    """The leaderboard section, or nothing when there is nothing to rank.
+
+    ``"file"``: one table per experiment file (in first-run order) under a
+    ``###`` heading naming it, each by its own primary metric; a file with
+    fewer than two ranked cases has none. ``"global"``: one table of every
+    file's cases, with a file column. Both show the top ``LEADERBOARD_TOP``.
+    """
+    metrics = _ranking_metrics(session, results)
+    if _leaderboard_mode(session) == "global":
+        metric = next(iter(metrics.values()), None)
+        if metric is None:
+            return []
+        table = _leaderboard_table(results, metric, with_file=True)
+        return [
+            "## Leaderboard",
+            "",
+            f"The cases of all experiment files ranked together, top {LEADERBOARD_TOP}.",
+            "",
+            *(table or [f"No case has a finite value for {escape_cell(metric)}."]),
+        ]
+    sections: list[str] = []
+    for file, mine in _by_file(results).items():
+        metric = metrics[file]
+        if metric is None or sum(_finite(r.metrics.get(metric)) is not None for r in mine) < 2:
+            continue
+        table = _leaderboard_table(mine, metric, with_file=False)
+        if table is not None:
+            sections += ["", f"### {escape_cell(file)}", "", *table]
+    if not sections:
+        return []
+    intro = f"Cases ranked within their experiment file, top {LEADERBOARD_TOP} of each."
+    return ["## Leaderboard", "", intro, *sections]
 
 
 def _failures(results: Sequence[CaseResult]) -> list[str]:
@@ -574,6 +662,12 @@ def render_markdown(
     direction, in bold) each followed by its delta vs the baseline, the extra
     columns, outcome, duration, and run (only when some case has a run). A
     delta that is "same" for every case is said in one sentence, not a column.
+
+    The leaderboard follows ``session.leaderboard``: ``"file"`` ranks each
+    experiment file's cases by that file's own primary metric, one table per
+    file with two or more ranked cases; ``"global"`` ranks all cases together
+    by one metric. Either shows the top ``LEADERBOARD_TOP`` ranks. Any other
+    value raises ValueError.
 
     *extra_columns* maps a node id to ``{column: text}`` (added before the
     outcome column of that case's experiment table; missing cells are empty);
@@ -605,10 +699,9 @@ def render_markdown(
     for group in _group(results):
         lines += [""]
         lines += _experiment_section(group, extra_columns)
-    primary = choose_primary_metric(results, session.primary_metric)
-    if primary is not None:
-        lines += [""]
-        lines += _leaderboard(results, primary)
+    leaderboard = _leaderboard(session, results)
+    if leaderboard:
+        lines += ["", *leaderboard]
     failures = _failures(results)
     if failures:
         lines += [""]

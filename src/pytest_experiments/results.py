@@ -134,6 +134,9 @@ class SessionInfo:
     partial: bool = False
     #: Name of the primary metric for the leaderboard (None: choose automatically).
     primary_metric: str | None = None
+    #: How the leaderboard ranks cases: ``"file"`` (each experiment file its
+    #: own cases, by its own primary metric) or ``"global"`` (all together).
+    leaderboard: str = "file"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
