@@ -893,6 +893,53 @@ def test_render_json_round_trips_with_nan() -> None:
     assert rebuilt == results[1]
 
 
+def test_render_json_names_the_metrics_the_leaderboard_used() -> None:
+    results = two_datasets()
+    data = json.loads(render_json(make_session(), results))["session"]
+    boards = leaderboards(render_markdown(make_session(), results))
+    assert data["leaderboard"] == "file"
+    # Per file, the metric its leaderboard ranked by.
+    assert data["primary_metrics"] == {file: board.header[-2] for file, board in boards.items()}
+    # The session-wide choice (housing's expect names rmse) is never null when
+    # cases returned metrics.
+    assert data["primary_metric"] == choose_primary_metric(results, None) == "rmse"
+
+    session = make_session(leaderboard="global")
+    data = json.loads(render_json(session, results))["session"]
+    board = table_under(render_markdown(session, results), "Leaderboard")
+    assert data["leaderboard"] == "global"
+    assert data["primary_metric"] == board.header[-2]
+    assert data["primary_metrics"] == dict.fromkeys(boards, board.header[-2])
+
+
+def test_render_json_keeps_a_configured_primary_metric() -> None:
+    results = make_results()
+    data = json.loads(render_json(make_session(primary_metric="log_loss"), results))
+    assert data["session"]["primary_metric"] == "log_loss"
+    assert set(data["session"]["primary_metrics"].values()) == {"log_loss"}
+    data = json.loads(render_json(make_session(), []))
+    assert data["session"]["primary_metric"] is None
+    assert data["session"]["primary_metrics"] == {}
+
+
+@settings(max_examples=60, deadline=None)
+@given(results=ranked_sessions(), mode=st.sampled_from(["file", "global"]))
+def test_render_json_agrees_with_every_leaderboard(results: list[CaseResult], mode: str) -> None:
+    session = make_session(leaderboard=mode)
+    data = json.loads(render_json(session, results))["session"]
+    assert data["leaderboard"] == mode
+    assert set(data["primary_metrics"]) == {r.file for r in results}
+    for file, board in leaderboards(render_markdown(session, results)).items():
+        metric = board.header[-2]
+        if mode == "global":
+            assert data["primary_metric"] == metric
+            assert set(data["primary_metrics"].values()) == {metric}
+        else:
+            assert {m for f, m in data["primary_metrics"].items() if sanitized(f) == file} == {
+                metric
+            }
+
+
 @settings(max_examples=40, deadline=None)
 @given(metrics=st.dictionaries(KEYS, st.floats(), max_size=4), text=TEXT)
 def test_render_json_always_valid(metrics: dict[str, float], text: str) -> None:

@@ -960,9 +960,19 @@ def render_json(session: SessionInfo, results: Sequence[CaseResult]) -> str:
     with keys sorted. JSON has no NaN or infinity, so non-finite floats anywhere
     are written as the strings ``"nan"``, ``"inf"`` and ``"-inf"``; every other
     number stays a number. Values JSON cannot hold are written as their ``str``.
+
+    The session says how the leaderboard ranked, whatever the report shows:
+    ``leaderboard`` (``"file"`` or ``"global"``); ``primary_metrics`` maps
+    each experiment file to the metric its cases are ranked by (per file, or
+    the one global metric for every file; null when nothing names a metric);
+    ``primary_metric`` is the configured metric, else the one chosen over the
+    whole session (what ``"global"`` ranks by), null only when nothing names one.
     """
+    facts = session.to_dict()
+    facts["primary_metric"] = choose_primary_metric(results, session.primary_metric)
+    facts["primary_metrics"] = _ranking_metrics(session, results)
     document = {
-        "session": session.to_dict(),
+        "session": facts,
         "counts": outcome_counts(results),
         "results": [result.to_dict() for result in results],
     }
