@@ -4,13 +4,17 @@ that ids are the same in two separate processes."""
 
 from __future__ import annotations
 
+import copy
 import enum
+import hashlib
 import itertools
+import json
 import math
 import os
 import re
 import subprocess
 import sys
+import unittest.mock
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,19 +24,26 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+# Imported here, so that pytester's in-process runs keep them (it unloads the
+# modules a run imports): baselines they read must be this Summary.
+import pytest_experiments.stats  # noqa: F401
 from pytest_experiments import ExperimentSpec, experiment
 from pytest_experiments.collection import (
-    MASK,
+    ID_TEXT_LIMIT,
     declaration_for,
+    describe_estimator,
     expand_cases,
     format_value,
     is_experiment_function,
     is_secret_name,
+    mask_secret,
     matches_any,
+    tracked_params,
 )
 from pytest_experiments.conditions import DeclarationError, Tolerance
 
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")
+MASKED = re.compile(r"\*\*\*[0-9a-f]{8}")
 ZERO = Tolerance(amount=0.0, relative=False)
 
 
@@ -45,12 +56,24 @@ class Other:
         return f"<Other at {hex(id(self))}>"
 
 
+class NoRepr:
+    """A value without a repr of its own, told apart by its attributes."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
 class Colour(enum.IntEnum):
     RED = 1
 
 
 class Mode(str, enum.Enum):
     FAST = "fast"
+
+
+def sha8(text: str) -> str:
+    """The contract's short hash: 8 hex digits of sha256."""
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def ids(params: object) -> list[str]:
@@ -85,6 +108,24 @@ def test_grid_columns_may_be_tuples_or_ranges() -> None:
     ]
 
 
+def test_grid_columns_may_be_1d_numpy_arrays() -> None:
+    cases = expand_cases({"alpha": np.logspace(-3, 1, 5), "n": np.arange(2)})
+    assert [c.id for c in cases][:4] == [
+        "alpha=0.001-n=0",
+        "alpha=0.001-n=1",
+        "alpha=0.01-n=0",
+        "alpha=0.01-n=1",
+    ]
+    assert len(cases) == 10
+    assert cases[-1].id == "alpha=10.0-n=1"
+    assert dict(cases[-1].display) == {"alpha": 10.0, "n": 1}
+    assert [type(v) for v in cases[-1].display.values()] == [float, int]
+    # The function receives the array's own elements.
+    assert [type(v) for v in cases[-1].values.values()] == [np.float64, np.int64]
+    (text,) = expand_cases({"s": np.array(["a b"])})
+    assert text.id == "s=a b"
+
+
 def test_explicit_list_of_cases_keeps_order_and_keys() -> None:
     cases = expand_cases([{"a": 1, "b": "x"}, {"b": "y", "a": 2}, {"a": 3}])
     assert [c.id for c in cases] == ["a=1-b=x", "b=y-a=2", "a=3"]
@@ -112,7 +153,15 @@ def test_numpy_float_is_shown_like_a_float() -> None:
     assert case.id == "C=0.1"
     assert case.display["C"] == 0.1
     assert type(case.display["C"]) is float
-    assert format_value(np.float64(1e-3), 0) == format_value(1e-3, 0) == "0.001"
+    assert format_value(np.float64(1e-3)) == format_value(1e-3) == "0.001"
+
+
+def test_numpy_scalars_are_shown_as_plain_python_values() -> None:
+    (case,) = expand_cases([{"n": np.int64(5), "f": np.float32(0.5), "b": np.bool_(True)}])
+    assert case.id == "n=5-f=0.5-b=True"
+    assert dict(case.display) == {"n": 5, "f": 0.5, "b": True}
+    assert [type(v) for v in case.display.values()] == [int, float, bool]
+    assert [type(v) for v in case.values.values()] == [np.int64, np.float32, np.bool_]
 
 
 def test_str_enum_is_shown_as_its_text() -> None:
@@ -121,30 +170,76 @@ def test_str_enum_is_shown_as_its_text() -> None:
     assert case.display["mode"] == "fast"
 
 
-def test_non_plain_values_are_named_by_type_and_position() -> None:
-    grid = expand_cases({"model": [Model(), Model(), Other()], "k": [1]})
-    assert [c.id for c in grid] == ["model=Model#0-k=1", "model=Model#1-k=1", "model=Other#2-k=1"]
-    listed = expand_cases([{"k": 1}, {"k": 2, "est": Model()}, {"k": 3, "est": [1, 2]}])
-    # In a list of cases the position is the case's index.
-    assert [c.id for c in listed] == ["k=1", "k=2-est=Model#1", "k=3-est=list#2"]
-    odd = ids({"v": [np.int64(5), Colour.RED, {"a": 1}, (1, 2), object(), len, lambda: 0]})
-    assert odd == [
-        "v=int64#0",
-        "v=Colour#1",
-        "v=dict#2",
-        "v=tuple#3",
-        "v=object#4",
-        "v=builtin_function_or_method#5",
-        "v=function#6",
+HASHED = re.compile(r"(?P<type>\w+)#(?P<hash>[0-9a-f]{8})")
+
+
+def hashed(text: str) -> tuple[str, str]:
+    """(type name, hash) of an id part such as ``Model#1a2b3c4d``."""
+    match = HASHED.fullmatch(text)
+    assert match is not None, text
+    return match["type"], match["hash"]
+
+
+def test_other_values_are_named_by_type_and_a_hash_of_their_repr() -> None:
+    column = [Model(), Other(), np.int64(5), Colour.RED, {"a": 1}, (1, 2), object(), len]
+    parts = [i.removeprefix("v=") for i in ids({"v": column})]
+    assert parts[2] == "5"  # a NumPy integer is a plain number
+    named = [hashed(p) for i, p in enumerate(parts) if i != 2]
+    assert [t for t, _ in named] == [
+        "Model",
+        "Other",
+        "Colour",
+        "dict",
+        "tuple",
+        "object",
+        "builtin_function_or_method",
     ]
-    for case_id in odd:
-        assert not ADDRESS.search(case_id)
-        assert "0x" not in case_id
+    assert len({h for _, h in named}) == len(named)
+    # Not by position: the same value has the same id wherever it stands,
+    # and a fresh object (another address) is named like the first.
+    again = ids({"v": [len, (1, 2), Other(), Model()]})
+    assert again == [f"v={parts[i]}" for i in (7, 5, 1, 0)]
+    listed = expand_cases([{"k": 1}, {"k": 2, "est": Model()}, {"k": 3, "est": [1, 2]}])
+    assert [c.id for c in listed] == [
+        "k=1",
+        f"k=2-est={parts[0]}",
+        f"k=3-est={format_value([1, 2])}",
+    ]
+    assert hashed(format_value([1, 2]))[0] == "list"
+    for case_id in parts:
+        assert not ADDRESS.search(case_id) and "0x" not in case_id
+
+
+def test_values_that_differ_have_different_ids() -> None:
+    values = [
+        [1, 2],
+        [2, 1],
+        (1, 2),
+        {1, 2},
+        frozenset({1, 2}),
+        {"a": 1},
+        {"a": 2},
+        [Model()],
+        [[]],
+    ]
+    assert len({format_value(v) for v in values}) == len(values)
+    assert format_value(NoRepr(3)) != format_value(NoRepr(4))  # no repr: by attributes
+    assert format_value(NoRepr(3)) == format_value(NoRepr(3))
+    assert format_value(np.arange(3)) != format_value(np.arange(1, 4))
+    assert format_value(np.zeros(5000)) != format_value(np.eye(1, 5000, 2500)[0])
 
 
 def test_display_values_are_json_friendly() -> None:
     (case,) = expand_cases([{"n": 3, "s": "x", "f": 0.5, "b": True, "z": None, "m": Model()}])
-    assert dict(case.display) == {"n": 3, "s": "x", "f": 0.5, "b": True, "z": None, "m": "Model#0"}
+    assert dict(case.display) == {
+        "n": 3,
+        "s": "x",
+        "f": 0.5,
+        "b": True,
+        "z": None,
+        "m": format_value(Model()),
+    }
+    assert hashed(case.display["m"])[0] == "Model"
 
 
 def test_ids_are_deterministic_across_calls() -> None:
@@ -153,6 +248,206 @@ def test_ids_are_deterministic_across_calls() -> None:
 
     assert ids(grid()) == ids(grid())
     assert len(set(ids(grid()))) == 8
+
+
+# ------------------------------------------------------------------ estimators
+
+
+class Estimator:
+    """scikit-learn's estimator protocol (``get_params``), without scikit-learn."""
+
+    def __init__(
+        self, depth: int | None = None, rate: float = 0.1, kind: str = "gini", inner: Any = None
+    ) -> None:
+        self.depth = depth
+        self.rate = rate
+        self.kind = kind
+        self.inner = inner
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"depth": self.depth, "inner": self.inner, "kind": self.kind, "rate": self.rate}
+
+
+def test_estimator_is_named_by_class_and_changed_settings() -> None:
+    assert format_value(Estimator()) == "Estimator()"
+    assert format_value(Estimator(depth=3)) == "Estimator(depth=3)"
+    assert (
+        format_value(Estimator(kind="entropy", rate=0.5)) == "Estimator(kind='entropy', rate=0.5)"
+    )
+    assert format_value(Estimator(rate=np.float64(0.1))) == "Estimator()"  # the default value
+    assert (
+        format_value(Estimator(inner=Estimator(depth=2))) == "Estimator(inner=Estimator(depth=2))"
+    )
+    assert format_value(Estimator(inner=Other())) == "Estimator(inner=<Other>)"  # no address
+    (case,) = expand_cases({"model": [Estimator(depth=3)]})
+    assert case.id == "model=Estimator(depth=3)"
+    assert case.display == {"model": "Estimator(depth=3)"}
+
+
+def test_long_estimator_text_is_cut_and_ends_with_a_hash_of_the_whole() -> None:
+    long = Estimator(kind="entropy", depth=12, inner=Estimator(depth=3, rate=0.25))
+    other = Estimator(kind="entropy", depth=12, inner=Estimator(depth=3, rate=0.5))
+    whole = describe_estimator(long)
+    assert whole == "Estimator(depth=12, inner=Estimator(depth=3, rate=0.25), kind='entropy')"
+    shown = format_value(long)
+    assert len(shown) <= ID_TEXT_LIMIT
+    head, _, digest = shown.rpartition("#")
+    assert head.endswith("...") and whole.startswith(head.removesuffix("..."))
+    assert digest == sha8(whole)
+    assert format_value(other) != shown
+    assert format_value(Estimator(depth=10**50)) != format_value(Estimator(depth=10**50 + 1))
+
+
+def test_things_with_a_get_params_attribute_that_are_not_estimators() -> None:
+    mock = unittest.mock.Mock()  # every attribute exists, get_params returns a Mock
+    assert hashed(format_value(mock))[0] == "Mock"
+    assert describe_estimator(Estimator) is None  # the class, not an estimator
+    assert format_value(Estimator) == format_value(Estimator)
+    assert hashed(format_value(Estimator))[0] == "type"
+
+
+def test_sklearn_estimators_read_like_their_repr() -> None:
+    sklearn_ensemble = pytest.importorskip("sklearn.ensemble")
+    linear = pytest.importorskip("sklearn.linear_model")
+    forest = sklearn_ensemble.RandomForestClassifier(max_depth=3)
+    assert format_value(forest) == "RandomForestClassifier(max_depth=3)"
+    assert format_value(sklearn_ensemble.RandomForestClassifier()) == "RandomForestClassifier()"
+    bagging = sklearn_ensemble.BaggingClassifier(linear.LogisticRegression(C=0.5))
+    assert describe_estimator(bagging) == " ".join(repr(bagging).split())
+
+
+@given(
+    c=st.floats(1e-6, 1e6),
+    max_iter=st.integers(1, 10_000),
+    tol=st.sampled_from([1e-4, 1e-3, 0.5]),
+    fit_intercept=st.booleans(),
+    solver=st.sampled_from(["lbfgs", "liblinear", "saga"]),
+)
+def test_sklearn_property_text_is_the_repr_of_changed_params(
+    c: float, max_iter: int, tol: float, fit_intercept: bool, solver: str
+) -> None:
+    linear = pytest.importorskip("sklearn.linear_model")
+    model = linear.LogisticRegression(
+        C=c, max_iter=max_iter, tol=tol, fit_intercept=fit_intercept, solver=solver
+    )
+    assert describe_estimator(model) == " ".join(repr(model).split())
+
+
+settings = st.fixed_dictionaries(
+    {
+        "depth": st.none() | st.integers(-5, 10**6),
+        "rate": st.floats(allow_nan=False),
+        "kind": st.text(max_size=30),
+    }
+)
+
+
+@given(a=settings, b=settings, nested=st.booleans())
+def test_estimator_property_different_settings_different_ids(
+    a: dict[str, Any], b: dict[str, Any], nested: bool
+) -> None:
+    def build(setting: dict[str, Any]) -> Estimator:
+        return Estimator(inner=Estimator(**setting)) if nested else Estimator(**setting)
+
+    first, second = format_value(build(a)), format_value(build(b))
+    assert first == format_value(build(dict(a)))  # deterministic
+    whole = describe_estimator(build(a))
+    assert whole is not None
+    if len(whole) <= ID_TEXT_LIMIT:
+        assert first == whole
+    else:
+        assert len(first) <= ID_TEXT_LIMIT and first.endswith(sha8(whole))
+    same = all(repr(a[k]) == repr(b[k]) for k in a)
+    assert (first == second) == same
+
+
+# ------------------------------------------------------------------ marks, case lookup, tracking
+
+
+def test_mark_carries_floats_as_their_id_text() -> None:
+    values = {"alpha": 0.1, "f": np.float64(1e-05), "n": 2, "s": "x", "b": False, "z": None}
+    (case,) = expand_cases([{**values, "m": Model()}])
+    assert dict(case.mark) == {
+        "alpha": "0.1",
+        "f": "1e-05",
+        "n": 2,
+        "s": "x",
+        "b": False,
+        "z": None,
+        "m": case.display["m"],
+    }
+    assert case.display["alpha"] == 0.1 and case.display["f"] == 1e-05
+    assert case.id == "alpha=0.1-f=1e-05-n=2-s=x-b=False-z=None-m=" + case.display["m"]
+
+
+def test_declaration_finds_a_case_by_its_id() -> None:
+    @experiment(params={"alpha": [0.1, 1.0], "model": [Estimator(depth=3), Estimator()]})
+    def exp_x(alpha: float, model: Estimator) -> dict[str, float]:
+        return {}
+
+    decl = declare(exp_x)
+    for case in decl.cases:
+        assert decl.case(case.id) is case
+    found = decl.case("alpha=1.0-model=Estimator(depth=3)")
+    assert found.values["alpha"] == 1.0 and found.values["model"].depth == 3
+    assert dict(found.display) == {"alpha": 1.0, "model": "Estimator(depth=3)"}
+    with pytest.raises(KeyError, match=r"alpha=0\.5"):
+        decl.case("alpha=0.5-model=Estimator()")
+
+    def exp_plain() -> dict[str, float]:
+        return {}
+
+    plain = declare(exp_plain, "exp_plain")
+    assert plain.case("") is plain.cases[0]
+
+
+class Client:
+    """An estimator-like object (``get_params``) with a secret setting."""
+
+    def __init__(self, api_token: str = "", timeout: int = 3, weights: Any = None) -> None:
+        self.api_token = api_token
+        self.timeout = timeout
+        self.weights = weights
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"api_token": self.api_token, "timeout": self.timeout, "weights": self.weights}
+
+
+def test_tracked_params_spell_out_estimator_settings() -> None:
+    values = {
+        "model": Estimator(depth=3, inner=Estimator(kind="x")),
+        "alpha": np.float64(0.5),
+        "n": 3,
+        "api_key": "sk-123",
+        "obj": Model(),
+        "client": Client(api_token="tok-999", weights={0: 1, 1: Other()}),
+    }
+    (case,) = expand_cases([values])
+    tracked = tracked_params(values)
+    assert tracked == {
+        "model": case.display["model"],
+        "model.depth": 3,
+        "model.inner": "Estimator(kind='x')",
+        "model.kind": "gini",
+        "model.rate": 0.1,
+        "alpha": 0.5,
+        "n": 3,
+        "api_key": case.display["api_key"],
+        "obj": case.display["obj"],
+        "client": case.display["client"],
+        "client.api_token": mask_secret("tok-999"),
+        "client.timeout": 3,
+        "client.weights": "{0: 1, 1: <Other>}",
+    }
+    assert {k: tracked[k] for k in values} == dict(case.display)
+    assert tracked["model"].endswith(sha8("Estimator(depth=3, inner=Estimator(kind='x'))"))
+    assert MASKED.fullmatch(tracked["api_key"])
+    text = json.dumps(tracked)
+    assert "sk-123" not in text and "tok-999" not in text
+    # A secret setting of an estimator is masked in its id text too.
+    assert "tok-999" not in case.id
+    client = describe_estimator(values["client"])
+    assert client == f"Client(api_token={mask_secret('tok-999')}, weights={{0: 1, 1: <Other>}})"
 
 
 # ------------------------------------------------------------------ declaration errors
@@ -169,7 +464,8 @@ def test_ids_are_deterministic_across_calls() -> None:
         ({"n": "abc"}, "'n'"),
         ({"n": {1, 2}}, "'n'"),
         ({"n": {"a": 1}}, "'n'"),
-        ({"n": np.array([1, 2])}, "'n'"),
+        ({"n": np.array([[1, 2], [3, 4]])}, "params['n'] is a 2-d array of shape (2, 2)"),
+        ({"n": np.array(5)}, "params['n'] is a 0-d array"),
         ({"n": (i for i in range(2))}, "'n'"),
         ({"n": None}, "'n'"),
         ([{"n": 1}, 2], "params[1]"),
@@ -270,6 +566,46 @@ def test_expect_and_tolerance_errors_name_metric_and_text() -> None:
         declare(exp_all)
 
 
+def test_every_problem_of_a_declaration_is_listed() -> None:
+    @experiment(
+        params={"n": [1], "k": 5, "m": []},
+        expect={"acc": "=> 0.8", "f1": ">= 0.5", "auc": "high"},
+        tolerance={"acc": "abc", "f1": 0.1},
+        lower_is_better=("x", "y"),
+        higher_is_better=("x", "y"),
+        repeats=0,
+    )
+    def exp_x(n: int) -> dict[str, float]:
+        return {}
+
+    with pytest.raises(DeclarationError) as excinfo:
+        declare(exp_x)
+    lines = str(excinfo.value).splitlines()
+    expected = [
+        "params['k'] must be a list",
+        "params['m'] is empty",
+        "expect['acc']: malformed condition '=> 0.8'",
+        "expect['auc']: malformed condition 'high'",
+        "tolerance['acc']: ",
+        "metric 'x' is in both",
+        "metric 'y' is in both",
+        "repeats=0 must be",
+    ]
+    assert len(lines) == len(expected), lines
+    for line, start in zip(lines, expected, strict=True):
+        assert line.startswith(start), (line, start)
+
+    @experiment(params={"n": [1], "depth": [3], "width": [4]}, tolerance="-1")
+    def exp_y(n: int) -> dict[str, float]:
+        return {}
+
+    with pytest.raises(DeclarationError) as excinfo:
+        declare(exp_y, "exp_y")
+    lines = str(excinfo.value).splitlines()
+    assert [line.split(" is not")[0] for line in lines[:2]] == ["param 'depth'", "param 'width'"]
+    assert len(lines) == 3 and "'-1'" in lines[2]
+
+
 def test_metric_in_both_direction_lists_is_an_error() -> None:
     @experiment(lower_is_better=("brier", "loss"), higher_is_better="brier")
     def exp_x() -> dict[str, float]:
@@ -304,6 +640,22 @@ def test_declaration_direction_tolerance_and_doc() -> None:
     decl = declaration_for(exp_y, "exp_y", Tolerance(0.5, False), "  Module doc.\n")
     assert decl.tolerance("anything") == Tolerance(0.01, False)
     assert decl.doc == "Module doc."
+
+
+def test_declaration_follows_the_tolerance_and_spec_it_is_asked_for() -> None:
+    def exp_x() -> dict[str, float]:
+        return {}
+
+    first = declaration_for(exp_x, "exp_x", Tolerance(0.5, False), None)
+    assert first.default_tolerance == Tolerance(0.5, False)
+    assert declaration_for(exp_x, "exp_x", Tolerance(0.1, False), None).default_tolerance == (
+        Tolerance(0.1, False)
+    )
+    experiment(tolerance="2%")(exp_x)  # declared again: the new spec counts
+    assert declaration_for(exp_x, "exp_x", Tolerance(0.5, False), None).default_tolerance == (
+        Tolerance(0.02, True)
+    )
+    assert declaration_for(exp_x, "exp_y", Tolerance(0.5, False), None).name == "exp_y"
 
 
 def test_plain_exp_function_has_one_case() -> None:
@@ -381,12 +733,53 @@ def test_is_experiment_function() -> None:
 def test_secret_names_are_masked(name: str) -> None:
     assert is_secret_name(name)
     cases = expand_cases({name: ["hunter2", "s3cr3t"], "n": [1]})
+    masks = []
     for case in cases:
-        assert case.id == f"{name}={MASK}-n=1"
-        assert case.display[name] == MASK
+        shown = case.display[name]
+        assert MASKED.fullmatch(shown), shown
+        assert case.id == f"{name}={shown}-n=1"
+        assert case.mark[name] == shown
+        masks.append(shown)
+    assert masks[0] != masks[1]  # two secrets are two cases, two baseline entries
     assert [c.values[name] for c in cases] == ["hunter2", "s3cr3t"]  # the function gets them
     listed = expand_cases([{name: "hunter2"}])
-    assert "hunter2" not in listed[0].id and MASK in listed[0].id
+    assert listed[0].id == f"{name}={masks[0]}"  # the same value, the same mask
+    assert "hunter2" not in str(tracked_params(listed[0].values))
+
+
+SECRET_NAMES = ("password", "api_key", "HF_TOKEN", "dbPassword", "client_secret")
+# Letters that cannot occur in a mask (``***`` and lowercase hex) or a secret's name.
+unguessable = st.text(alphabet="GJLMQRSUVWXYZ!%&+~", min_size=1, max_size=12)
+
+
+@given(name=st.sampled_from(SECRET_NAMES), a=unguessable, b=unguessable)
+def test_secret_property_never_shown(name: str, a: str, b: str) -> None:
+    (first,) = expand_cases([{name: a, "n": 1}])
+    (second,) = expand_cases([{name: b, "n": 1}])
+    for case, value in ((first, a), (second, b)):
+        where = [case.id, *map(str, case.display.values()), *map(str, case.mark.values())]
+        where.append(json.dumps(tracked_params(case.values)))
+        assert not any(value in text for text in where), (value, where)
+    assert (first.id == second.id) == (a == b)
+
+
+secret_values = st.one_of(
+    st.text(max_size=8),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.binary(max_size=8),
+    st.lists(st.integers(), max_size=3),
+)
+
+
+@given(name=st.sampled_from(SECRET_NAMES), a=secret_values, b=secret_values)
+def test_secret_property_masks_never_collide(name: str, a: Any, b: Any) -> None:
+    masks = [mask_secret(a), mask_secret(b)]
+    assert all(MASKED.fullmatch(m) for m in masks)
+    assert masks[0] == mask_secret(copy.deepcopy(a))
+    assert (masks[0] == masks[1]) == (type(a) is type(b) and repr(a) == repr(b))
+    grid = expand_cases({name: [a, b]}) if masks[0] != masks[1] else expand_cases({name: [a]})
+    assert len({c.id for c in grid}) == len(grid)
 
 
 @pytest.mark.parametrize(
@@ -448,6 +841,8 @@ anything = st.one_of(
     st.builds(object),
     st.builds(Model),
     st.builds(Other),
+    st.builds(NoRepr, st.integers()),
+    st.builds(Estimator, depth=st.none() | st.integers(0, 5), inner=st.builds(Other)),
     st.lists(st.integers(), max_size=2),
     st.frozensets(st.integers(), max_size=2),
     st.builds(np.float64, st.floats(allow_nan=False)),
@@ -458,8 +853,11 @@ anything = st.one_of(
 def test_any_value_property_no_addresses_and_stable(column: list[Any]) -> None:
     first = ids({"v": column})
     assert first == ids({"v": list(column)})
-    for position, (value, case_id) in enumerate(zip(column, first, strict=True)):
+    assert first == ids({"v": copy.deepcopy(column)})  # new objects, new addresses
+    assert first == [ids({"v": [value]})[0] for value in column]  # not by position
+    for value, case_id in zip(column, first, strict=True):
         shown = case_id.removeprefix("v=")
+        assert not ADDRESS.search(case_id)
         if value is None or isinstance(value, (bool, int, float, str)):
             if isinstance(value, float) and not isinstance(value, bool):
                 assert float(shown) == value or (math.isnan(value) and shown == "nan")
@@ -467,22 +865,217 @@ def test_any_value_property_no_addresses_and_stable(column: list[Any]) -> None:
                 assert shown == value
             else:
                 assert shown == str(value)
+        elif isinstance(value, Estimator):
+            assert shown == describe_estimator(value)
         else:
-            assert shown == f"{type(value).__name__}#{position}"
-            assert not ADDRESS.search(case_id)
+            assert hashed(shown)[0] == type(value).__name__
+
+
+# ------------------------------------------------------------------ in real pytest runs
+
+
+def collected(pytester: pytest.Pytester, *args: str) -> list[str]:
+    """Node ids printed by ``--collect-only -q``."""
+    result = pytester.runpytest("--exp-no-tracking", "--collect-only", "-q", *args)
+    return [line for line in result.outlines if "::" in line]
+
+
+NUMPY_GRID = """
+import numpy as np
+from pytest_experiments import experiment
+
+
+@experiment(params={"alpha": np.logspace(-3, 1, 5), "n": range(1, 3)})
+def exp_ridge(alpha, n):
+    assert type(alpha) is np.float64 and type(n) is int
+    return {"score": float(alpha) * n}
+
+
+@experiment(params=[{"lr": 0.5, "deep": True}, {"lr": 2.5, "deep": False}])
+def exp_listed(lr, deep):
+    return {"score": lr}
+"""
+
+ALPHAS = ("0.001", "0.01", "0.1", "1.0", "10.0")
+RIDGE = [f"exp_001_grid.py::exp_ridge[alpha={a}-n={n}]" for a in ALPHAS for n in (1, 2)]
+LISTED = [
+    "exp_001_grid.py::exp_listed[lr=0.5-deep=True]",
+    "exp_001_grid.py::exp_listed[lr=2.5-deep=False]",
+]
+
+
+def test_numpy_array_and_range_columns_run(project: pytest.Pytester) -> None:
+    project.makepyfile(exp_001_grid=NUMPY_GRID)
+    assert collected(project) == RIDGE + LISTED
+    result = project.runpytest("--exp-no-tracking", "-p", "no:xdist")
+    result.assert_outcomes(passed=12)
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("params(alpha='0.1')", RIDGE[4:6]),
+        ("params(alpha='0.1', n=2)", RIDGE[5:6]),
+        ("params(alpha='10.0') or params(lr='2.5')", [*RIDGE[8:], LISTED[1]]),
+        ("params(n=2)", RIDGE[1::2]),
+        ("params(deep=True)", LISTED[:1]),
+        ("params(alpha=0)", []),
+        ("not params(lr='0.5')", RIDGE + LISTED[1:]),
+    ],
+)
+def test_floats_are_selected_by_their_text(
+    project: pytest.Pytester, expression: str, expected: list[str]
+) -> None:
+    project.makepyfile(exp_001_grid=NUMPY_GRID)
+    assert collected(project, "-m", expression) == expected
+
+
+def test_a_2d_array_is_a_collection_error(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        exp_001_bad="""
+        import numpy as np
+        from pytest_experiments import experiment
+
+        @experiment(params={"x": np.ones((2, 3))})
+        def exp_matrix(x):
+            return {"score": 1.0}
+        """
+    )
+    result = project.runpytest("--exp-no-tracking", "-p", "no:xdist")
+    result.assert_outcomes(errors=1)
+    expected = "exp_001_bad.py::exp_matrix: params['x'] is a 2-d array of shape (2, 3): "
+    assert any(line.startswith(expected) for line in result.outlines), result.outlines
+
+
+ESTIMATORS = """
+from pytest_experiments import experiment
+
+
+class Forest:
+    def __init__(self, n_estimators=100, max_depth=None):
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+
+    def get_params(self, deep=True):
+        return {"max_depth": self.max_depth, "n_estimators": self.n_estimators}
+
+
+@experiment(params={"model": [Forest(), Forest(max_depth=DEPTH), Forest(n_estimators=10**40)]})
+def exp_forest(model):
+    return {"accuracy": 0.9}
+"""
+
+
+def test_estimator_settings_name_the_case_and_its_baseline_entry(project: pytest.Pytester) -> None:
+    project.makepyfile(exp_001_forest=ESTIMATORS.replace("DEPTH", "3"))
+    prefix = "exp_001_forest.py::exp_forest[model="
+    ids = collected(project)
+    assert ids[:2] == [f"{prefix}Forest()]", f"{prefix}Forest(max_depth=3)]"]
+    whole = f"Forest(n_estimators={10**40})"
+    assert ids[2] == f"{prefix}{whole[:28]}...#{sha8(whole)}]"
+    args = ("--exp-no-tracking", "-p", "no:xdist", "--exp-json", "r.json")
+    project.runpytest(*args, "--exp-update-baseline").assert_outcomes(passed=3)
+
+    project.makepyfile(exp_001_forest=ESTIMATORS.replace("DEPTH", "4"))
+    result = project.runpytest(*args)
+    result.assert_outcomes(passed=3)
+    outcomes = {
+        r["case_id"]: r["outcome"]
+        for r in json.loads((project.path / "r.json").read_text())["results"]
+    }
+    assert outcomes == {
+        "exp_forest[model=Forest()]": "passed",
+        "exp_forest[model=Forest(max_depth=4)]": "new",  # new settings, no baseline entry
+        ids[2].split("::")[1]: "passed",
+    }
+
+
+CASE_LOOKUP_CONFTEST = """
+import json
+
+from pytest_experiments.collection import declaration_for
+from pytest_experiments.conditions import Tolerance
+
+
+def pytest_collection_modifyitems(config, items):
+    found = {}
+    for item in items:
+        decl = declaration_for(item.function, item.originalname, Tolerance(0.0, False), None)
+        case = decl.case(item.callspec.id if hasattr(item, "callspec") else "")
+        for arg in decl.argnames:
+            assert case.values[arg] is item.callspec.params[arg], (item.name, arg)
+        found[item.name] = decl.cases.index(case)
+    config.rootpath.joinpath("found.json").write_text(json.dumps(found))
+"""
+
+CASE_LOOKUP = """
+import pytest
+
+from pytest_experiments import experiment
+
+
+class Box:
+    def __init__(self, size):
+        self.size = size
+
+    def __repr__(self):
+        return f"Box({self.size})"
+
+
+@experiment(params={"box": [Box(1), Box(1), Box(2)], "word": ["café", "x"]})
+def exp_boxes(box, word):
+    return {"size": box.size}
+
+
+@pytest.mark.parametrize("extra", [1, 2])
+@experiment(params={"n": [1, 2]})
+def exp_more(n, extra):
+    return {"n": n}
+
+
+@pytest.mark.parametrize("extra", [1, 2])
+def exp_plain(extra):
+    return {"extra": extra}
+"""
+
+
+def test_declaration_case_finds_every_collected_case(project: pytest.Pytester) -> None:
+    """Also where pytest changes an id: escapes non-ASCII text, tells apart
+    cases whose values look the same, adds its own parametrization."""
+    project.makeconftest(CASE_LOOKUP_CONFTEST)
+    project.makepyfile(exp_001_lookup=CASE_LOOKUP)
+    result = project.runpytest("--exp-no-tracking", "--collect-only", "-q", "-p", "no:xdist")
+    assert result.ret == 0, result.stdout.str()
+    found = json.loads((project.path / "found.json").read_text())
+    names = [line.split("::")[1] for line in result.outlines if "::" in line]
+    assert list(found) == names and len(names) == 12
+    assert [found[n] for n in names[:6]] == list(range(6))  # exp_boxes, in case order
+    assert len({n for n in names[:6]}) == 6 and "\\xe9" in names[0]
+    assert [found[n] for n in names[6:10]] == [0, 0, 1, 1]  # exp_more[n=1-1] ...
+    assert [found[n] for n in names[10:]] == [0, 0]
 
 
 # ------------------------------------------------------------------ across processes
 
 ODD_VALUES_FILE = """
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+
 from pytest_experiments import experiment
 
 class Net:
     pass
 
 @experiment(params={
-    "model": [Net(), object(), frozenset({"a", "b", "c"}), {"x", "y"}],
-    "lr": [0.1, 1e-05],
+    "model": [
+        Net(),
+        object(),
+        frozenset({"a", "b", "c"}),
+        {"x", "y"},
+        RandomForestClassifier(max_depth=3),
+        RandomForestClassifier(criterion="entropy", class_weight={"a": {"x", "y", "z"}}),
+    ],
+    "lr": np.logspace(-5, -1, 2),
     "name": ["a", "b"],
 })
 def exp_odd(model, lr, name):
@@ -508,7 +1101,19 @@ def test_ids_identical_in_separate_processes(project: pytest.Pytester) -> None:
         assert completed.returncode == 0, completed.stdout + completed.stderr
         outputs.append([line for line in completed.stdout.splitlines() if "::" in line])
     assert outputs[0] == outputs[1]
-    assert len(outputs[0]) == 16
-    assert "exp_001_odd.py::exp_odd[model=Net#0-lr=0.1-name=a]" in outputs[0]
-    assert "exp_001_odd.py::exp_odd[model=set#3-lr=1e-05-name=b]" in outputs[0]
+    assert len(set(outputs[0])) == len(outputs[0]) == 24
     assert not any(ADDRESS.search(line) for line in outputs[0])
+    prefix = "exp_001_odd.py::exp_odd[model="
+    assert f"{prefix}RandomForestClassifier(max_depth=3)-lr=1e-05-name=a]" in outputs[0]
+    models = list(dict.fromkeys(line[len(prefix) :].split("-lr=")[0] for line in outputs[0]))
+    assert [hashed(m)[0] for m in models[:4]] == ["Net", "object", "frozenset", "set"]
+    assert models[4] == "RandomForestClassifier(max_depth=3)"
+    long = models[5]
+    assert long.startswith("RandomForestClassifier(class")
+    assert len(long) <= ID_TEXT_LIMIT and re.search(r"\.\.\.#[0-9a-f]{8}$", long)
+    assert {line.split("-lr=")[1] for line in outputs[0]} == {
+        "1e-05-name=a]",
+        "1e-05-name=b]",
+        "0.1-name=a]",
+        "0.1-name=b]",
+    }

@@ -6,7 +6,7 @@ start of every run) does not build the dataclass.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,8 @@ class ExperimentSpec:
     """An experiment's declaration, as written. Validated at collection time,
     so a mistake becomes a collection error that names file and experiment."""
 
-    params: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | None = None
+    #: A grid (columns: lists, tuples, ranges, 1-d NumPy arrays) or a list of cases.
+    params: Mapping[str, Collection[Any]] | Sequence[Mapping[str, Any]] | None = None
     expect: Mapping[str, str] = field(default_factory=dict)
     tolerance: Mapping[str, float | str] | float | str | None = None
     lower_is_better: tuple[str, ...] = ()
