@@ -1055,6 +1055,56 @@ def test_declaration_case_finds_every_collected_case(project: pytest.Pytester) -
     assert [found[n] for n in names[10:]] == [0, 0]
 
 
+BAD_FILE = """
+from pytest_experiments import experiment
+
+
+def exp_fine():
+    return {"acc": 1.0}
+
+
+@experiment(params={"n": [1], "depth": [3]})
+def exp_unknown_key(n):
+    return {"acc": 1.0}
+
+
+@experiment(params={"n": 100})
+def exp_not_a_list(n):
+    return {"acc": 1.0}
+
+
+@experiment(expect={"acc": "=> 0.8"}, tolerance={"acc": "abc"})
+def exp_two_problems():
+    return {"acc": 1.0}
+"""
+
+
+@pytest.mark.parametrize("mode", ["no-xdist", "xdist"])
+def test_every_bad_declaration_in_a_file_is_reported(project: pytest.Pytester, mode: str) -> None:
+    project.makepyfile(exp_001_bad=BAD_FILE)
+    if mode == "xdist":
+        result = project.runpytest_subprocess("--exp-no-tracking", "-n", "2")
+    else:
+        result = project.runpytest("--exp-no-tracking", "-p", "no:xdist")
+    assert result.ret != pytest.ExitCode.OK
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str() + result.stderr.str()
+    problems = [line for line in result.outlines if line.startswith("exp_001_bad.py::")]
+    expected = [
+        "exp_001_bad.py::exp_unknown_key: param 'depth' is not an argument of exp_unknown_key(n);",
+        "exp_001_bad.py::exp_not_a_list: params['n'] must be a list of values (a grid column), "
+        "got int: 100",
+        "exp_001_bad.py::exp_two_problems: expect['acc']: malformed condition '=> 0.8':",
+        "exp_001_bad.py::exp_two_problems: tolerance['acc']: malformed tolerance 'abc':",
+    ]
+    assert len(problems) == len(expected), problems
+    for line, start in zip(problems, expected, strict=True):
+        assert line.startswith(start), (line, start)
+    assert "Traceback" not in output
+    assert "src/pytest_experiments" not in output and "_pytest" not in output
+    assert not re.search(r"\.py:\d+", output)  # no file:line of a traceback
+
+
 # ------------------------------------------------------------------ across processes
 
 ODD_VALUES_FILE = """

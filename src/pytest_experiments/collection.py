@@ -6,11 +6,13 @@ imports mlflow.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import itertools
 import re
 import sys
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -548,6 +550,33 @@ def declaration_for(
     ``exp_*`` function). Raises :class:`DeclarationProblems` listing every
     problem, each naming the offending text."""
     spec = getattr(func, SPEC_ATTR, None)
+    asked = (spec, name, ini_tolerance, module_doc)
+    try:
+        checked = _CHECKED.get(func)
+    except TypeError:  # not weakly referenceable
+        checked = None
+    if checked is not None and checked[0][0] is spec and checked[0][1:] == asked[1:]:
+        return checked[1]
+    declaration = _declaration(func, spec, name, ini_tolerance, module_doc)
+    with contextlib.suppress(TypeError):
+        _CHECKED[func] = (asked, declaration)
+    return declaration
+
+
+#: Declarations already made, by function: ExperimentModule.collect checks
+#: every experiment, then the plugin's pytest_generate_tests asks again.
+_CHECKED: weakref.WeakKeyDictionary[
+    Callable[..., Any], tuple[tuple[object, str, Tolerance, str | None], Declaration]
+] = weakref.WeakKeyDictionary()
+
+
+def _declaration(
+    func: Callable[..., Any],
+    spec: ExperimentSpec | None,
+    name: str,
+    ini_tolerance: Tolerance,
+    module_doc: str | None,
+) -> Declaration:
     if spec is None:
         spec = ExperimentSpec()
     problems: list[str] = []
@@ -675,6 +704,7 @@ class ExperimentModule(pytest.Module):
     is_experiment_module = True
 
     def collect(self) -> list[pytest.Item | pytest.Collector]:
+        self._check_declarations()
         collected = list(super().collect())
         self.config.stash.setdefault(DECLARED_KEY, {})[relative_file(self)] = [
             node.name
@@ -683,6 +713,33 @@ class ExperimentModule(pytest.Module):
             and is_experiment_function(node.function, node.originalname)
         ]
         return collected
+
+    def _check_declarations(self) -> None:
+        """Check every experiment of the module before pytest generates its
+        cases (which would stop at the first bad one) and raise one
+        CollectError listing every problem, a line ``file::experiment: problem``
+        each."""
+        from .plugin import SETTINGS_KEY
+
+        module = self.obj
+        tolerance = self.config.stash[SETTINGS_KEY].default_tolerance
+        module_doc = getattr(module, "__doc__", None)
+        problems: list[str] = []
+        for name, obj in list(vars(module).items()):
+            if not (
+                is_experiment_function(obj, name)
+                and self.istestfunction(obj, name)
+                and getattr(obj, "__test__", True)
+                and not inspect.isgeneratorfunction(obj)
+            ):
+                continue
+            try:
+                declaration_for(obj, name, tolerance, module_doc)
+            except DeclarationError as exc:
+                file = relative_file(self)
+                problems.extend(f"{file}::{name}: {problem}" for problem in problems_of(exc))
+        if problems:
+            raise self.CollectError("\n".join(problems))
 
     def istestfunction(self, obj: object, name: str) -> bool:
         if is_experiment_function(obj, name):
