@@ -7,10 +7,12 @@ renderer's own output.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
 import re
+import statistics
 import unicodedata
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
@@ -1303,3 +1305,119 @@ def test_render_terminal_fits_any_width_without_cutting_numbers(
     flat = "".join("".join(lines).split())
     for result in results:
         assert result.case_id[4:-1] in flat
+
+
+# ------------------------------------------------------------------ spread and the gate
+
+
+def spread_of(samples: list[float]) -> dict[str, object]:
+    mean = statistics.fmean(samples)
+    return {"mean": mean, "n": len(samples), "std": statistics.stdev(samples), "samples": samples}
+
+
+def gated(metric: str, delta: float, status: str, p_value: float | None) -> Comparison:
+    return Comparison(
+        metric=metric,
+        baseline=0.9,
+        current=0.9 + delta,
+        delta=delta,
+        direction="higher",
+        tolerance="0.01",
+        status=status,
+        baseline_n=1 if p_value is None else 8,
+        current_n=1 if p_value is None else 8,
+        p_value=p_value,
+    )
+
+
+def test_metric_cells_show_the_95_percent_interval_when_repeated() -> None:
+    samples = [0.84, 0.86, 0.83, 0.87, 0.85]
+    repeated = case(
+        case_id="exp[r]",
+        metrics={"acc": statistics.fmean(samples)},
+        spread={"acc": spread_of(samples)},
+    )
+    single = case(case_id="exp[s]", metrics={"acc": 0.8})
+    table = parse_tables(render_markdown(make_session(), [repeated, single]))[0]
+    bold, text = bold_value(table.row("r")["acc"])
+    mean, _, half = text.partition(" ± ")
+    assert bold and float(mean) == pytest.approx(statistics.fmean(samples), abs=5e-5)
+    from scipy import stats as scipy_stats
+
+    expected = scipy_stats.t.ppf(0.975, 4) * statistics.stdev(samples) / math.sqrt(5)
+    assert float(half) == pytest.approx(expected, rel=0.05)  # two significant digits
+    assert "±" not in table.row("s")["acc"]
+    # The terminal shows the mean, whole.
+    assert_numbers_uncut([repeated, single], render_terminal([repeated, single], width=80))
+
+
+@pytest.mark.parametrize(("p_value", "shown"), [(0.0143, 0.014), (0.2, 0.2), (0.0004, None)])
+def test_delta_cells_give_the_p_value_of_noise_and_regressions(
+    p_value: float, shown: float | None
+) -> None:
+    results = [
+        case(
+            case_id="exp[a]",
+            metrics={"acc": 0.87},
+            comparisons={"acc": gated("acc", -0.03, "regressed", p_value)},
+            outcome="regressed",
+            has_baseline=True,
+        ),
+        case(
+            case_id="exp[b]",
+            metrics={"acc": 0.88},
+            comparisons={"acc": gated("acc", -0.02, "noise", p_value)},
+            has_baseline=True,
+        ),
+    ]
+    table = parse_tables(render_markdown(make_session(), results))[0]
+    for label, words in (("a", "regressed"), ("b", "within noise")):
+        cell = unescape(table.row(label)["Δ acc"])
+        match = re.fullmatch(rf"(-0\.0\d) ▼ worse \({words}, p=(<?)([0-9.e-]+)\)", cell)
+        assert match is not None, cell
+        if shown is None:
+            assert match.group(2) == "<" and float(match.group(3)) == 0.001
+        else:
+            assert match.group(2) == "" and float(match.group(3)) == pytest.approx(shown)
+
+
+def test_gate_notes_under_the_table() -> None:
+    results = [
+        case(
+            case_id="exp[up]",
+            metrics={"acc": 0.95},
+            has_baseline=True,
+            comparisons={"acc": gated("acc", 0.05, "better", 0.9)},
+        ),
+        case(
+            case_id="exp[noisy]",
+            metrics={"acc": 0.88},
+            has_baseline=True,
+            comparisons={"acc": gated("acc", -0.02, "noise", 0.2)},
+        ),
+        case(
+            case_id="exp[blind]",
+            metrics={"acc": 0.85},
+            has_baseline=True,
+            outcome="regressed",
+            comparisons={"acc": gated("acc", -0.05, "regressed", None)},
+        ),
+    ]
+    text = render_markdown(make_session(), results)
+    after = text.split("| blind |", 1)[1].split("\n## ", 1)[0]
+    assert "1 case improved on the baseline" in after
+    assert "1 metric worse than the baseline by more than the tolerance" in after
+    assert "No spread known for some comparisons" in after and "add repeats" in after
+    # Not gated: nothing said about noise or missing spread.
+    quiet = [
+        case(
+            case_id=r.case_id,
+            metrics=r.metrics,
+            has_baseline=True,
+            comparisons={m: dataclasses.replace(c, gated=False) for m, c in r.comparisons.items()},
+        )
+        for r in results[1:]
+    ]
+    text = render_markdown(make_session(), quiet)
+    assert "within noise" in text  # the delta cell still says so
+    assert "by more than the tolerance" not in text and "No spread known" not in text
