@@ -56,6 +56,15 @@ class Other:
         return f"<Other at {hex(id(self))}>"
 
 
+class Slotted:
+    """A value without a repr of its own or a ``__dict__``."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
 class NoRepr:
     """A value without a repr of its own, told apart by its attributes."""
 
@@ -225,6 +234,8 @@ def test_values_that_differ_have_different_ids() -> None:
     assert len({format_value(v) for v in values}) == len(values)
     assert format_value(NoRepr(3)) != format_value(NoRepr(4))  # no repr: by attributes
     assert format_value(NoRepr(3)) == format_value(NoRepr(3))
+    assert format_value(Slotted(3)) != format_value(Slotted(4))
+    assert format_value(Slotted(3)) == format_value(Slotted(3))
     assert format_value(np.arange(3)) != format_value(np.arange(1, 4))
     assert format_value(np.zeros(5000)) != format_value(np.eye(1, 5000, 2500)[0])
 
@@ -858,6 +869,9 @@ def test_any_value_property_no_addresses_and_stable(column: list[Any]) -> None:
     for value, case_id in zip(column, first, strict=True):
         shown = case_id.removeprefix("v=")
         assert not ADDRESS.search(case_id)
+        tracked = tracked_params({"v": value})
+        assert tracked["v"] == expand_cases([{"v": value}])[0].display["v"]
+        assert not ADDRESS.search(json.dumps(tracked))  # JSON-friendly, no addresses
         if value is None or isinstance(value, (bool, int, float, str)):
             if isinstance(value, float) and not isinstance(value, bool):
                 assert float(shown) == value or (math.isnan(value) and shown == "nan")

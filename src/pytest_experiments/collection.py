@@ -157,15 +157,30 @@ def canonical_text(value: object, depth: int = 0) -> str:
             body = hashlib.sha256(numpy.ascontiguousarray(value).tobytes()).hexdigest()
         return f"array(shape={value.shape}, dtype={value.dtype}, {body})"
     if kind.__repr__ is object.__repr__:
-        attributes = getattr(value, "__dict__", None)
-        if isinstance(attributes, dict) and all(isinstance(k, str) for k in attributes):
-            fields = ", ".join(f"{k}={canonical_text(v, inner)}" for k, v in attributes.items())
-            return f"{kind.__module__}.{kind.__qualname__}({fields})"
+        # By class (without its module, whose name depends on pytest's import
+        # mode) and attributes, which object's repr leaves out.
+        fields = ", ".join(f"{k}={canonical_text(v, inner)}" for k, v in _attributes(value))
+        return f"{kind.__qualname__}({fields})"
     try:
         text = repr(value)
     except Exception:
-        text = f"<{kind.__module__}.{kind.__qualname__}: repr failed>"
+        text = f"<{kind.__qualname__}: repr failed>"
     return _ADDRESS.sub("", text)
+
+
+def _attributes(value: object) -> list[tuple[str, Any]]:
+    """An object's instance attributes: its ``__dict__``, then its slots."""
+    found: dict[str, Any] = {}
+    attributes = getattr(value, "__dict__", None)
+    if isinstance(attributes, dict):
+        found.update((k, v) for k, v in attributes.items() if isinstance(k, str))
+    for cls in type(value).__mro__:
+        slots = cls.__dict__.get("__slots__", ())
+        for slot in (slots,) if isinstance(slots, str) else slots:
+            if isinstance(slot, str) and slot not in found and slot != "__dict__":
+                with contextlib.suppress(Exception):
+                    found[slot] = getattr(value, slot)
+    return list(found.items())
 
 
 def _cut(text: str, limit: int) -> str:
