@@ -395,7 +395,11 @@ def test_params_mlflow_refuses_are_handled_visibly_and_secrets_masked(
 
     assert result.ret == 0
     text = output(result)
-    case_id = "exp_params[api_key=***-token=***-n=1]"
+    from pytest_experiments.collection import mask_secret
+
+    key_mask, token_mask = mask_secret("sk-live-abc123"), mask_secret("tok-xyz789")
+    assert key_mask != token_mask and key_mask.startswith("***")
+    case_id = f"exp_params[api_key={key_mask}-token={token_mask}-n=1]"
     result.stdout.fnmatch_lines([f"*{case_id.replace('[', '[[]')}*notes*7000*"])
     assert "lr@rate!" in text  # the odd key is named in a warning
     runs = runs_by_name(db, "exp_001_params")
@@ -403,7 +407,8 @@ def test_params_mlflow_refuses_are_handled_visibly_and_secrets_masked(
     run = runs[case_id]
     assert run.info.status == "FINISHED"
     params = run.data.params
-    assert params["api_key"] == params["token"] == params["password"] == "***"
+    assert (params["api_key"], params["token"]) == (key_mask, token_mask)
+    assert params["password"] == mask_secret("hunter2-pw")
     assert params["n"] == "1"
     assert 1000 < len(params["notes"]) < 7000 and params["notes"].startswith("xxx")
     (renamed,) = [k for k in params if k.startswith("lr") and k != "lr@rate!"]
@@ -412,7 +417,7 @@ def test_params_mlflow_refuses_are_handled_visibly_and_secrets_masked(
 
     (case,) = results_by_case(project.path / "out.json").values()
     assert case["case_id"] == case_id
-    assert case["params"] == {"api_key": "***", "token": "***", "n": 1}
+    assert case["params"] == {"api_key": key_mask, "token": token_mask, "n": 1}
     assert any("notes" in note for note in case["notes"])
     assert any("lr@rate!" in note for note in case["notes"])
     assert [n for n in case["notes"] if "differs from the case's" in n] == [

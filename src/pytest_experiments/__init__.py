@@ -7,7 +7,7 @@ never imports mlflow, pandas or scikit-learn.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def experiment(func: F, /) -> F: ...
 @overload
 def experiment(
     *,
-    params: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | None = None,
+    params: Mapping[str, Collection[Any]] | Sequence[Mapping[str, Any]] | None = None,
     expect: Mapping[str, str] | None = None,
     tolerance: Mapping[str, float | str] | float | str | None = None,
     lower_is_better: Iterable[str] = (),
@@ -57,7 +57,7 @@ def experiment(
     func: F | None = None,
     /,
     *,
-    params: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | None = None,
+    params: Mapping[str, Collection[Any]] | Sequence[Mapping[str, Any]] | None = None,
     expect: Mapping[str, str] | None = None,
     tolerance: Mapping[str, float | str] | float | str | None = None,
     lower_is_better: Iterable[str] = (),

@@ -11,12 +11,9 @@ import numbers
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .results import Comparison
-
-if TYPE_CHECKING:
-    from .stats import Summary
+from .stats import Summary, test_name, worse_p_value
 
 #: Absolute slack under which two metric values count as equal (float noise).
 FLOAT_NOISE = 1e-9
@@ -182,10 +179,7 @@ def compare(
     most ``threshold`` (statistical significance). With n == 1 on either side
     no spread is known and the tolerance alone decides.
     """
-    from .stats import Summary, test_name, worse_p_value
-
-    base = baseline if isinstance(baseline, Summary) else Summary(mean=float(baseline))
-    cur = current if isinstance(current, Summary) else Summary(mean=float(current))
+    base, cur = _as_summary(baseline), _as_summary(current)
     delta = cur.mean - base.mean
     gain = delta if direction == "higher" else -delta
     p_value = worse_p_value(base, cur, direction) if math.isfinite(cur.mean) else None
@@ -219,6 +213,14 @@ def compare(
         test=test_name(base, cur) if p_value is not None else None,
         gated=gated,
     )
+
+
+def _as_summary(value: Summary | float) -> Summary:
+    """A plain number is a single value. (Not ``isinstance(value, Summary)``:
+    pytester's in-process runs may reload this package, leaving two classes.)"""
+    if isinstance(value, (int, float)):
+        return Summary(mean=float(value))
+    return value
 
 
 def shown_with_ci(mean: float, half_width: float | None, n: int) -> str:

@@ -11,6 +11,7 @@ import fnmatch
 import inspect
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,14 @@ from . import SPEC_ATTR
 DECLARED_KEY = pytest.StashKey[dict[str, list[str]]]()
 #: Set on an item by the plugin's own ``seed`` fixture when it provided the seed.
 SEED_FIXTURE_KEY = pytest.StashKey[bool]()
+#: Experiment entries in flight, by (node id, phase): ``{"result": dict | None}``.
+#: Filled where the case ran (the makereport wrapper); on an xdist worker they
+#: travel inside the serialised report (``pytest_report_to_serializable``, under
+#: :data:`REPORT_ENTRY`) and are put back on the controller
+#: (``pytest_report_from_serializable``); the controller's logreport consumes them.
+#: An entry also says "this report is an experiment's" without guessing from ids.
+REPORTS_KEY = pytest.StashKey[dict[tuple[str, str], dict[str, Any]]]()
+REPORT_ENTRY = "pytest_experiments"
 
 
 def matches_any(path: Path, patterns: Iterable[str]) -> bool:
@@ -37,11 +46,11 @@ def matches_any(path: Path, patterns: Iterable[str]) -> bool:
     return False
 
 
-def looks_like_experiment(nodeid: str, patterns: Iterable[str]) -> bool:
-    """Whether a node id names an experiment case, from the id alone (the
-    xdist controller never collects)."""
+def in_experiment_file(nodeid: str, patterns: Iterable[str]) -> bool:
+    """Whether a node id lies in an experiment file (the xdist controller,
+    which never collects, uses it to know that experiments may follow)."""
     file, _, rest = nodeid.partition("::")
-    return bool(rest) and not rest.startswith("test") and matches_any(Path(file), patterns)
+    return bool(rest) and matches_any(Path(file), patterns)
 
 
 def is_experiment_function(obj: object, name: str) -> bool:

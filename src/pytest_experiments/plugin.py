@@ -19,6 +19,8 @@ import pytest
 from . import hookspecs
 from .discovery import (
     DECLARED_KEY,
+    REPORT_ENTRY,
+    REPORTS_KEY,
     SEED_FIXTURE_KEY,
     is_experiment_item,
     matches_any,
@@ -147,6 +149,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "experiments_primary_metric",
         default="",
         help="leaderboard metric (default: first metric in an expect)",
+    )
+    parser.addini(
+        "experiments_leaderboard",
+        default="file",
+        help="how the report's leaderboard ranks cases: 'file' (within each experiment "
+        "file, the default) or 'global' (all files together)",
     )
     parser.addini(
         "experiments_github_summary",
@@ -306,31 +314,47 @@ class CaseHooks:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """Put the case's result on its report, so it reaches the controller
-        the same way with and without xdist."""
+        """Flag an experiment's reports and hand its result to the controller
+        (see :data:`.discovery.REPORTS_KEY`): the same path with and without xdist."""
         report = yield
         if not is_experiment_item(item):
             return report
-        from .results import CaseResult
-        from .runner import RESULT_KEY
+        from .runner import RESULT_KEY, final_outcome
 
-        result = item.stash.get(RESULT_KEY, None)
-        if call.when == "call" and result is not None:
-            report.experiment_result = result.to_dict()  # type: ignore[attr-defined]
-        elif call.when == "setup" and report.failed:
+        result = item.stash.get(RESULT_KEY, None) if call.when == "call" else None
+        if call.when == "setup" and (report.failed or report.skipped):
+            from .results import CaseResult
+
             assert isinstance(item, pytest.Function)
-            error = CaseResult(
-                nodeid=item.nodeid,
-                file=relative_file(item),
-                experiment=item.originalname,
-                case_id=item.nodeid.split("::", 1)[1],
-                outcome="error",
-                message=f"setup failed: {call.excinfo.exconly() if call.excinfo else 'error'}",
+            excinfo = call.excinfo
+            reason = excinfo.exconly() if excinfo else "error"
+            result = CaseResult.for_item(
+                item.nodeid,
+                relative_file(item),
+                outcome="error" if report.failed else "skipped",
+                message=f"setup failed: {reason}" if report.failed else None,
+                params=_runner(item.config).case_params(item),
             )
-            marker = item.get_closest_marker("params")
-            error.params = dict(marker.kwargs) if marker is not None else {}
-            report.experiment_result = error.to_dict()  # type: ignore[attr-defined]
+        if result is not None:
+            outcome = final_outcome(report, result.outcome)
+            if outcome != result.outcome:
+                _runner(item.config).record_outcome(result, outcome)
+        entry = {"result": result.to_dict() if result is not None else None}
+        item.config.stash.setdefault(REPORTS_KEY, {})[report.nodeid, report.when] = entry
         return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_to_serializable(
+        self, config: pytest.Config, report: pytest.CollectReport | pytest.TestReport
+    ) -> Generator[None, dict[str, Any] | None, dict[str, Any] | None]:
+        """On an xdist worker: the experiment's entry travels with its report."""
+        data = yield
+        entry = config.stash.get(REPORTS_KEY, {}).pop(
+            (report.nodeid, getattr(report, "when", "")), None
+        )
+        if data is not None and entry is not None:
+            data[REPORT_ENTRY] = entry
+        return data
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 
 #: Every outcome a case can end with, in the order the report lists them.
 OUTCOMES = ("passed", "new", "failed", "regressed", "error", "crashed")
+#: pytest's own outcomes, recorded as such (counted after OUTCOMES when present).
+PYTEST_OUTCOMES = ("skipped", "xfailed", "xpassed")
 #: Outcomes that make pytest's exit status non-zero.
 BAD_OUTCOMES = frozenset({"failed", "regressed", "error", "crashed"})
 
@@ -103,6 +105,14 @@ class CaseResult:
     #: Things the user should know that did not fail the case (e.g. a param
     #: MLflow truncated).
     notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def for_item(cls, nodeid: str, file: str, **fields: Any) -> CaseResult:
+        """A result for the case with this node id (file relative to rootdir):
+        experiment and case id are read off the node id."""
+        case_id = nodeid.split("::", 1)[1] if "::" in nodeid else nodeid
+        experiment = case_id.split("[", 1)[0]
+        return cls(nodeid=nodeid, file=file, experiment=experiment, case_id=case_id, **fields)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import baselines as baseline_files
-from .collection import MASK, Declaration, is_secret_name
+from .collection import Case, Declaration, is_secret_name, mask_secret, tracked_params
 from .discovery import SEED_FIXTURE_KEY, relative_file
 from .provenance import Provenance, session_provenance
 from .results import BAD_OUTCOMES, CaseResult
@@ -204,8 +204,7 @@ class CaseRunner:
         """The case's own seed: a grid param named ``seed``, else the value of
         a project's own ``seed`` fixture, else ``--exp-seed``."""
         if params is None:
-            marker = item.get_closest_marker("params")
-            params = dict(marker.kwargs) if marker is not None else {}
+            params = self.case(item).values
         value = params.get("seed")
         funcargs = getattr(item, "funcargs", {})
         if value is None and "seed" in funcargs and not item.stash.get(SEED_FIXTURE_KEY, False):
@@ -214,22 +213,39 @@ class CaseRunner:
             return int(value)
         return self.settings.seed
 
+    def case(self, item: pytest.Item) -> Case:
+        """The declared case this item runs."""
+        assert isinstance(item, pytest.Function)
+        callspec = getattr(item, "callspec", None)
+        return self.declaration(item).case(callspec.id if callspec is not None else "")
+
+    def case_params(self, item: pytest.Item) -> dict[str, Any]:
+        """The case's params as shown in results and reports."""
+        return dict(self.case(item).display)
+
+    def record_outcome(self, result: CaseResult, outcome: str) -> None:
+        """Correct a case's outcome after pytest settled it (an xfail mark)."""
+        result.outcome = outcome
+        if result.run_id is not None and self.settings.tracking:
+            try:
+                self.backend.set_outcome(result.run_id, outcome)
+            except Exception as exc:
+                result.notes.append(f"could not set outcome {outcome} in MLflow: {_describe(exc)}")
+
     def run(self, item: pytest.Function) -> None:
         """Run the case (the call phase) and leave its CaseResult in the stash."""
         decl = self.declaration(item)
-        marker = item.get_closest_marker("params")
-        params: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
+        case = self.case(item)
+        params = dict(case.display)
         case_id = item.nodeid.split("::", 1)[1]
         handle = item.stash.get(RUN_KEY, None)
         if handle is None:
             handle = item.stash[RUN_KEY] = ExperimentRun(tracking=self.settings.tracking)
-        base_seed = self.case_seed(item, params)
+        base_seed = self.case_seed(item, case.values)
         repeats = decl.repeats or self.settings.repeats
-        result = CaseResult(
-            nodeid=item.nodeid,
-            file=relative_file(item),
-            experiment=item.originalname,
-            case_id=case_id,
+        result = CaseResult.for_item(
+            item.nodeid,
+            relative_file(item),
             params=params,
             expect={k: c.text for k, c in decl.expect.items()},
             doc=decl.doc,
@@ -286,16 +302,29 @@ class CaseRunner:
         result.duration = time.perf_counter() - start
 
         if raised is not None:
-            skipped = isinstance(raised, pytest.skip.Exception)
-            interrupted = isinstance(raised, (KeyboardInterrupt, SystemExit))
-            result.outcome = "error"
+            # pytest.xfail() raises a subclass of pytest.fail's exception: first.
+            if isinstance(raised, pytest.xfail.Exception):
+                outcome, status = "xfailed", "FINISHED"
+            elif isinstance(raised, pytest.skip.Exception):
+                outcome, status = "skipped", "FINISHED"
+            elif isinstance(raised, (KeyboardInterrupt, SystemExit)):
+                outcome, status = "interrupted", "KILLED"
+            else:
+                outcome, status = "error", "FAILED"
+            result.outcome = "error" if outcome == "interrupted" else outcome
             result.message = "".join(traceback.format_exception_only(type(raised), raised)).strip()
-            status = "FINISHED" if skipped else "KILLED" if interrupted else "FAILED"
-            tags = {"outcome": "skipped" if skipped else "interrupted" if interrupted else "error"}
-            if skipped:
-                del item.stash[RESULT_KEY]
-            tb = None if skipped or interrupted else "".join(traceback.format_exception(raised))
-            self._finish(active, handle, result, status, tags, {}, tb, tracking_notes)
+            tb = "".join(traceback.format_exception(raised)) if status == "FAILED" else None
+            self._finish(
+                active,
+                handle,
+                result,
+                status,
+                {"outcome": outcome},
+                {},
+                tb,
+                tracking_notes,
+                case.values,
+            )
             raise raised
 
         if invalid is not None:
@@ -318,9 +347,8 @@ class CaseRunner:
                 result.comparisons = verdict.comparisons
                 result.has_baseline = verdict.has_baseline
 
-        outcome = max((o for o, _ in problems), key=SEVERITY.__getitem__, default=None)
-        if outcome is None:
-            outcome = "passed" if result.has_baseline else "new"
+        worst = max((o for o, _ in problems), key=SEVERITY.__getitem__, default=None)
+        outcome = worst or ("passed" if result.has_baseline else "new")
         result.outcome = outcome
         result.message = "\n".join(m for _, m in problems) or None
         status = "FAILED" if outcome == "error" else "FINISHED"
@@ -333,6 +361,7 @@ class CaseRunner:
             summaries,
             None,
             tracking_notes,
+            case.values,
         )
         if result.outcome in BAD_OUTCOMES:
             pytest.fail(f"[{result.outcome}] {result.message}", pytrace=False)
@@ -350,13 +379,10 @@ class CaseRunner:
             returned = asyncio.run(_await(returned))
         return returned
 
-    @staticmethod
-    def _seed_is_ours(item: pytest.Function) -> bool:
+    def _seed_is_ours(self, item: pytest.Function) -> bool:
         """The ``seed`` argument comes from the plugin's fixture or a grid param
         (a project's own fixture keeps its value in every repeat)."""
-        marker = item.get_closest_marker("params")
-        in_grid = marker is not None and "seed" in marker.kwargs
-        return in_grid or item.stash.get(SEED_FIXTURE_KEY, False)
+        return "seed" in self.case(item).values or item.stash.get(SEED_FIXTURE_KEY, False)
 
     def _user_tags(self, item: pytest.Function) -> dict[str, str]:
         tags: dict[str, str] = {}
@@ -374,14 +400,17 @@ class CaseRunner:
         metrics: Mapping[str, Summary],
         traceback_text: str | None,
         notes: list[str],
+        values: Mapping[str, Any],
     ) -> None:
         if active is None:
             handle._detach()
             return
         all_metrics = _metric_history(metrics) + handle.metrics
         all_tags = {**handle.tags, **tags}
-        user_params = {k: MASK if is_secret_name(k) else v for k, v in handle.params.items()}
-        case_params = {**result.params, "seed": result.seeds[0] if result.seeds else None}
+        user_params = {
+            k: mask_secret(v) if is_secret_name(k) else v for k, v in handle.params.items()
+        }
+        case_params = {**tracked_params(values), "seed": result.seeds[0] if result.seeds else None}
         for key in user_params.keys() & case_params.keys():
             if str(user_params[key]) != str(case_params[key]):
                 notes.append(
@@ -476,6 +505,14 @@ def _repeat_prefix(repeat: int, repeats: int) -> str:
 
 def _names(metrics: Mapping[str, Any]) -> str:
     return "{" + ", ".join(sorted(map(repr, metrics))) + "}"
+
+
+def final_outcome(report: pytest.TestReport, outcome: str) -> str:
+    """The outcome pytest settled on for a case: with an xfail mark, a case
+    that failed in any way is *xfailed* and one that passed *xpassed*."""
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    return outcome
 
 
 async def _await(awaitable: Any) -> Any:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime
 import os
 import time
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .discovery import DECLARED_KEY, looks_like_experiment
+from .discovery import DECLARED_KEY, REPORT_ENTRY, REPORTS_KEY, in_experiment_file
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -33,7 +34,10 @@ class ExperimentSession:
         self.results: dict[str, CaseResult] = {}
         #: Collection order of node ids (reports arrive in any order under xdist).
         self.order: dict[str, int] = {}
-        self.started: set[str] = set()
+        #: Node ids whose reports the runner flagged as an experiment's.
+        self.experiments: set[str] = set()
+        #: Every test (experiment or not) that ran to its teardown.
+        self.finished: set[str] = set()
         self.declared: dict[str, list[str]] | None = None
         self.start = time.perf_counter()
         self.started_at = datetime.datetime.now().astimezone()
@@ -47,50 +51,42 @@ class ExperimentSession:
         self.holm_regressed: list[str] = []
 
     # -- incoming ---------------------------------------------------------------
-    def looks_like_experiment(self, nodeid: str) -> bool:
-        return looks_like_experiment(nodeid, self.settings.experiment_files)
-
-    def pytest_runtest_logstart(self, nodeid: str) -> None:
-        if self.looks_like_experiment(nodeid):
-            self.started.add(nodeid)
-
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        data = getattr(report, "experiment_result", None)
-        if data is None and not (report.failed and self.looks_like_experiment(report.nodeid)):
+        if report.when == "teardown":
+            self.finished.add(report.nodeid)
+        entry = self.config.stash.get(REPORTS_KEY, {}).pop((report.nodeid, report.when), None)
+        if entry is None:
+            return  # not an experiment's report (its runner flags every one)
+        self.experiments.add(report.nodeid)
+        data = entry.get("result")
+        if isinstance(data, dict):
+            from .results import CaseResult
+
+            self.results[report.nodeid] = CaseResult.from_dict(data)
+
+    def crashed(self, nodeid: str, message: str) -> None:
+        """An experiment's worker died while running it (xdist's crash hook)."""
+        if nodeid not in self.experiments or (
+            nodeid in self.results and self.results[nodeid].outcome != "error"
+        ):
             return
         from .results import CaseResult
 
-        if data is not None:
-            self.results[report.nodeid] = CaseResult.from_dict(data)
-            return
-        # xdist reports an item whose worker died with when="???".
-        crashed_item = str(report.when) == "???"
-        if (
-            (report.when == "call" or crashed_item)
-            and report.failed
-            and self.looks_like_experiment(report.nodeid)
-        ):
-            if report.nodeid in self.results:
-                return
-            text = report.longreprtext
-            crashed = "crashed" in text or ("worker" in text and "died" in text)
-            file, _, case_id = report.nodeid.partition("::")
-            self.results[report.nodeid] = CaseResult(
-                nodeid=report.nodeid,
-                file=file,
-                experiment=case_id.split("[", 1)[0],
-                case_id=case_id,
-                outcome="crashed" if crashed else "error",
-                message=text.strip().splitlines()[-1] if text.strip() else "crashed",
-            )
+        self.results[nodeid] = CaseResult.for_item(
+            nodeid, nodeid.split("::", 1)[0], outcome="crashed", message=message
+        )
 
     # -- end of session ---------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        self.partial = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
+        if exitstatus == pytest.ExitCode.USAGE_ERROR:
+            return  # a bad option or -k: nothing ran, so nothing is written
+        stopped = bool(session.shouldstop or session.shouldfail)  # -x, --maxfail, Ctrl-C
+        unfinished = len(self.finished) < len(self.order or session.items)
+        self.partial = exitstatus == pytest.ExitCode.INTERRUPTED or (stopped and unfinished)
         if self.declared is None:
             self.declared = session.config.stash.get(DECLARED_KEY, None)
-        if not self.results and not self.started and not self.wants_output():
+        if not self.results and not self.experiments and not self.wants_output():
             return
         if not self.settings.update_baseline:
             self.apply_holm(session)
@@ -140,13 +136,13 @@ class ExperimentSession:
 
     def end_orphaned_runs(self) -> None:
         """Runs of crashed workers or an interrupted session end KILLED."""
-        unfinished = [n for n in self.started if n not in self.results]
+        unfinished = [n for n in self.experiments if n not in self.results]
         crashed = [r for r in self.results.values() if r.outcome == "crashed"]
         if not unfinished and not crashed and not self.partial:
             return
-        if not self.started and not self.results:
+        if not self.experiments and not self.results:
             return
-        stems = {Path(n.split("::", 1)[0]).stem for n in (*self.started, *self.results)}
+        stems = {Path(n.split("::", 1)[0]).stem for n in (*self.experiments, *self.results)}
         try:
             from .tracking import MlflowBackend
 
@@ -208,6 +204,7 @@ class ExperimentSession:
             tracking_uri=redact_uri(self.settings.tracking_uri),
             partial=self.partial,
             primary_metric=self.settings.primary_metric,
+            leaderboard=self.settings.leaderboard,
         )
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -251,8 +248,14 @@ class ExperimentSession:
                 self._write(self.settings.report, markdown)
             summary = self._github_summary_path()
             if summary and results:
-                with open(summary, "a", encoding="utf-8") as fh:
-                    fh.write(markdown + "\n")
+                try:
+                    with open(summary, "a", encoding="utf-8") as fh:
+                        fh.write(markdown + "\n")
+                except OSError as exc:
+                    self.problems.append(
+                        f"could not append the report to GITHUB_STEP_SUMMARY ({summary}): "
+                        f"{exc.strerror or exc}"
+                    )
         if self.settings.json:
             self._write(self.settings.json, reporting.render_json(info, results))
 
@@ -380,10 +383,25 @@ class XdistHooks:
         provenance = session_provenance(self.config, self.settings)
         node.workerinput["experiments_provenance"] = provenance.to_dict()
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_from_serializable(
+        self, config: pytest.Config, data: dict[str, Any]
+    ) -> Generator[None, Any, Any]:
+        """The experiment entry that travelled with a worker's report."""
+        report = yield
+        entry = data.get(REPORT_ENTRY)
+        if isinstance(entry, dict) and report is not None:
+            config.stash.setdefault(REPORTS_KEY, {})[report.nodeid, report.when] = entry
+        return report
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
+        self._session().crashed(crashitem, str(report.longrepr))
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         patterns = self.settings.experiment_files
-        if not any(looks_like_experiment(i, patterns) for i in ids):
+        if not any(in_experiment_file(i, patterns) for i in ids):
             return
         session = self._session()
         session.set_order(ids)

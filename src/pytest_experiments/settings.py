@@ -45,6 +45,8 @@ class Settings(NamedTuple):
     report: str | None
     json: str | None
     primary_metric: str | None
+    #: "file" (rank within each experiment file) or "global".
+    leaderboard: str
     github_summary: bool
     #: Unique per pytest invocation, shared by the controller and its workers.
     session_id: str
@@ -101,6 +103,11 @@ class Settings(NamedTuple):
                 Tolerance.parse(_number_or_text(tolerance))
             except DeclarationError as exc:
                 raise pytest.UsageError(f"ini experiments_tolerance: {exc}") from None
+        leaderboard = str(config.getini("experiments_leaderboard") or "file").strip().lower()
+        if leaderboard not in ("file", "global"):
+            raise pytest.UsageError(
+                f"ini experiments_leaderboard must be 'file' or 'global', got {leaderboard!r}"
+            )
         repeats = opt.exp_repeats
         if repeats is None:
             repeats = _ini_number(config, "experiments_repeats", int, 1, None)
@@ -121,6 +128,7 @@ class Settings(NamedTuple):
             report=opt.exp_report or config.getini("experiments_report") or None,
             json=opt.exp_json,
             primary_metric=config.getini("experiments_primary_metric") or None,
+            leaderboard=leaderboard,
             github_summary=config.getini("experiments_github_summary"),
             session_id=uuid.uuid4().hex,
             controller=f"{socket.gethostname()}:{os.getpid()}",
