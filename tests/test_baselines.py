@@ -656,7 +656,7 @@ def test_mlflow_baseline_is_the_latest_passed_run_matching_the_filter(
         )
     assert not (pytester.path / "experiments" / "baselines").exists()
 
-    runs = store_runs(pytester.path / "mlflow.db", "exp_001_store")
+    runs = store_runs(pytester.path / "mlflow.db", "experiments/exp_001_store")
     seen = {
         (r.data.tags.get("git.branch"), r.info.run_name, r.info.status, r.data.tags["outcome"])
         for r in runs

@@ -238,3 +238,139 @@ def test_an_estimator_param_is_named_by_its_settings_and_logs_them(
     assert params["model.C"] == "0.5" and params["model.max_iter"] == "100"
     cases = results_by_case(project.path / "out.json")
     assert cases["exp_models[model=LogisticRegression(C=2.0)]"]["metrics"] == {"c": 2.0}
+
+
+SAME_NAME = """
+    def exp_model():
+        return {"score": SCORE}
+"""
+
+
+@MODES
+def test_files_with_the_same_name_in_two_folders_never_share_runs(
+    project: pytest.Pytester, template: Path, mode: tuple[str, ...]
+) -> None:
+    from _runs import all_runs
+
+    project.makeini("[pytest]\naddopts = --import-mode=importlib\n")
+    write(project.path, "a/exp_model.py", SAME_NAME.replace("SCORE", "0.9"))
+    write(project.path, "b/exp_model.py", SAME_NAME.replace("SCORE", "0.5"))
+    result = run(project, template, *mode)
+    assert result.ret == 0, result.stdout.str()
+    # Each file its own MLflow experiment ...
+    db = project.path / "mlflow.db"
+    for folder, score in (("a", 0.9), ("b", 0.5)):
+        (only,) = all_runs(db, f"{folder}/exp_model")
+        assert only.data.tags["pytest.nodeid"] == f"{folder}/exp_model.py::exp_model"
+        assert only.data.metrics["score"] == score
+    # ... and its own baseline: b is compared with b's runs only, a with a's.
+    write(project.path, "b/exp_model.py", SAME_NAME.replace("SCORE", "0.4"))
+    result = run(project, template, *mode, "--exp-baseline", "mlflow")
+    assert result.ret == 1
+    cases = {c["nodeid"]: c for c in read_json(project.path / "out.json")["results"]}
+    assert cases["a/exp_model.py::exp_model"]["outcome"] == "passed"
+    b = cases["b/exp_model.py::exp_model"]
+    assert b["outcome"] == "regressed"
+    assert b["comparisons"]["score"]["baseline"] == 0.5
+
+
+# -- alongside other plugins ------------------------------------------------------
+
+QUICK = """
+    from pytest_experiments import experiment
+
+    @experiment(params={"i": [0, 1, 2]})
+    def exp_quick(i):
+        return {"score": float(i)}
+"""
+
+
+@MODES
+def test_pytest_timeout_never_times_the_store_being_built(
+    project: pytest.Pytester, mode: tuple[str, ...]
+) -> None:
+    """A brand-new sqlite store takes seconds to build: that happens when
+    collection ends, never inside a case's timed call."""
+    write(project.path, "exp_001_quick.py", QUICK)
+    result = project.runpytest_subprocess(*mode, "--timeout", "1", "--exp-json", "out.json")
+    assert result.ret == 0, result.stdout.str()
+    cases = results_by_case(project.path / "out.json")
+    assert {c["outcome"] for c in cases.values()} == {"new"}
+    assert sorted(runs_by_name(project.path / "mlflow.db")) == sorted(cases)
+    assert not list(project.path.glob(".mlflow.db.*"))  # no half-built store left
+
+
+def test_pytest_repeat_count_is_refused_with_the_way_to_repeat(
+    project: pytest.Pytester,
+) -> None:
+    write(project.path, "exp_001_quick.py", QUICK)
+    for mode in (("-p", "no:xdist"), ("-n", "2")):
+        result = project.runpytest_subprocess(*mode, "--count", "3", "--exp-no-tracking")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        text = result.stdout.str() + result.stderr.str()
+        assert "use --exp-repeats 3 instead" in text and "Traceback" not in text
+    # a plain suite is none of the plugin's business
+    write(project.path, "tests/test_plain.py", "def test_one():\n    pass\n")
+    result = project.runpytest_subprocess("tests", "--count", "2", "-p", "no:xdist")
+    result.assert_outcomes(passed=2)
+
+
+FLAKY = """
+    from pathlib import Path
+    from pytest_experiments import experiment
+
+    def exp_flaky():
+        marker = Path(__file__).with_name("attempts")
+        n = int(marker.read_text()) + 1 if marker.exists() else 1
+        marker.write_text(str(n))
+        if n < 3:
+            raise RuntimeError(f"attempt {n} fails")
+        return {"score": 1.0}
+"""
+
+
+def test_pytest_rerunfailures_attempts_are_numbered_and_superseded(
+    project: pytest.Pytester, template: Path
+) -> None:
+    from _runs import all_runs
+
+    write(project.path, "exp_001_flaky.py", FLAKY)
+    result = run(project, template, "-p", "no:xdist", "--reruns", "2")
+    assert result.ret == 0, result.stdout.str()
+    runs = sorted(all_runs(project.path / "mlflow.db"), key=lambda r: r.info.start_time)
+    assert [r.data.tags["pytest.attempt"] for r in runs] == ["1", "2", "3"]
+    assert [r.data.tags["outcome"] for r in runs] == ["error", "error", "new"]
+    assert [r.data.tags.get("experiments.superseded_by") for r in runs] == [
+        runs[1].info.run_id,
+        runs[2].info.run_id,
+        None,
+    ]
+    assert results_by_case(project.path / "out.json")["exp_flaky"]["outcome"] == "new"
+
+
+CLASHING = """
+    import mlflow
+    from pytest_experiments import experiment
+
+    @experiment(params={"C": [1.0]}, expect={"score": ">= 0"})
+    def exp_clash(C):
+        mlflow.log_param("C", "autologged")  # as mlflow.autolog() would, another value
+        return {"score": C}
+"""
+
+
+def test_a_param_the_experiment_logged_first_keeps_the_run_complete(
+    project: pytest.Pytester, template: Path
+) -> None:
+    write(project.path, "exp_001_clash.py", CLASHING)
+    result = run(project, template, "-p", "no:xdist")
+    assert result.ret == 0, result.stdout.str()
+    (run_,) = runs_by_name(project.path / "mlflow.db").values()
+    assert run_.info.status == "FINISHED"
+    assert run_.data.tags["outcome"] == "new"
+    assert run_.data.metrics == {"score": 1.0}
+    assert run_.data.params["C"] == "autologged" and run_.data.params["seed"] == "42"
+    assert {"outcome", "pytest.nodeid", "experiments.metrics"} <= set(run_.data.tags)
+    (case,) = results_by_case(project.path / "out.json").values()
+    assert case["outcome"] == "new"
+    assert any("param 'C' was already logged to the run" in n for n in case["notes"])

@@ -265,8 +265,8 @@ def test_no_experiment_collected_no_store_no_mlflow_import(
         assert facts["heavy"] == [], who
         # A plain suite pays for the plugin's start-up modules only, and no hook per test.
         extra = set(facts["ours"]) - START_UP_MODULES
-        if who == "controller" and "-n" in mode:  # xdist hooks hand provenance to workers
-            extra -= {"pytest_experiments.session", "pytest_experiments.provenance"}
+        if who == "controller" and "-n" in mode:  # xdist hooks hand settings to workers
+            extra -= {"pytest_experiments.session"}
         assert extra == set(), who
         assert facts["plugins"] == [], who
         assert facts["frozen"] == 0, who

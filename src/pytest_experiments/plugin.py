@@ -278,13 +278,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not cases:
         return  # also the xdist controller, which never collects
     runner = _runner(config)
-    if settings.tracking_uri is not None:
-        if not hasattr(config, "workerinput"):  # under xdist the controller checked
+    if not hasattr(config, "workerinput"):  # under xdist the controller checked
+        from .session import plugin_conflict
+
+        problem = plugin_conflict(config)
+        if problem is None and settings.tracking_uri is not None:
             from .tracking import usage_problem
 
             problem = usage_problem(settings)
-            if problem is not None:
-                raise pytest.UsageError(problem)
+        if problem is not None:
+            raise pytest.UsageError(problem)
+    if settings.tracking_uri is not None:
         runner.prepare_tracking()
     runner.prepare_gate(cases)
 

@@ -1,12 +1,11 @@
 """Where a result came from: git state and a fingerprint of the data.
 
-Computed once per session (on the xdist controller) and handed to workers.
+Computed once per process, when the first experiment needs it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -116,32 +115,25 @@ def collect(
     )
 
 
-def hostname() -> str:
-    return os.uname().nodename if hasattr(os, "uname") else "unknown"
-
-
 PROVENANCE_KEY = pytest.StashKey[Provenance]()
 
 
 def session_provenance(config: pytest.Config, settings: Settings) -> Provenance:
-    """This session's provenance, worked out once: on an xdist worker it is
-    the controller's (from ``workerinput``); otherwise git is asked and the
-    data hashed, with per-file digests kept in pytest's cache."""
+    """This process's provenance, worked out once, when the first experiment
+    needs it (a plain test suite never asks git or hashes data): git is asked
+    and the data hashed, with per-file digests kept in pytest's cache (shared
+    by xdist workers, so only the first process reads a large file)."""
     found = config.stash.get(PROVENANCE_KEY, None)
     if found is not None:
         return found
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None and "experiments_provenance" in workerinput:
-        found = Provenance.from_dict(workerinput["experiments_provenance"])
-    else:
-        cache_key = "pytest_experiments/data_digests"
-        cache: dict[str, str] = {}
-        pytest_cache = getattr(config, "cache", None)
-        if pytest_cache is not None:
-            cache = dict(pytest_cache.get(cache_key, {}))
-        before = dict(cache)
-        found = collect(Path(settings.rootdir), settings.data_paths, cache)
-        if pytest_cache is not None and cache != before:
-            pytest_cache.set(cache_key, cache)
+    cache_key = "pytest_experiments/data_digests"
+    cache: dict[str, str] = {}
+    pytest_cache = getattr(config, "cache", None)
+    if pytest_cache is not None:
+        cache = dict(pytest_cache.get(cache_key, {}))
+    before = dict(cache)
+    found = collect(Path(settings.rootdir), settings.data_paths, cache)
+    if pytest_cache is not None and cache != before:
+        pytest_cache.set(cache_key, cache)
     config.stash[PROVENANCE_KEY] = found
     return found

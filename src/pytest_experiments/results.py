@@ -105,6 +105,9 @@ class CaseResult:
     #: Things the user should know that did not fail the case (e.g. a param
     #: MLflow truncated).
     notes: list[str] = field(default_factory=list)
+    #: Why the case has no complete MLflow run although tracking was on (the
+    #: tracking server stopped answering during the session), else None.
+    untracked: str | None = None
 
     @classmethod
     def for_item(cls, nodeid: str, file: str, **fields: Any) -> CaseResult:

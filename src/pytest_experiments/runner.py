@@ -124,6 +124,10 @@ class CaseRunner:
         self._baselines: dict[str, dict[str, dict[str, Summary]]] = {}
         #: Node ids of the selected cases, by experiment file.
         self._nodeids: dict[str, set[str]] = {}
+        #: Why tracking stopped for good in this process (a server that died).
+        self.tracking_lost: str | None = None
+        #: The run of each case's latest attempt (pytest-rerunfailures).
+        self._attempts: dict[str, str] = {}
         self.gate = Gate(
             alpha=settings.alpha,
             update_baseline=settings.update_baseline,
@@ -257,18 +261,24 @@ class CaseRunner:
 
         active = None
         tracking_notes: list[str] = []
-        if self.settings.tracking:
+        if self.tracking_lost is not None:
+            handle._tracking = False  # the store is gone: the case runs untracked
+            result.untracked = self.tracking_lost
+        elif self.settings.tracking:
             try:
                 active = self.backend.start(
-                    stem=item.path.stem,
+                    file=result.file,
                     run_name=case_id,
                     nodeid=item.nodeid,
-                    tags=self._user_tags(item),
+                    tags={**self._user_tags(item), **self._attempt_tags(item)},
                 )
                 handle._attach(active)
                 result.run_id, result.run_url = active.run_id, active.url
+                self._supersede(item, active.run_id)
             except Exception as exc:
-                problems.append(("error", f"MLflow tracking failed at run start: {_describe(exc)}"))
+                if not self._lost(exc, result):
+                    message = f"MLflow tracking failed at run start: {_describe(exc)}"
+                    problems.append(("error", message))
 
         start = time.perf_counter()
         samples: dict[str, list[float]] = {}
@@ -384,6 +394,48 @@ class CaseRunner:
         (a project's own fixture keeps its value in every repeat)."""
         return "seed" in self.case(item).values or item.stash.get(SEED_FIXTURE_KEY, False)
 
+    def _lost(self, exc: Exception, result: CaseResult) -> bool:
+        """Whether ``exc`` means the tracking store is gone for good; then
+        tracking is off for the rest of this process's cases (no case waits on
+        retries again), with one warning, and the result says why."""
+        from .tracking import store_lost
+
+        reason = store_lost(self.settings.tracking_uri or "")
+        if reason is None:
+            return False
+        self.tracking_lost = result.untracked = (
+            f"{reason}; tracking is off for the rest of this session "
+            f"(first noticed in {result.case_id}: {_describe(exc)})"
+        )
+        warnings.warn(
+            pytest.PytestWarning(
+                f"pytest-experiments: {reason}; tracking is off for the rest of this "
+                "session, results still go to the report and JSON"
+            ),
+            stacklevel=1,
+        )
+        return True
+
+    @staticmethod
+    def _attempt_tags(item: pytest.Function) -> dict[str, str]:
+        """pytest-rerunfailures runs a failed case again in the same process,
+        counting attempts in ``item.execution_count`` (from 1)."""
+        attempt = getattr(item, "execution_count", None)
+        return {"pytest.attempt": str(attempt)} if isinstance(attempt, int) else {}
+
+    def _supersede(self, item: pytest.Function, run_id: str) -> None:
+        """Tag the run of this case's previous attempt as superseded by this
+        one, so only the attempt that decided the outcome lacks the tag."""
+        previous = self._attempts.get(item.nodeid)
+        self._attempts[item.nodeid] = run_id
+        if previous is not None:
+            try:
+                self.backend.set_tag(previous, "experiments.superseded_by", run_id)
+            except Exception as exc:
+                warnings.warn(
+                    pytest.PytestWarning(f"{item.nodeid}: {_describe(exc)}"), stacklevel=1
+                )
+
     def _user_tags(self, item: pytest.Function) -> dict[str, str]:
         tags: dict[str, str] = {}
         for extra in item.ihook.pytest_experiments_run_tags(item=item):
@@ -431,12 +483,13 @@ class CaseRunner:
                 )
             )
         except Exception as exc:
-            message = f"MLflow tracking failed at run end: {_describe(exc)}"
-            if result.outcome != "error" or result.message is None:
-                result.outcome = "error"
-                result.message = "\n".join(filter(None, [result.message, message]))
-            if status != "FAILED" or traceback_text is None:
-                failure = f"[error] {result.message}"
+            if not self._lost(exc, result):
+                message = f"MLflow tracking failed at run end: {_describe(exc)}"
+                if result.outcome != "error" or result.message is None:
+                    result.outcome = "error"
+                    result.message = "\n".join(filter(None, [result.message, message]))
+                if status != "FAILED" or traceback_text is None:
+                    failure = f"[error] {result.message}"
         finally:
             handle._detach()
         for note in notes:

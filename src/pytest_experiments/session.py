@@ -90,7 +90,10 @@ class ExperimentSession:
             return
         if not self.settings.update_baseline:
             self.apply_holm(session)
-        if self.settings.tracking:
+        lost = next((r.untracked for r in self.results.values() if r.untracked), None)
+        if lost is not None:
+            self.problems.append(lost)
+        elif self.settings.tracking:
             self.end_orphaned_runs()
         if self.settings.update_baseline:
             self.update_baselines()
@@ -111,7 +114,8 @@ class ExperimentSession:
         self.holm_regressed = [r.nodeid for r in upgraded]
         if session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        if self.settings.tracking and any(r.run_id for r in upgraded):
+        lost = any(r.untracked for r in self.results.values())
+        if self.settings.tracking and not lost and any(r.run_id for r in upgraded):
             try:
                 from .tracking import MlflowBackend
 
@@ -142,12 +146,12 @@ class ExperimentSession:
             return
         if not self.experiments and not self.results:
             return
-        stems = {Path(n.split("::", 1)[0]).stem for n in (*self.experiments, *self.results)}
+        files = {n.split("::", 1)[0] for n in (*self.experiments, *self.results)}
         try:
             from .tracking import MlflowBackend
 
             backend = MlflowBackend(self.settings, self.session_provenance())
-            self.killed = backend.kill_session_runs(stems)
+            self.killed = backend.kill_session_runs(files)
         except Exception as exc:
             from .tracking import scrub_credentials
 
@@ -329,6 +333,20 @@ class ExperimentSession:
             tr.write_line(f"pytest-experiments: {problem}", red=True)
 
 
+def plugin_conflict(config: pytest.Config) -> str | None:
+    """Another plugin's option that would corrupt experiment records, as the
+    message to stop the session with; None when there is none."""
+    count = config.getoption("count", None)  # pytest-repeat
+    if isinstance(count, int) and count > 1:
+        return (
+            f"pytest-experiments: pytest-repeat's --count {count} runs each experiment case "
+            "under a new id (exp[...-1-3]), so every case would be new and baselines keyed "
+            f"by the wrong ids; use --exp-repeats {count} instead: it runs each case's body "
+            f"{count} times with its own seeds and gates on their mean and spread"
+        )
+    return None
+
+
 def summaries(result: CaseResult) -> dict[str, Summary]:
     """A result's metrics as summaries (with spread where it had samples)."""
     from .stats import Summary
@@ -377,11 +395,9 @@ class XdistHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        from .provenance import session_provenance
-
+        # Settings only: provenance (git, data hashing) is worked out by each
+        # process when its first experiment runs, so a plain suite pays nothing.
         node.workerinput["experiments_settings"] = self.settings.to_dict()
-        provenance = session_provenance(self.config, self.settings)
-        node.workerinput["experiments_provenance"] = provenance.to_dict()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_report_from_serializable(
@@ -405,12 +421,14 @@ class XdistHooks:
             return
         session = self._session()
         session.set_order(ids)
-        if self.checked or self.settings.tracking_uri is None:
+        if self.checked:
             return
         self.checked = True
         from .tracking import usage_problem
 
-        problem = usage_problem(self.settings)
+        problem = plugin_conflict(self.config)
+        if problem is None and self.settings.tracking_uri is not None:
+            problem = usage_problem(self.settings)
         if problem is not None:
             pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
 

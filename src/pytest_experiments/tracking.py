@@ -54,6 +54,15 @@ class TrackingError(RuntimeError):
     """The tracking store could not be reached or refused a write."""
 
 
+def store_lost(uri: str) -> str | None:
+    """After a tracking call failed: why the store is gone for good (a tracking
+    server that no longer answers its health check within 2 s), else None (a
+    failure of that one call)."""
+    if not is_http(uri):
+        return None
+    return check_store(uri, timeout=2.0)
+
+
 # -- URIs ---------------------------------------------------------------------
 
 
@@ -282,12 +291,16 @@ class MlflowBackend:
         self._environment()
         import mlflow
 
-        if sqlite_path(self.uri) is not None:
-            with warnings.catch_warnings():
-                # SQLAlchemy deprecation notes about MLflow's own ORM setup:
-                # nothing a user of this plugin can act on.
-                warnings.simplefilter("ignore", DeprecationWarning)
+        with warnings.catch_warnings():
+            # SQLAlchemy deprecation notes about MLflow's own ORM setup (at
+            # import and when a store maps its tables): nothing a user of this
+            # plugin can act on.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            if sqlite_path(self.uri) is not None:
                 import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+            # The store is made here, at collection's end, not inside the first
+            # case's call (where pytest-timeout's clock would already be running).
+            self._open()
         if not _FROZEN:
             _FROZEN = True
             gc.freeze()
@@ -338,19 +351,30 @@ class MlflowBackend:
             if db.exists():
                 return
             db.parent.mkdir(parents=True, exist_ok=True)
-            tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+            # A fresh name per attempt: an interrupted attempt (a timeout, Ctrl-C)
+            # leaves nothing that a later one in this process would build on.
+            tmp = db.with_name(f".{db.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
             uri = f"sqlite:///{tmp.as_posix()}"
-            store = SqlAlchemyStore(uri, self.artifact_root(db))  # type: ignore[no-untyped-call]
-            store.engine.dispose()
-            os.replace(tmp, db)
+            try:
+                store = SqlAlchemyStore(uri, self.artifact_root(db))  # type: ignore[no-untyped-call]
+                store.engine.dispose()
+                os.replace(tmp, db)
+            finally:
+                tmp.unlink(missing_ok=True)
 
     @staticmethod
     def artifact_root(db: Path) -> str:
         """Artifacts of a local sqlite store live beside it, in ``mlruns/``."""
         return (db.parent / "mlruns").as_uri()
 
-    def experiment_name(self, stem: str) -> str:
-        return self.settings.mlflow_experiment or stem
+    def experiment_name(self, file: str) -> str:
+        """The MLflow experiment of an experiment file (its path relative to the
+        rootdir, without ``.py``), unless ini ``experiments_mlflow_experiment``
+        names one for all: two files with the same name in different folders
+        never share an experiment."""
+        if self.settings.mlflow_experiment:
+            return self.settings.mlflow_experiment
+        return file[: -len(".py")] if file.endswith(".py") else file
 
     def experiment_id(self, name: str) -> str:
         """Id of MLflow experiment ``name``, created if missing (race-safe)."""
@@ -459,7 +483,7 @@ class MlflowBackend:
     def start(
         self,
         *,
-        stem: str,
+        file: str,
         run_name: str,
         nodeid: str,
         tags: Mapping[str, str],
@@ -472,7 +496,7 @@ class MlflowBackend:
         """
         import mlflow
 
-        exp_id = self.experiment_id(self.experiment_name(stem))
+        exp_id = self.experiment_id(self.experiment_name(file))
         all_tags = self.base_tags()
         all_tags.update(tags)
         all_tags[TAG_NODEID] = nodeid
@@ -504,8 +528,24 @@ class MlflowBackend:
         batch_params = [Param(k, v) for k, v in clean.items()]
         client = self.client
         try:
-            for m, p, t in _batches(batch_metrics, batch_params, batch_tags):
-                _retry(client.log_batch, run.run_id, metrics=m, params=p, tags=t)
+            try:
+                for m, p, t in _batches(batch_metrics, batch_params, batch_tags):
+                    _retry(client.log_batch, run.run_id, metrics=m, params=p, tags=t)
+            except Exception as exc:
+                if "changing param values is not allowed" not in str(exc).lower():
+                    raise
+                # The experiment (autolog, a plain mlflow.log_param) already logged
+                # one of these params with another value: MLflow keeps the first.
+                logged = client.get_run(run.run_id).data.params
+                for key in sorted(k for k in clean if k in logged and logged[k] != clean[k]):
+                    warnings.append(
+                        f"param {key!r} was already logged to the run as {logged[key]!r} "
+                        f"(autolog or mlflow.log_param); MLflow keeps that value, not "
+                        f"the case's {clean[key]!r}"
+                    )
+                batch_params = [p for p in batch_params if p.key not in logged]
+                for m, p, t in _batches(batch_metrics, batch_params, batch_tags):
+                    _retry(client.log_batch, run.run_id, metrics=m, params=p, tags=t)
             if traceback_text:
                 client.log_text(run.run_id, traceback_text, "traceback.txt")
         finally:
@@ -516,13 +556,13 @@ class MlflowBackend:
                 _retry(client.set_terminated, run.run_id, status)
         return warnings
 
-    def kill_session_runs(self, stems: Iterable[str]) -> int:
+    def kill_session_runs(self, files: Iterable[str]) -> int:
         """End KILLED this session's runs that are still RUNNING (crashed workers,
         Ctrl-C). Returns how many."""
         client = self.client
         ids = []
-        for stem in set(stems):
-            found = client.get_experiment_by_name(self.experiment_name(stem))
+        for name in {self.experiment_name(file) for file in files}:
+            found = client.get_experiment_by_name(name)
             if found is not None:
                 ids.append(found.experiment_id)
         if not ids:
@@ -548,7 +588,7 @@ class MlflowBackend:
         from mlflow.exceptions import MlflowException
 
         client = self.client
-        found = client.get_experiment_by_name(self.experiment_name(Path(file).stem))
+        found = client.get_experiment_by_name(self.experiment_name(file))
         if found is None:
             return {}
         flt = "attributes.status = 'FINISHED'"
@@ -598,7 +638,10 @@ class MlflowBackend:
 
     def set_outcome(self, run_id: str, outcome: str) -> None:
         """Correct a finished run's outcome tag (a regression found at session end)."""
-        _retry(self.client.set_tag, run_id, TAG_OUTCOME, outcome)
+        self.set_tag(run_id, TAG_OUTCOME, outcome)
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        _retry(self.client.set_tag, run_id, key, value)
 
 
 def run_summaries(metrics: Mapping[str, float], tags: Mapping[str, str]) -> dict[str, Summary]:
