@@ -170,7 +170,7 @@ def test_stopping_early_with_x_marks_the_report_partial(
     project: pytest.Pytester, template: Path, mode: tuple[str, ...]
 ) -> None:
     write(project.path, "exp_001_four.py", FOUR)
-    result = run(project, template, *mode, "-x", "--exp-report", "report.md")
+    result = run(project, template, *mode, "-x", "--exp-report", "report.md", "--exp-no-tracking")
     assert result.ret in (1, 2)  # xdist stops its workers as an interruption
     assert read_json(project.path / "out.json")["session"]["partial"] is True
     assert "PARTIAL REPORT" in (project.path / "report.md").read_text()
@@ -184,6 +184,7 @@ def test_stopping_early_with_x_marks_the_report_partial(
         "params(i=1) or params(i=2)",
         "--exp-report",
         "report.md",
+        "--exp-no-tracking",
     )
     assert result.ret == 0
     assert read_json(project.path / "out.json")["session"]["partial"] is False
@@ -191,7 +192,17 @@ def test_stopping_early_with_x_marks_the_report_partial(
 
 def test_a_usage_error_writes_no_report(project: pytest.Pytester, template: Path) -> None:
     write(project.path, "exp_001_four.py", FOUR)
-    result = run(project, template, "-p", "no:xdist", "-k", "i=(", "--exp-report", "report.md")
+    result = run(
+        project,
+        template,
+        "-p",
+        "no:xdist",
+        "-k",
+        "i=(",
+        "--exp-report",
+        "report.md",
+        "--exp-no-tracking",
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert not (project.path / "report.md").exists()
     assert not (project.path / "out.json").exists()
@@ -226,7 +237,7 @@ def test_an_estimator_param_is_named_by_its_settings_and_logs_them(
     project: pytest.Pytester, template: Path
 ) -> None:
     write(project.path, "exp_001_models.py", ESTIMATORS)
-    result = run(project, template, "-n", "2")
+    result = run(project, template, "-p", "no:xdist")
     assert result.ret == 0, result.stdout.str()
     runs = runs_by_name(project.path / "mlflow.db")
     assert sorted(runs) == [
@@ -246,10 +257,10 @@ SAME_NAME = """
 """
 
 
-@MODES
 def test_files_with_the_same_name_in_two_folders_never_share_runs(
-    project: pytest.Pytester, template: Path, mode: tuple[str, ...]
+    project: pytest.Pytester, template: Path
 ) -> None:
+    mode = ("-p", "no:xdist")  # the experiment's name comes from its file, in any mode
     from _runs import all_runs
 
     project.makeini("[pytest]\naddopts = --import-mode=importlib\n")
@@ -285,7 +296,7 @@ QUICK = """
 """
 
 
-@MODES
+@pytest.mark.parametrize("mode", [("-n", "2")], ids=["n2"])  # the store built by racing workers
 def test_pytest_timeout_never_times_the_store_being_built(
     project: pytest.Pytester, mode: tuple[str, ...]
 ) -> None:
@@ -374,3 +385,55 @@ def test_a_param_the_experiment_logged_first_keeps_the_run_complete(
     (case,) = results_by_case(project.path / "out.json").values()
     assert case["outcome"] == "new"
     assert any("param 'C' was already logged to the run" in n for n in case["notes"])
+
+
+def test_only_provably_dead_runs_of_other_sessions_are_ended(
+    project: pytest.Pytester, template: Path
+) -> None:
+    """A RUNNING run whose controller ran on this machine (same host, boot and
+    PID namespace) and is gone is ended KILLED; one from another machine, or
+    from before a reboot, might be alive: it is left RUNNING, with a warning."""
+    import socket
+    import subprocess
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    from pytest_experiments.tracking import machine_id
+
+    write(project.path, "exp_001_quick.py", QUICK)
+    db = copy_store(template, project.path / "mlflow.db")
+    client = MlflowClient(f"sqlite:///{db.as_posix()}")
+    experiment = client.create_experiment("exp_001_quick")
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(gone.stdout)
+    host = socket.gethostname()
+    here = machine_id()
+    assert here is not None
+    orphans = {
+        "dead here": {"pytest.controller": f"{host}:{dead_pid}", "pytest.machine": here},
+        "other boot": {"pytest.controller": f"{host}:{dead_pid}", "pytest.machine": "x:1"},
+        "other host": {"pytest.controller": f"elsewhere:{dead_pid}", "pytest.machine": here},
+        "no machine tag": {"pytest.controller": f"{host}:{dead_pid}"},
+    }
+    ids = {}
+    for name, tags in orphans.items():
+        run_ = client.create_run(experiment, tags={**tags, "pytest.session": "old"}, run_name=name)
+        ids[name] = run_.info.run_id
+    result = run(project, template, "-p", "no:xdist")
+    assert result.ret == 0, result.stdout.str()
+    status = {name: client.get_run(run_id).info.status for name, run_id in ids.items()}
+    assert status == {
+        "dead here": "KILLED",
+        "other boot": "RUNNING",
+        "other host": "RUNNING",
+        "no machine tag": "RUNNING",
+    }
+    result.stdout.fnmatch_lines(
+        ["*3 run(s) of other pytest sessions are still RUNNING*left as they are*"]
+    )

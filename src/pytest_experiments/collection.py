@@ -27,6 +27,8 @@ from .discovery import DECLARED_KEY as DECLARED_KEY
 from .discovery import is_experiment_function as is_experiment_function
 from .discovery import matches_any as matches_any
 from .discovery import relative_file
+from .redaction import MASK as MASK
+from .redaction import is_secret_name as is_secret_name
 from .spec import ExperimentSpec
 
 # -- how a value is named ---------------------------------------------------------
@@ -366,26 +368,6 @@ def _column(key: str, column: object) -> list[Any]:
 def _check_key(key: object) -> None:
     if not isinstance(key, str) or not key:
         raise DeclarationError(f"param name {key!r} must be a non-empty string")
-
-
-#: A word of a param name that ends with one of these marks a secret
-#: (``hf_token``, ``dbPassword``, ``authtoken``), while ``tokenizer`` or
-#: ``max_tokens`` are ordinary params.
-SECRET_WORD = re.compile(r"(passwords?|passwd|passphrase|pwd|token|secrets?|apikey|credentials?)$")
-#: Two consecutive words that mark a secret (``api_key``, ``AWS_ACCESS_KEY``).
-SECRET_PAIRS = frozenset({("api", "key"), ("access", "key"), ("private", "key")})
-#: How a secret's stand-in starts (``***1a2b3c4d``, see :func:`mask_secret`).
-MASK = "***"
-
-
-def is_secret_name(name: str) -> bool:
-    """Params named like secrets are masked in ids, tracking and reports."""
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)  # camelCase -> camel_Case
-    spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", spaced)  # APIKey -> API_Key
-    words = [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
-    if any(SECRET_WORD.search(word) for word in words):
-        return True
-    return any(pair in SECRET_PAIRS for pair in itertools.pairwise(words))
 
 
 def mask_secret(value: object) -> str:
@@ -761,8 +743,3 @@ class ExperimentModule(pytest.Module):
             # Imported experiments belong to the module that defines them.
             return bool(getattr(obj, "__module__", None) == self.obj.__name__)
         return super().istestfunction(obj, name)
-
-
-def experiment_names(patterns: Sequence[str]) -> tuple[str, ...]:
-    """Normalise the ``experiment_files`` ini value."""
-    return tuple(p for p in patterns if p)

@@ -29,6 +29,7 @@ from .results import BAD_OUTCOMES, CaseResult
 from .run import ExperimentRun
 from .settings import Settings
 from .stats import Summary
+from .tags import TAG_METRICS, TAG_OUTCOME, TAG_STATS
 from .verdict import SEVERITY, Gate, evaluate
 
 if TYPE_CHECKING:
@@ -36,10 +37,6 @@ if TYPE_CHECKING:
 
 RUN_KEY = pytest.StashKey[ExperimentRun]()
 RESULT_KEY = pytest.StashKey[CaseResult]()
-#: Run tag holding the spread of metrics with n > 1 (JSON: metric -> mean, n, std).
-TAG_STATS = "experiments.stats"
-#: Run tag naming the metrics the experiment returned (not those logged on the side).
-TAG_METRICS = "experiments.metrics"
 
 
 def repeat_seeds(base: int, repeats: int) -> list[int]:
@@ -329,7 +326,7 @@ class CaseRunner:
                 handle,
                 result,
                 status,
-                {"outcome": outcome},
+                {TAG_OUTCOME: outcome},
                 {},
                 tb,
                 tracking_notes,
@@ -367,7 +364,7 @@ class CaseRunner:
             handle,
             result,
             status,
-            {"outcome": outcome, **_metric_tags(summaries), **_repeat_tags(result)},
+            {TAG_OUTCOME: outcome, **_metric_tags(summaries), **_repeat_tags(result)},
             summaries,
             None,
             tracking_notes,
@@ -573,7 +570,7 @@ async def _await(awaitable: Any) -> Any:
 
 
 def _describe(exc: BaseException) -> str:
-    from .tracking import scrub_credentials
+    from .redaction import scrub_credentials
 
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return scrub_credentials(f"{type(exc).__name__}: {message}".splitlines()[0])[:500]

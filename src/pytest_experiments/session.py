@@ -124,7 +124,7 @@ class ExperimentSession:
                     if result.run_id:
                         backend.set_outcome(result.run_id, result.outcome)
             except Exception as exc:
-                from .tracking import scrub_credentials
+                from .redaction import scrub_credentials
 
                 self.problems.append(
                     scrub_credentials(f"could not mark regressed runs in MLflow: {exc}")
@@ -153,7 +153,7 @@ class ExperimentSession:
             backend = MlflowBackend(self.settings, self.session_provenance())
             self.killed = backend.kill_session_runs(files)
         except Exception as exc:
-            from .tracking import scrub_credentials
+            from .redaction import scrub_credentials
 
             self.problems.append(
                 scrub_credentials(f"could not end this session's orphaned runs: {exc}")
@@ -194,8 +194,8 @@ class ExperimentSession:
                 self.stale[file] = stale
 
     def session_info(self) -> SessionInfo:
+        from .redaction import redact_uri
         from .results import SessionInfo
-        from .tracking import redact_uri
 
         p = self.session_provenance()
         return SessionInfo(
@@ -287,7 +287,8 @@ class ExperimentSession:
 
         tr.section("experiments")
         if self.results:
-            for line in reporting.render_terminal(self.ordered_results(), width=tr._tw.fullwidth):
+            width = self.config.get_terminal_writer().fullwidth
+            for line in reporting.render_terminal(self.ordered_results(), width=width):
                 tr.write_line(line)
         for update in self.updates:
             rel = _relative(update.path, self.settings.rootdir)

@@ -13,7 +13,6 @@ import gc
 import hashlib
 import importlib.metadata
 import os
-import re
 import socket
 import sys
 import tempfile
@@ -27,27 +26,31 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .provenance import Provenance
+from .redaction import redact_uri as redact_uri
+from .redaction import scrub_credentials as scrub_credentials
 from .settings import Settings
 from .stats import Summary
+from .tags import (
+    TAG_CONTROLLER,
+    TAG_MACHINE,
+    TAG_METRICS,
+    TAG_NODEID,
+    TAG_OUTCOME,
+    TAG_SESSION,
+    TAG_STATS,
+)
 
 T = TypeVar("T")
 
 #: Whether :meth:`MlflowBackend.prepare` froze the collector in this process.
 _FROZEN = False
 
-#: Run tags written by the plugin.
-TAG_OUTCOME = "outcome"
-TAG_NODEID = "pytest.nodeid"
-TAG_SESSION = "pytest.session"
-TAG_CONTROLLER = "pytest.controller"
 
 #: Libraries whose versions are recorded on every run.
 KEY_LIBRARIES = ("mlflow", "scikit-learn", "pandas", "numpy", "pytest", "pytest-xdist")
 
 #: Params longer than MLflow accepts are cut to this and flagged with a tag.
 MAX_PARAM_LENGTH = 6000
-#: Runs RUNNING for longer than this on another host count as abandoned.
-ABANDONED_AFTER_S = 24 * 3600
 
 
 class TrackingError(RuntimeError):
@@ -64,39 +67,6 @@ def store_lost(uri: str) -> str | None:
 
 
 # -- URIs ---------------------------------------------------------------------
-
-
-_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
-
-
-def scrub_credentials(text: str) -> str:
-    """``text`` with the user:password of every URL in it replaced by ``***``
-    (MLflow's error messages quote the tracking URI as given)."""
-    return _USERINFO.sub(r"\g<scheme>***@", text)
-
-
-def redact_uri(uri: str | None) -> str | None:
-    """The URI without user:password (and without query secrets like tokens)."""
-    if uri is None:
-        return None
-    parts = urllib.parse.urlsplit(uri)
-    if parts.scheme in ("http", "https", "postgresql", "mysql", "mssql") or "@" in parts.netloc:
-        netloc = parts.netloc.rsplit("@", 1)[-1]
-        if "@" in parts.netloc:
-            netloc = "***@" + netloc
-        query = "&".join(
-            f"{k}=***" if _secret_name(k) else f"{k}={v}"
-            for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-        )
-        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    return uri
-
-
-def _secret_name(name: str) -> bool:
-    # Deliberately broader than collection.is_secret_name (a substring match):
-    # in a URI, masking a harmless query value costs nothing, leaking one does.
-    lowered = name.lower()
-    return any(w in lowered for w in ("password", "passwd", "token", "secret", "api_key", "apikey"))
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -410,25 +380,39 @@ class MlflowBackend:
         return exp_id
 
     def _end_abandoned_runs(self, experiment_id: str) -> None:
-        """End KILLED the runs left RUNNING by pytest sessions that died."""
-        host = socket.gethostname()
+        """End KILLED the runs left RUNNING by pytest sessions that provably died.
+
+        Dead means: the run's controller ran on this very machine (same host
+        name, boot and PID namespace, see :func:`machine_id`) and its process
+        is gone. Anything else (another host, a container with its own PID
+        namespace, a run from before a reboot, or an older run without the
+        machine tag) might still be alive or cannot be checked: it is left as
+        it is, with one warning that says so."""
         client = self.client
         runs = _retry(
             client.search_runs, [experiment_id], "attributes.status = 'RUNNING'", max_results=1000
         )
-        now_ms = time.time() * 1000
+        me = machine_id()
+        here = f"{socket.gethostname()}|{me}"
+        left = 0
         for run in runs:
-            controller = run.data.tags.get(TAG_CONTROLLER)
-            session = run.data.tags.get(TAG_SESSION)
-            if controller is None or session == self.settings.session_id:
+            tags = run.data.tags
+            controller = tags.get(TAG_CONTROLLER)
+            if controller is None or tags.get(TAG_SESSION) == self.settings.session_id:
                 continue
             run_host, _, pid = controller.rpartition(":")
-            if run_host == host:
-                dead = not _pid_alive(int(pid)) if pid.isdigit() else False
-            else:
-                dead = now_ms - (run.info.start_time or now_ms) > ABANDONED_AFTER_S * 1000
-            if dead:
+            same_machine = me is not None and f"{run_host}|{tags.get(TAG_MACHINE)}" == here
+            if same_machine and pid.isdigit() and not _pid_alive(int(pid)):
                 _retry(client.set_terminated, run.info.run_id, "KILLED")
+            else:
+                left += 1
+        if left:
+            warnings.warn(
+                f"pytest-experiments: {left} run(s) of other pytest sessions are still RUNNING "
+                f"in MLflow experiment {experiment_id}; they may be alive (another machine, "
+                "boot or PID namespace), so they were left as they are",
+                stacklevel=1,
+            )
 
     # -- provenance -----------------------------------------------------------
     def base_tags(self) -> dict[str, str]:
@@ -437,6 +421,7 @@ class MlflowBackend:
             tags = {
                 TAG_SESSION: self.settings.session_id,
                 TAG_CONTROLLER: self.settings.controller,
+                TAG_MACHINE: machine_id() or "unknown",
                 "host": socket.gethostname(),
                 "python.version": sys.version.split()[0],
             }
@@ -652,8 +637,8 @@ def run_summaries(metrics: Mapping[str, float], tags: Mapping[str, str]) -> dict
     import json
 
     try:
-        names = json.loads(tags.get("experiments.metrics", "null"))
-        spread = json.loads(tags.get("experiments.stats", "{}"))
+        names = json.loads(tags.get(TAG_METRICS, "null"))
+        spread = json.loads(tags.get(TAG_STATS, "{}"))
     except ValueError:
         names, spread = None, {}
     wanted = names if isinstance(names, list) else list(metrics)
@@ -707,6 +692,17 @@ def clean_params(params: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
             text = text[: MAX_PARAM_LENGTH - 3] + "..."
         clean[name] = text
     return clean, warnings
+
+
+def machine_id() -> str | None:
+    """This boot of this machine and this PID namespace (Linux), or None where
+    that cannot be read: a PID only means the same process under the same id."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+    return f"{boot}:{namespace}"
 
 
 def _pid_alive(pid: int) -> bool:
