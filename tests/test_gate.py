@@ -425,16 +425,24 @@ def test_an_unchanged_study_passes_at_other_seeds_and_a_real_drop_fails(
     stored = json.loads(baseline_file(pytester, "exp_001_noisy").read_text())
     entry = stored["exp_noisy[width=1]"]["accuracy"]
     assert entry["n"] == 6 and len(entry["samples"]) == 6 and entry["std"] > 0
+
+    # Without xdist in-process (no tracking, so no MLflow state to keep apart):
+    # the seconds of a fresh process go to the xdist run only.
+    def session(*args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
+        if "-n" in mode:
+            return run_subprocess(pytester, "--exp-no-tracking", *mode, *args)
+        return run(pytester, *mode, *args)
+
     # A single-number gate with tolerance 0.01 fails most of these seeds.
-    for seed in ("1", "3"):
-        result, cases = run_subprocess(pytester, "--exp-no-tracking", *mode, "--exp-seed", seed)
+    for seed in ("1", "3") if "-n" not in mode else ("3",):
+        result, cases = session("--exp-seed", seed)
         assert result.ret == 0, result.stdout.str()
         assert set(outcomes(cases).values()) == {"passed"}
         case = cases["exp_noisy[width=1]"]
         assert case["repeats"] == 6 and case["seeds"][0] == int(seed)
         assert case["spread"]["accuracy"]["n"] == 6
     set_knobs(pytester, drop=0.06)
-    result, cases = run_subprocess(pytester, "--exp-no-tracking", *mode, "--exp-seed", "4")
+    result, cases = session("--exp-seed", "4")
     assert result.ret == 1
     assert set(outcomes(cases).values()) == {"regressed"}
     text = result.stdout.str()
@@ -583,36 +591,23 @@ def test_mlflow_baselines_pool_the_last_passed_runs_of_each_node_id(
         result, cases = run_subprocess(pytester, "-p", "no:xdist", "--exp-seed", seed)
         assert result.ret == 0, result.stdout.str()
 
-    # Side metrics change and are ignored; the window pools 2 runs x 4 repeats.
-    set_knobs(pytester, a=0.8, b=0.8, curve=9.0)
-    result, cases = run_subprocess(
-        pytester, "-n", "2", "--exp-baseline", "mlflow", "--exp-seed", "4", "experiments"
-    )
-    assert result.ret == 0, result.stdout.str()
-    assert set(outcomes(cases).values()) == {"passed"}
-    comparison = cases["exp_tracked[case=a]"]["comparisons"]["accuracy"]
-    assert comparison["baseline_n"] == 8 and comparison["current_n"] == 4
-    assert comparison["baseline"] == pytest.approx(0.8, abs=0.01)
-    assert "val_curve" not in cases["exp_tracked[case=a]"]["comparisons"]
-
-    # A real drop fails, and keeps failing: a regressed run never becomes a baseline.
-    set_knobs(pytester, a=0.7, b=0.8)
-    for seed in ("5", "6"):
+    # A real drop in a fails, and keeps failing: a regressed run never becomes
+    # a baseline. b passes although its side series changed (never a baseline),
+    # against its window of 2 runs x 4 repeats; the first session under xdist.
+    set_knobs(pytester, a=0.7, b=0.8, curve=9.0)
+    for mode, seed in ((("-n", "2"), "5"), (("-p", "no:xdist"), "6")):
         result, cases = run_subprocess(
-            pytester,
-            "-p",
-            "no:xdist",
-            "--exp-baseline",
-            "mlflow",
-            "--exp-seed",
-            seed,
-            "experiments",
+            pytester, *mode, "--exp-baseline", "mlflow", "--exp-seed", seed, "experiments"
         )
         assert result.ret == 1
         assert outcomes(cases) == {
             "exp_tracked[case=a]": "regressed",
             "exp_tracked[case=b]": "passed",
         }
+        passed = cases["exp_tracked[case=b]"]["comparisons"]
+        assert set(passed) == {"accuracy"}  # val_curve is not compared
+        assert (passed["accuracy"]["baseline_n"], passed["accuracy"]["current_n"]) == (8, 4)
+        assert passed["accuracy"]["baseline"] == pytest.approx(0.8, abs=0.01)
         comparison = cases["exp_tracked[case=a]"]["comparisons"]["accuracy"]
         assert (comparison["baseline_n"], comparison["current_n"]) == (8, 4)
         assert comparison["test"] == "Welch t"  # runs keep n, mean and std, not samples
