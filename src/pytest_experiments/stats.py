@@ -58,13 +58,8 @@ class Summary:
             raise ValueError("nothing to pool")
         if len(items) == 1:
             return items[0]
-        samples: list[float] = []
-        for part in items:
-            if part.n > 1 and not part.samples:
-                break
-            samples.extend(part.samples or (part.mean,))
-        else:
-            return cls.of(samples)
+        if all(p.has_samples or p.n == 1 for p in items):  # every sample known
+            return cls.of([v for p in items for v in (p.samples or (p.mean,))])
         n = sum(p.n for p in items)
         mean = math.fsum(p.n * p.mean for p in items) / n
         squares = math.fsum(
