@@ -90,7 +90,7 @@ class ExperimentSession:
             return
         if not self.settings.update_baseline:
             self.apply_holm(session)
-        lost = next((r.untracked for r in self.results.values() if r.untracked), None)
+        lost = self.tracking_lost()
         if lost is not None:
             self.problems.append(lost)
         elif self.settings.tracking:
@@ -100,6 +100,11 @@ class ExperimentSession:
         else:
             self.find_stale()
         self.write_outputs()
+
+    def tracking_lost(self) -> str | None:
+        """Why tracking stopped mid-session (a server that died), as a case
+        reported it; then nothing more is sent to the store from here."""
+        return next((r.untracked for r in self.results.values() if r.untracked), None)
 
     def apply_holm(self, session: pytest.Session) -> None:
         """The session-wide half of the gate: Holm's correction over every
@@ -114,7 +119,7 @@ class ExperimentSession:
         self.holm_regressed = [r.nodeid for r in upgraded]
         if session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        lost = any(r.untracked for r in self.results.values())
+        lost = self.tracking_lost() is not None
         if self.settings.tracking and not lost and any(r.run_id for r in upgraded):
             try:
                 from .tracking import MlflowBackend
