@@ -7,6 +7,7 @@ a real sqlite store inside the test's own directory.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,21 @@ _LEAKY_ENV = (
 )
 
 
+@pytest.fixture(scope="session")
+def store_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The plugin's cache of migrated store templates for this test session
+    (shared by the xdist workers; never the developer's own ~/.cache)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return shared / "store-cache"
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, store_cache: Path) -> None:
     for name in _LEAKY_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GIT_PYTHON_REFRESH", "quiet")
+    monkeypatch.setenv("PYTEST_EXPERIMENTS_CACHE_DIR", str(store_cache))
 
 
 @pytest.fixture

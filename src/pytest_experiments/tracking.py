@@ -23,8 +23,9 @@ import urllib.request
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import sqlite_store
 from .provenance import Provenance
 from .redaction import redact_uri as redact_uri
 from .redaction import scrub_credentials as scrub_credentials
@@ -37,8 +38,12 @@ from .tags import (
     TAG_NODEID,
     TAG_OUTCOME,
     TAG_SESSION,
+    TAG_SESSION_GROUP,
     TAG_STATS,
 )
+
+if TYPE_CHECKING:
+    from .cache import StoredRun
 
 T = TypeVar("T")
 
@@ -315,7 +320,7 @@ class MlflowBackend:
             return
         # Imported before waiting on the lock: a worker that finds another one
         # building the store loads these modules (~1 s) meanwhile, not after.
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 
         with self._lock():
             if db.exists():
@@ -324,10 +329,8 @@ class MlflowBackend:
             # A fresh name per attempt: an interrupted attempt (a timeout, Ctrl-C)
             # leaves nothing that a later one in this process would build on.
             tmp = db.with_name(f".{db.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-            uri = f"sqlite:///{tmp.as_posix()}"
             try:
-                store = SqlAlchemyStore(uri, self.artifact_root(db))  # type: ignore[no-untyped-call]
-                store.engine.dispose()
+                sqlite_store.create(tmp, self.artifact_root(db))
                 os.replace(tmp, db)
             finally:
                 tmp.unlink(missing_ok=True)
@@ -420,6 +423,7 @@ class MlflowBackend:
             p = self.provenance
             tags = {
                 TAG_SESSION: self.settings.session_id,
+                TAG_SESSION_GROUP: self.settings.session_group or self.settings.session_id,
                 TAG_CONTROLLER: self.settings.controller,
                 TAG_MACHINE: machine_id() or "unknown",
                 "host": socket.gethostname(),
@@ -572,6 +576,8 @@ class MlflowBackend:
         each case in ``nodeids`` has a full window."""
         from mlflow.exceptions import MlflowException
 
+        from .tags import TAG_CACHED_FROM
+
         client = self.client
         found = client.get_experiment_by_name(self.experiment_name(file))
         if found is None:
@@ -581,6 +587,7 @@ class MlflowBackend:
             flt += f" and {filter_string}"
         window = self.settings.baseline_window
         picked: dict[str, list[dict[str, Summary]]] = {}
+        counted: set[tuple[str, str]] = set()
         token: str | None = None
         while True:
             try:
@@ -606,6 +613,12 @@ class MlflowBackend:
                     or (nodeids is not None and nodeid not in nodeids)
                 ):
                     continue
+                # A run that recorded a cached case (--exp-cache) repeats the
+                # samples of the run that computed them: count those once.
+                origin = tags.get(TAG_CACHED_FROM) or run.info.run_id
+                if (nodeid, origin) in counted:
+                    continue
+                counted.add((nodeid, origin))
                 runs = picked.setdefault(nodeid, [])
                 if len(runs) < window:
                     runs.append(run_summaries(run.data.metrics, tags))
@@ -627,6 +640,44 @@ class MlflowBackend:
 
     def set_tag(self, run_id: str, key: str, value: str) -> None:
         _retry(self.client.set_tag, run_id, key, value)
+
+    # -- the run cache (see cache.py) ------------------------------------------
+    def cache_candidates(self, file: str) -> list[StoredRun]:
+        """Every FINISHED run of ``file``'s MLflow experiment that carries a
+        cache key, newest first, all pages: one search per experiment file
+        (``--exp-cache``). Which of them may answer a case is decided by
+        :func:`.cache.hit_index`."""
+        from .cache import StoredRun
+        from .tags import TAG_CACHE_KEY
+
+        client = self.client
+        found = _retry(client.get_experiment_by_name, self.experiment_name(file))
+        if found is None:
+            return []
+        exp_id = str(found.experiment_id)
+        flt = f"attributes.status = 'FINISHED' and tags.`{TAG_CACHE_KEY}` LIKE '%'"
+        runs: list[StoredRun] = []
+        token: str | None = None
+        while True:
+            page = _retry(
+                client.search_runs,
+                [exp_id],
+                flt,
+                max_results=1000,
+                order_by=["attributes.start_time DESC"],
+                page_token=token,
+            )
+            runs += [
+                StoredRun(r.info.run_id, exp_id, dict(r.data.tags), dict(r.data.metrics))
+                for r in page
+            ]
+            token = page.token
+            if not token:
+                return runs
+
+    def metric_history(self, run_id: str, metric: str) -> list[tuple[int, float]]:
+        """``(step, value)`` of every value of ``metric`` in run ``run_id``."""
+        return [(m.step, m.value) for m in _retry(self.client.get_metric_history, run_id, metric)]
 
 
 def run_summaries(metrics: Mapping[str, float], tags: Mapping[str, str]) -> dict[str, Summary]:
