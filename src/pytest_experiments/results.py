@@ -80,6 +80,9 @@ class CaseResult:
     #: Per metric with more than one sample: n, mean, std and the samples
     #: (see :class:`~pytest_experiments.stats.Summary`).
     spread: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Series the experiment logged with ``experiment_run.log_metric`` in its
+    #: first repeat (learning curves): metric -> ``[[step, value], ...]``.
+    curves: dict[str, list[list[float]]] = field(default_factory=dict)
     #: How many times the case body ran, and the seed of each repeat.
     repeats: int = 1
     seeds: list[int] = field(default_factory=list)

@@ -13,6 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+#: Most points of one ``log_metric`` series kept for the report's learning curves.
+CURVE_POINTS = 1000
+
 
 class ActiveRun(Protocol):
     """What a tracking backend provides for a started run."""
@@ -40,6 +43,9 @@ class ExperimentRun:
         self.params: dict[str, Any] = {}
         self.metrics: list[tuple[str, float, int, int]] = []  # name, value, ms, step
         self.tags: dict[str, str] = {}
+        #: The first repeat's ``log_metric`` series, tracked or not: name ->
+        #: ``[[step, value], ...]``, drawn as learning curves in the report.
+        self.curves: dict[str, list[list[float]]] = {}
         #: Index of the repeat running now (0 for the first; see ``repeats=``).
         self._repeat = 0
 
@@ -84,10 +90,15 @@ class ExperimentRun:
 
         Metrics the experiment *returns* are logged for it; use this for
         extra series that expectations and baselines should not look at.
+        The first repeat's series also go to the report as learning curves,
+        with tracking on or off.
         """
+        number = float(value)
+        if not self._repeat:
+            curve = self.curves.setdefault(str(name), [])
+            curve.append([float(len(curve) if step is None else int(step)), number])
         if not self._tracking:
             return
-        number = float(value)
         step_no = step if step is not None else len([m for m in self.metrics if m[0] == name])
         self.metrics.append((str(name), number, int(time.time() * 1000), int(step_no)))
 
@@ -139,6 +150,19 @@ class ExperimentRun:
 
     def _detach(self) -> None:
         self._active = None
+
+    def _report_curves(self) -> dict[str, list[list[float]]]:
+        """:attr:`curves` for the case's result: about :data:`CURVE_POINTS`
+        points per series at most (every k-th step, the last one kept), so that a long
+        training loop does not swell what travels between processes."""
+        thinned: dict[str, list[list[float]]] = {}
+        for name, points in self.curves.items():
+            stride = -(-len(points) // CURVE_POINTS)
+            kept = points[::stride]
+            if kept[-1] is not points[-1]:
+                kept.append(points[-1])
+            thinned[name] = [list(point) for point in kept]
+        return thinned
 
     def __repr__(self) -> str:
         return f"<ExperimentRun run_id={self.run_id!r} tracking={self._tracking}>"

@@ -307,6 +307,7 @@ class CaseRunner:
                 samples.setdefault(metric, []).extend(values)
         handle._repeat = 0
         result.duration = time.perf_counter() - start
+        result.curves = handle._report_curves()
 
         if raised is not None:
             # pytest.xfail() raises a subclass of pytest.fail's exception: first.
