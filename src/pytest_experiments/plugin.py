@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import hookspecs
+from .devices import parse_devices
 from .discovery import (
     DECLARED_KEY,
     REPORT_ENTRY,
@@ -69,6 +70,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--exp-update-baseline",
+    group.addoption(
+        "--exp-devices",
+        type=parse_devices,
+        default=None,
+        metavar="auto|0,1,...",
+        help="give each xdist worker its own GPU through CUDA_VISIBLE_DEVICES (worker gwN "
+        "gets device N mod the number listed; 'auto': the GPUs present)",
+    )
         action="store_true",
         default=False,
         help="write today's metrics to baselines/<file>.json; regressions do not fail",
@@ -237,6 +246,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
 def pytest_pycollect_makemodule(module_path: Path, parent: Any) -> pytest.Module | None:
     if _is_experiment_file(module_path, parent.config):
         from .collection import ExperimentModule
+            devices = config.getoption("exp_devices", None)
+            if devices:
+                from .devices import DeviceHooks
+
+                config.pluginmanager.register(DeviceHooks(devices), "experiments-devices")
 
         _activate(parent.config)
         module: pytest.Module = ExperimentModule.from_parent(parent, path=module_path)

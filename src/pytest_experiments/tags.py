@@ -16,3 +16,29 @@ TAG_MACHINE = "pytest.machine"
 TAG_METRICS = "experiments.metrics"
 #: JSON spread of metrics with n > 1: metric -> {"mean", "n", "std"}.
 TAG_STATS = "experiments.stats"
+#: The accelerator an xdist worker was given with ``--exp-devices``.
+TAG_DEVICE = "experiments.device"
+#: The session group (``--exp-session-group``; default ``$GITHUB_RUN_ID``, else
+#: the session id): the shards whose runs ``--exp-merge`` reports together.
+TAG_SESSION_GROUP = "experiments.session_group"
+#: Set on a run whose case ran again in the same session (pytest-rerunfailures).
+TAG_SUPERSEDED_BY = "experiments.superseded_by"
+#: The attempt of a case within its session (pytest-rerunfailures), from 1.
+TAG_ATTEMPT = "pytest.attempt"
+#: What ``--exp-merge`` needs to rebuild a case's result from its run: the
+#: failure message, the JSON baseline comparisons (present when the case had a
+#: baseline entry) and the call's duration in seconds.
+TAG_MESSAGE = "experiments.message"
+TAG_COMPARISONS = "experiments.comparisons"
+TAG_DURATION = "experiments.duration"
+#: How many times the case body ran (only when more than once), and the JSON
+#: list of each repeat's seed.
+TAG_REPEATS = "experiments.repeats"
+TAG_SEEDS = "experiments.seeds"
+#: sha256 over what a case's result depends on (see cache.py), on every case run.
+TAG_CACHE_KEY = "experiments.cache_key"
+#: Project modules and distributions loaded when the case ended (compressed
+#: JSON, continued in ``.1``, ``.2``... when long), checked before a cache hit.
+TAG_CACHE_DEPS = "experiments.cache_deps"
+#: On a run that records a cached case: the run that computed its metrics.
+TAG_CACHED_FROM = "experiments.cached_from"

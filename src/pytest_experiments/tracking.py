@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import sqlite_store
+from .devices import DEVICE_ENV
 from .provenance import Provenance
 from .redaction import redact_uri as redact_uri
 from .redaction import scrub_credentials as scrub_credentials
@@ -33,6 +34,7 @@ from .settings import Settings
 from .stats import Summary
 from .tags import (
     TAG_CONTROLLER,
+    TAG_DEVICE,
     TAG_MACHINE,
     TAG_METRICS,
     TAG_NODEID,
@@ -438,6 +440,9 @@ class MlflowBackend:
                 tags["mlflow.source.git.branch"] = p.branch
             if p.data_fingerprint:
                 tags["data.fingerprint"] = p.data_fingerprint
+            device = os.environ.get(DEVICE_ENV)
+            if device:
+                tags[TAG_DEVICE] = device
             for dist in KEY_LIBRARIES:
                 try:
                     tags[f"lib.{dist}"] = importlib.metadata.version(dist)
