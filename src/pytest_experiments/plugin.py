@@ -27,7 +27,13 @@ from .discovery import (
     matches_any,
     relative_file,
 )
-from .settings import Settings, parse_baseline_source, parse_repeats, parse_seed
+from .settings import (
+    Settings,
+    parse_baseline_source,
+    parse_repeats,
+    parse_seed,
+    parse_session_group,
+)
 
 if TYPE_CHECKING:
     from .run import ExperimentRun
@@ -108,6 +114,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="PATH",
         help="write the experiment results as JSON to PATH",
+    )
+    group.addoption(
+        "--exp-session-group",
+        type=parse_session_group,
+        default=None,
+        metavar="NAME",
+        help="tag every run with this session group, shared by the shards of one study "
+        "(default: $GITHUB_RUN_ID when set, else this session's id)",
     )
     parser.addini(
         "experiment_files",

@@ -52,6 +52,8 @@ class Settings(NamedTuple):
     session_id: str
     #: ``host:pid`` of the controlling pytest process (to spot dead sessions).
     controller: str
+    #: Tagged on every run: the shards one report covers (``--exp-session-group``).
+    session_group: str = ""
 
     @property
     def tracking(self) -> bool:
@@ -111,6 +113,7 @@ class Settings(NamedTuple):
         repeats = opt.exp_repeats
         if repeats is None:
             repeats = _ini_number(config, "experiments_repeats", int, 1, None)
+        session_id = uuid.uuid4().hex
         return cls(
             rootdir=rootdir,
             experiment_files=tuple(config.getini("experiment_files")) or DEFAULT_EXPERIMENT_FILES,
@@ -130,14 +133,25 @@ class Settings(NamedTuple):
             primary_metric=config.getini("experiments_primary_metric") or None,
             leaderboard=leaderboard,
             github_summary=config.getini("experiments_github_summary"),
-            session_id=uuid.uuid4().hex,
+            session_id=session_id,
             controller=f"{socket.gethostname()}:{os.getpid()}",
+            session_group=opt.exp_session_group or _github_run_id() or session_id,
         )
 
 
 def default_tracking_uri(rootdir: Path) -> str:
     """The embedded store: ``sqlite:///<rootdir>/mlflow.db``."""
     return f"sqlite:///{(rootdir / 'mlflow.db').as_posix()}"
+
+
+def _github_run_id() -> str | None:
+    """``$GITHUB_RUN_ID``: the same for every job (shard) of one workflow run
+    and its re-runs; None when unset or not a name a group can have."""
+    value = os.environ.get("GITHUB_RUN_ID", "").strip()
+    try:
+        return parse_session_group(value) if value else None
+    except argparse.ArgumentTypeError:
+        return None
 
 
 def _ini_number(
@@ -206,3 +220,23 @@ def parse_baseline_source(text: str) -> str:
     raise argparse.ArgumentTypeError(
         f"--exp-baseline must be 'file', 'mlflow' or 'mlflow:<filter>', got {text!r}"
     )
+
+
+def parse_session_group(text: str) -> str:
+    """A session group name (``--exp-session-group``, ``--exp-merge``): 1 to
+    200 printable characters without quotes or backslashes (it is matched
+    inside an MLflow search filter)."""
+    name = text.strip()
+    if not name:
+        raise argparse.ArgumentTypeError("a session group name cannot be empty")
+    if len(name) > 200:
+        raise argparse.ArgumentTypeError(
+            f"a session group name has at most 200 characters, got {len(name)}"
+        )
+    bad = sorted({c for c in name if c in "'\"`\\" or not c.isprintable()})
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"session group {name!r} contains {', '.join(map(repr, bad))}: use letters, "
+            "digits, spaces and punctuation other than quotes and backslashes"
+        )
+    return name
