@@ -42,6 +42,3 @@ TAG_CACHE_KEY = "experiments.cache_key"
 TAG_CACHE_DEPS = "experiments.cache_deps"
 #: On a run that records a cached case: the run that computed its metrics.
 TAG_CACHED_FROM = "experiments.cached_from"
-#: The session group (``--exp-session-group``; default ``$GITHUB_RUN_ID``, else
-#: the session id): the shards whose runs ``--exp-merge`` reports together.
-TAG_SESSION_GROUP = "experiments.session_group"
