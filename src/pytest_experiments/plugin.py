@@ -104,6 +104,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "\"mlflow:tags.git.branch = 'main'\"",
     )
     group.addoption(
+        "--exp-cache",
+        action="store_const",
+        const=True,
+        dest="exp_cache",
+        default=None,
+        help="do not run a case again when a finished run in the tracking store has its "
+        "inputs (code, params, seeds, data, library versions): re-evaluate and record "
+        "that run's metrics (default: ini experiments_cache)",
+    )
+    group.addoption(
+        "--exp-no-cache",
+        action="store_const",
+        const=False,
+        dest="exp_cache",
+        help="run every case, even when ini experiments_cache is true",
+    )
+    group.addoption(
         "--exp-report",
         default=None,
         metavar="PATH",
@@ -158,6 +175,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "experiments_baseline_window",
         default="5",
         help="with --exp-baseline mlflow: latest passed runs pooled per case (default 5)",
+    )
+    parser.addini(
+        "experiments_cache",
+        type="bool",
+        default=False,
+        help="like --exp-cache for every session (off with --exp-no-tracking; default false)",
     )
     parser.addini(
         "experiments_data",

@@ -306,7 +306,9 @@ def _format_seconds(seconds: float) -> str:
 def _counts_text(results: Sequence[CaseResult]) -> str:
     counts = outcome_counts(results)
     parts = [f"{count} {outcome}" for outcome, count in counts.items() if count]
-    return ", ".join(parts) if parts else "no cases"
+    cached = sum(1 for r in results if r.cached_from)
+    more = f" ({cached} cached: not run again)" if cached else ""
+    return (", ".join(parts) + more) if parts else "no cases"
 
 
 def outcome_counts(results: Sequence[CaseResult]) -> dict[str, int]:
@@ -386,13 +388,25 @@ def _value_text(result: CaseResult, metric: str, show: Callable[[object], str]) 
 
 
 def _run_cell(result: CaseResult) -> str:
-    if result.run_id and result.run_url:
-        url = _safe_url(result.run_url)
+    cell = _run_link(result.run_id, result.run_url)
+    if result.cached_from:  # --exp-cache: the run that computed the metrics
+        cell = f"{cell} cached from {_run_link(result.cached_from, result.cached_from_url)}"
+    return cell.strip()
+
+
+def _run_link(run_id: str | None, run_url: str | None) -> str:
+    if run_id and run_url:
+        url = _safe_url(run_url)
         if url is not None:
-            return f"[{escape_cell(result.run_id[:8])}]({url})"
-    if result.run_id:
-        return escape_cell(result.run_id)
+            return f"[{escape_cell(run_id[:8])}]({url})"
+    if run_id:
+        return escape_cell(run_id)
     return ""
+
+
+def _outcome_text(result: CaseResult) -> str:
+    """The outcome, marked when the case was not run again (--exp-cache)."""
+    return f"{result.outcome} (cached)" if result.cached_from else result.outcome
 
 
 def _experiment_section(
@@ -472,7 +486,7 @@ def _experiment_section(
                 row.append("")
         mine = extra_columns.get(result.nodeid, {})
         row += [escape_cell(mine.get(extra)) for extra in extras]
-        row += [escape_cell(result.outcome), escape_cell(_format_seconds(result.duration))]
+        row += [escape_cell(_outcome_text(result)), escape_cell(_format_seconds(result.duration))]
         if with_runs:
             row.append(_run_cell(result))
         rows.append(row)
@@ -870,7 +884,7 @@ def _terminal_group(group: Sequence[CaseResult], width: int) -> list[str]:
     shows = {m: _column_format([r.metrics.get(m) for r in group]) for m in metrics}
     names = [*metrics, *delta_only]
     labels = [_plain(_case_label(r.case_id)) for r in group]
-    tails = [f"{_plain(r.outcome)}  {_format_seconds(r.duration)}" for r in group]
+    tails = [f"{_plain(_outcome_text(r))}  {_format_seconds(r.duration)}" for r in group]
     cells = [
         [
             (
@@ -900,7 +914,7 @@ def _terminal_group(group: Sequence[CaseResult], width: int) -> list[str]:
         [
             label,
             *(row[i][0 if kind == "value" else 1] for kind, i in columns),
-            _plain(result.outcome),
+            _plain(_outcome_text(result)),
             _format_seconds(result.duration),
         ]
         for label, row, result in zip(labels, cells, group, strict=True)

@@ -111,6 +111,10 @@ class CaseResult:
     #: Why the case has no complete MLflow run although tracking was on (the
     #: tracking server stopped answering during the session), else None.
     untracked: str | None = None
+    #: ``--exp-cache``: the case was not run again; its metrics come from this
+    #: earlier run (id, and its web page for an HTTP tracking server).
+    cached_from: str | None = None
+    cached_from_url: str | None = None
 
     @classmethod
     def for_item(cls, nodeid: str, file: str, **fields: Any) -> CaseResult:

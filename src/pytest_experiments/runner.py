@@ -17,6 +17,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -29,10 +30,11 @@ from .results import BAD_OUTCOMES, CaseResult
 from .run import ExperimentRun
 from .settings import Settings
 from .stats import Summary
-from .tags import TAG_METRICS, TAG_OUTCOME, TAG_STATS
+from .tags import TAG_CACHE_KEY, TAG_CACHED_FROM, TAG_METRICS, TAG_OUTCOME, TAG_STATS
 from .verdict import SEVERITY, Gate, evaluate
 
 if TYPE_CHECKING:
+    from .cache import CacheHit, Environment, StoredRun
     from .tracking import MlflowBackend
 
 RUN_KEY = pytest.StashKey[ExperimentRun]()
@@ -125,6 +127,10 @@ class CaseRunner:
         self.tracking_lost: str | None = None
         #: The run of each case's latest attempt (pytest-rerunfailures).
         self._attempts: dict[str, str] = {}
+        #: The run cache: loaded code, and per experiment file the stored runs
+        #: that may answer a case, by key (one search per file and process).
+        self._environment: Environment | None = None
+        self._cached_runs: dict[str, dict[str, list[StoredRun]]] = {}
         self.gate = Gate(
             alpha=settings.alpha,
             update_baseline=settings.update_baseline,
@@ -150,6 +156,7 @@ class CaseRunner:
             self.backend.prepare()
         except Exception:
             pass  # the first case's run start raises it again, and reports it there
+        self.environment  # noqa: B018 - read the installed distributions now, not in a case
 
     def declaration(self, item: pytest.Function) -> Declaration:
         assert item.parent is not None
@@ -256,6 +263,9 @@ class CaseRunner:
         item.stash[RESULT_KEY] = result
         problems: list[tuple[str, str]] = []  # (outcome, message)
 
+        cache_key = self._cache_key(item, case, result)
+        hit = self._cache_hit(result, cache_key) if cache_key and self.settings.cache else None
+
         active = None
         tracking_notes: list[str] = []
         if self.tracking_lost is not None:
@@ -278,10 +288,11 @@ class CaseRunner:
                     problems.append(("error", message))
 
         start = time.perf_counter()
-        samples: dict[str, list[float]] = {}
+        # A cache hit runs no repeat: its samples are those of the stored run.
+        samples: dict[str, list[float]] = dict(hit.samples) if hit is not None else {}
         invalid: str | None = None  # what was wrong with a returned value
         raised: BaseException | None = None
-        for repeat, repeat_seed in enumerate(result.seeds):
+        for repeat, repeat_seed in enumerate(result.seeds if hit is None else ()):
             handle._repeat = repeat
             # Right before the call: fixtures set up for this case (or a
             # session fixture built only for the first case) must not shift the draws.
@@ -327,7 +338,7 @@ class CaseRunner:
                 handle,
                 result,
                 status,
-                {TAG_OUTCOME: outcome},
+                {TAG_OUTCOME: outcome, **self._cache_tags(cache_key, None)},
                 {},
                 tb,
                 tracking_notes,
@@ -365,7 +376,12 @@ class CaseRunner:
             handle,
             result,
             status,
-            {TAG_OUTCOME: outcome, **_metric_tags(summaries), **_repeat_tags(result)},
+            {
+                TAG_OUTCOME: outcome,
+                **_metric_tags(summaries),
+                **_repeat_tags(result),
+                **self._cache_tags(cache_key, hit),
+            },
             summaries,
             None,
             tracking_notes,
@@ -373,6 +389,110 @@ class CaseRunner:
         )
         if result.outcome in BAD_OUTCOMES:
             pytest.fail(f"[{result.outcome}] {result.message}", pytrace=False)
+
+    # -- the run cache (--exp-cache) ---------------------------------------------
+    @property
+    def environment(self) -> Environment:
+        """This process's loaded code (project modules, distributions)."""
+        if self._environment is None:
+            from .cache import Environment, dist_index
+
+            patterns = (*self.settings.experiment_files, *self.config.getini("python_files"))
+            index = dist_index(getattr(self.config, "cache", None))
+            self._environment = Environment(self.settings.rootdir, patterns, index)
+        return self._environment
+
+    def _cache_key(self, item: pytest.Function, case: Case, result: CaseResult) -> str | None:
+        """The case's cache key, recorded on every tracked run (None with
+        tracking off, or with a warning when it cannot be worked out)."""
+        if not self.settings.tracking or self.tracking_lost is not None:
+            return None
+        from . import cache
+
+        try:
+            rootdir = Path(self.settings.rootdir)
+            conftests: dict[str, str | None] = {}
+            for path in cache.conftest_chain(rootdir, item.path.parent):
+                digest = cache.file_digest(path)
+                if digest is not None:
+                    conftests[_relative(Path(path), rootdir)] = digest
+            parts = cache.KeyParts(
+                nodeid=item.nodeid,
+                experiment=cache.file_digest(item.path),
+                conftests=conftests,
+                params=tracked_params(case.values),
+                seeds=result.seeds,
+                repeats=result.repeats,
+                data=self.provenance.data_fingerprint,
+                python=cache.python_version(),
+                plugin=cache.plugin_version(),
+            )
+            return cache.case_key(parts)
+        except Exception as exc:
+            warnings.warn(
+                pytest.PytestWarning(f"{item.nodeid}: no cache key: {_describe(exc)}"),
+                stacklevel=1,
+            )
+            return None
+
+    def _cache_hit(self, result: CaseResult, key: str) -> CacheHit | None:
+        """The newest stored run that may stand in for running the case, or None."""
+        from .cache import find_hit, hit_index
+
+        runs = self._cached_runs.get(result.file)
+        try:
+            if runs is None:
+                found = self.backend.cache_candidates(result.file)
+                runs = self._cached_runs[result.file] = hit_index(found, self.settings.session_id)
+            env = self.environment
+            hit = find_hit(
+                runs.get(key, ()),
+                env.loaded(),
+                env.file_now,
+                env.version_now,
+                self.backend.metric_history,
+            )
+        except Exception as exc:
+            self._cached_runs.setdefault(result.file, {})  # one warning per file
+            warnings.warn(
+                pytest.PytestWarning(
+                    f"{result.case_id}: could not read the run cache, so the case runs: "
+                    f"{_describe(exc)}"
+                ),
+                stacklevel=1,
+            )
+            return None
+        if hit is not None:
+            result.cached_from = hit.run.origin
+            result.cached_from_url = self.backend.run_url(hit.run.experiment_id, hit.run.origin)
+        return hit
+
+    def _cache_tags(self, key: str | None, hit: CacheHit | None) -> dict[str, str]:
+        """The key, and what was loaded (the stored run's for a hit, which
+        also names the run that computed the metrics)."""
+        if key is None:
+            return {}
+        if hit is None:
+            try:
+                deps = self.environment.loaded()
+            except Exception as exc:  # the run then never answers a case
+                warnings.warn(
+                    pytest.PytestWarning(f"no cache dependencies recorded: {_describe(exc)}"),
+                    stacklevel=1,
+                )
+                return {TAG_CACHE_KEY: key}
+            return {**deps.encode(), TAG_CACHE_KEY: key}
+        origin = hit.run.origin
+        note = (
+            f"Cached by pytest-experiments (--exp-cache): the experiment did not run again. "
+            f"Its metrics were computed by run {origin}, which also holds its artifacts and models."
+        )
+        return {
+            **hit.deps.encode(),
+            TAG_CACHED_FROM: origin,
+            "mlflow.note.content": note,
+            TAG_CACHE_KEY: key,
+        }
 
     def _call(self, item: pytest.Function, repeat_seed: int | None) -> object:
         function = item.obj
@@ -495,6 +615,13 @@ class CaseRunner:
             warnings.warn(pytest.PytestWarning(f"{result.case_id}: {note}"), stacklevel=1)
         if failure is not None:  # outside the except: no chain of MLflow's exceptions
             pytest.fail(failure, pytrace=False)
+
+
+def _relative(path: Path, rootdir: Path) -> str:
+    try:
+        return path.relative_to(rootdir).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 def seed_rngs(seed: int) -> None:

@@ -52,6 +52,8 @@ class Settings(NamedTuple):
     session_id: str
     #: ``host:pid`` of the controlling pytest process (to spot dead sessions).
     controller: str
+    #: ``--exp-cache``: a case whose inputs match a stored run is not run again.
+    cache: bool = False
     #: Tagged on every run: the shards one report covers (``--exp-session-group``).
     session_group: str = ""
 
@@ -113,6 +115,12 @@ class Settings(NamedTuple):
         repeats = opt.exp_repeats
         if repeats is None:
             repeats = _ini_number(config, "experiments_repeats", int, 1, None)
+        cache = bool(config.getini("experiments_cache")) if opt.exp_cache is None else opt.exp_cache
+        if opt.exp_cache and uri is None:
+            raise pytest.UsageError(
+                "--exp-cache reads earlier results from the tracking store; "
+                "it cannot be used with --exp-no-tracking"
+            )
         session_id = uuid.uuid4().hex
         return cls(
             rootdir=rootdir,
@@ -135,6 +143,7 @@ class Settings(NamedTuple):
             github_summary=config.getini("experiments_github_summary"),
             session_id=session_id,
             controller=f"{socket.gethostname()}:{os.getpid()}",
+            cache=cache and uri is not None,
             session_group=opt.exp_session_group or _github_run_id() or session_id,
         )
 

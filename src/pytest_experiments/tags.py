@@ -16,6 +16,13 @@ TAG_MACHINE = "pytest.machine"
 TAG_METRICS = "experiments.metrics"
 #: JSON spread of metrics with n > 1: metric -> {"mean", "n", "std"}.
 TAG_STATS = "experiments.stats"
+#: sha256 over what a case's result depends on (see cache.py), on every case run.
+TAG_CACHE_KEY = "experiments.cache_key"
+#: Project modules and distributions loaded when the case ended (compressed
+#: JSON, continued in ``.1``, ``.2``... when long), checked before a cache hit.
+TAG_CACHE_DEPS = "experiments.cache_deps"
+#: On a run that records a cached case: the run that computed its metrics.
+TAG_CACHED_FROM = "experiments.cached_from"
 #: The accelerator an xdist worker was given with ``--exp-devices``.
 TAG_DEVICE = "experiments.device"
 #: The session group (``--exp-session-group``; default ``$GITHUB_RUN_ID``, else
