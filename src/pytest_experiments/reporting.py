@@ -412,6 +412,7 @@ def _outcome_text(result: CaseResult) -> str:
 def _experiment_section(
     group: Sequence[CaseResult],
     extra_columns: Mapping[str, Mapping[str, str]],
+    plots: Sequence[tuple[str, str]] = (),
 ) -> list[str]:
     first = group[0]
     lines = [f"## {escape_cell(first.experiment)} ({escape_cell(first.file)})", ""]
@@ -491,7 +492,19 @@ def _experiment_section(
             row.append(_run_cell(result))
         rows.append(row)
     lines += _md_table(header, numeric, rows)
-    return lines + _gate_notes(group)
+    return lines + _gate_notes(group) + _images(plots)
+
+
+def _images(plots: Sequence[tuple[str, str]]) -> list[str]:
+    """One Markdown image per ``(alt text, relative path)``, each its own paragraph.
+
+    The path is percent-encoded (a report named ``my report.md`` has its
+    plots in ``my%20report_files/``), so it cannot end the link early."""
+    lines: list[str] = []
+    for alt, path in plots:
+        target = quote(path.replace("\\", "/"), safe="/")
+        lines += ["", f"![{escape_cell(alt)}]({target})"]
+    return lines
 
 
 def _gate_notes(group: Sequence[CaseResult]) -> list[str]:
@@ -668,6 +681,7 @@ def render_markdown(
     *,
     extra_columns: Mapping[str, Mapping[str, str]] | None = None,
     extra_sections: Sequence[str] = (),
+    plots: Mapping[tuple[str, str], Sequence[tuple[str, str]]] | None = None,
 ) -> str:
     """The whole Markdown report: header, one table per experiment, leaderboard, failures.
 
@@ -686,8 +700,13 @@ def render_markdown(
     *extra_columns* maps a node id to ``{column: text}`` (added before the
     outcome column of that case's experiment table; missing cells are empty);
     *extra_sections* are appended verbatim, separated by blank lines.
+
+    *plots* maps ``(file, experiment)`` to its images as ``(alt text, path)``,
+    the path relative to the report (``report_files/x.png``): each is linked
+    under that experiment's table, in order. Nothing is read or written here.
     """
     extra_columns = extra_columns or {}
+    plots = plots or {}
     lines = ["# Experiment report", ""]
     if session.partial:
         lines += [
@@ -712,7 +731,8 @@ def render_markdown(
     ]
     for group in _group(results):
         lines += [""]
-        lines += _experiment_section(group, extra_columns)
+        key = (group[0].file, group[0].experiment)
+        lines += _experiment_section(group, extra_columns, plots.get(key, ()))
     leaderboard = _leaderboard(session, results)
     if leaderboard:
         lines += ["", *leaderboard]

@@ -49,6 +49,8 @@ class ExperimentSession:
         self.partial = False
         #: Cases found regressed by the session-wide Holm correction.
         self.holm_regressed: list[str] = []
+        #: The report's PNG plots per (file, experiment), once written.
+        self.plots: dict[tuple[str, str], list[Path]] = {}
 
     # -- incoming ---------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -250,13 +252,18 @@ class ExperimentSession:
                 )
                 for s in (part or [])
             ]
+            links = self._write_plots(results) if self.settings.report else {}
             markdown = reporting.render_markdown(
-                info, results, extra_columns=extra_columns, extra_sections=sections
+                info, results, extra_columns=extra_columns, extra_sections=sections, plots=links
             )
             if self.settings.report:
                 self._write(self.settings.report, markdown)
             summary = self._github_summary_path()
             if summary and results:
+                if links:  # relative images cannot render in a job summary
+                    markdown = reporting.render_markdown(
+                        info, results, extra_columns=extra_columns, extra_sections=sections
+                    )
                 try:
                     with open(summary, "a", encoding="utf-8") as fh:
                         fh.write(markdown + "\n")
@@ -267,6 +274,31 @@ class ExperimentSession:
                     )
         if self.settings.json:
             self._write(self.settings.json, reporting.render_json(info, results))
+
+    def _write_plots(
+        self, results: list[CaseResult]
+    ) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        """Write the report's plots into ``<report stem>_files/`` beside it
+        (kept in :attr:`plots` for other outputs) and return, per experiment,
+        each plot's (title, path relative to the report). A plot that fails
+        is a problem line; the report is written regardless."""
+        from . import plots
+
+        report = Path(self.settings.report or "")
+        if not report.is_absolute():
+            report = Path(self.config.invocation_params.dir) / report
+        folder = report.parent / f"{report.stem}_files"
+        try:
+            written = plots.write_all(results, folder)
+        except Exception as exc:  # write_all reports its own failures; this is a bug
+            self.problems.append(f"could not write the report's plots: {exc}")
+            return {}
+        self.problems.extend(written.problems)
+        self.plots = written.paths()
+        return {
+            key: [(p.spec.title, f"{folder.name}/{p.path.name}") for p in files]
+            for key, files in written.by_experiment.items()
+        }
 
     def _github_summary_path(self) -> str | None:
         path = os.environ.get("GITHUB_STEP_SUMMARY")
