@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 RUNNER_KEY = pytest.StashKey["CaseRunner"]()
+#: With ``--exp-merge``: the experiment cases selected, which the merge reports on.
+MERGE_KEY = pytest.StashKey[list[pytest.Item]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,14 +71,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "experiments_tracking_uri, else sqlite:///<rootdir>/mlflow.db)",
     )
     group.addoption(
-        "--exp-no-tracking",
-        action="store_true",
-        default=False,
-        help="do not log experiments to MLflow",
-    )
-    group.addoption(
-        "--exp-update-baseline",
-    group.addoption(
         "--exp-devices",
         type=parse_devices,
         default=None,
@@ -84,6 +78,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="give each xdist worker its own GPU through CUDA_VISIBLE_DEVICES (worker gwN "
         "gets device N mod the number listed; 'auto': the GPUs present)",
     )
+    group.addoption(
+        "--exp-no-tracking",
+        action="store_true",
+        default=False,
+        help="do not log experiments to MLflow",
+    )
+    group.addoption(
+        "--exp-update-baseline",
         action="store_true",
         default=False,
         help="write today's metrics to baselines/<file>.json; regressions do not fail",
@@ -139,6 +141,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="tag every run with this session group, shared by the shards of one study "
         "(default: $GITHUB_RUN_ID when set, else this session's id)",
+    )
+    group.addoption(
+        "--exp-merge",
+        type=parse_session_group,
+        default=None,
+        metavar="NAME",
+        help="run no case: report on the collected cases from the runs of session group "
+        "(or session id) NAME in the tracking store; a case with no run is missing",
     )
     parser.addini(
         "experiment_files",
@@ -220,6 +230,13 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     settings = Settings.from_config(config)
     config.stash[SETTINGS_KEY] = settings
+    if settings.merge is not None and config.pluginmanager.hasplugin("xdist"):
+        # A merge runs no case: like --collect-only, it needs no workers (-n is
+        # ignored, as xdist does for --pdb with -n auto; it runs before xdist's
+        # own pytest_configure, which starts workers).
+        config.option.numprocesses = 0
+        config.option.dist = "no"
+        config.option.tx = []
     if not hasattr(config, "workerinput"):
         if settings.report or settings.json:  # written even when nothing was collected
             from .session import experiment_session
@@ -229,6 +246,11 @@ def pytest_configure(config: pytest.Config) -> None:
             from .session import XdistHooks
 
             config.pluginmanager.register(XdistHooks(config, settings), "experiments-xdist")
+            devices = config.getoption("exp_devices", None)
+            if devices:
+                from .devices import DeviceHooks
+
+                config.pluginmanager.register(DeviceHooks(devices), "experiments-devices")
 
 
 def _activate(config: pytest.Config) -> None:
@@ -283,11 +305,6 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
 def pytest_pycollect_makemodule(module_path: Path, parent: Any) -> pytest.Module | None:
     if _is_experiment_file(module_path, parent.config):
         from .collection import ExperimentModule
-            devices = config.getoption("exp_devices", None)
-            if devices:
-                from .devices import DeviceHooks
-
-                config.pluginmanager.register(DeviceHooks(devices), "experiments-devices")
 
         _activate(parent.config)
         module: pytest.Module = ExperimentModule.from_parent(parent, path=module_path)
@@ -318,12 +335,32 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--exp-merge`` nothing runs: every selected test is deselected
+    (after every other selection, ``-k``/``-m`` included), and the experiment
+    cases among them are what the merge reports on."""
+    if config.stash[SETTINGS_KEY].merge is None or config.option.collectonly:
+        return
+    config.stash[MERGE_KEY] = [item for item in items if is_experiment_item(item)]
+    if items:
+        config.hook.pytest_deselected(items=list(items))
+        items[:] = []
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Once experiments are collected: fail fast when the tracking store is
-    unusable, and get tracking ready before the first case."""
+    unusable, and get tracking ready before the first case (or, with
+    ``--exp-merge``, read the group's runs instead)."""
     config = session.config
     settings = config.stash[SETTINGS_KEY]
     if config.option.collectonly:
+        return
+    if settings.merge is not None:
+        from .merge import merge_session
+
+        if MERGE_KEY in config.stash:  # else selecting failed (a bad -k): that error stands
+            merge_session(config, settings, config.stash[MERGE_KEY], _runner(config))
         return
     cases = [item for item in session.items if is_experiment_item(item)]
     if not cases:

@@ -675,6 +675,23 @@ def _failures(results: Sequence[CaseResult]) -> list[str]:
     return lines
 
 
+def _group_lines(session: SessionInfo) -> list[str]:
+    """The header's line on the session group, or on the merge (``--exp-merge``)."""
+    merged = session.merged
+    if merged:
+        sessions = int(merged.get("sessions", 0))
+        text = (
+            f"- Merged: {escape_cell(merged.get('matched', 'session group'))} "
+            f"{escape_cell(merged.get('group', ''))}, {int(merged.get('runs', 0))} runs "
+            f"of {sessions} session{'s' if sessions != 1 else ''}"
+        )
+        missing = int(merged.get("missing", 0))
+        return [text + (f", {missing} cases missing" if missing else "")]
+    if session.session_group:
+        return [f"- Session group: {escape_cell(session.session_group)}"]
+    return []
+
+
 def render_markdown(
     session: SessionInfo,
     results: Sequence[CaseResult],
@@ -726,6 +743,7 @@ def render_markdown(
         f"- Branch: {escape_cell(session.branch) if session.branch else 'unknown'}",
         f"- Data fingerprint: {fingerprint}",
         f"- Tracking: {escape_cell(session.tracking_uri) if session.tracking_uri else 'off'}",
+        *_group_lines(session),
         f"- Cases: {_counts_text(results)}",
         f"- Wall time: {escape_cell(_format_seconds(session.wall_time))}",
     ]

@@ -14,8 +14,10 @@ from typing import Any
 OUTCOMES = ("passed", "new", "failed", "regressed", "error", "crashed")
 #: pytest's own outcomes, recorded as such (counted after OUTCOMES when present).
 PYTEST_OUTCOMES = ("skipped", "xfailed", "xpassed")
+#: A case a merge (``--exp-merge``) found no run of (counted after OUTCOMES when present).
+MERGE_OUTCOMES = ("missing",)
 #: Outcomes that make pytest's exit status non-zero.
-BAD_OUTCOMES = frozenset({"failed", "regressed", "error", "crashed"})
+BAD_OUTCOMES = frozenset({"failed", "regressed", "error", "crashed", "missing"})
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,11 @@ class SessionInfo:
     #: How the leaderboard ranks cases: ``"file"`` (each experiment file its
     #: own cases, by its own primary metric) or ``"global"`` (all together).
     leaderboard: str = "file"
+    #: The session group its runs were tagged with (None with tracking off).
+    session_group: str | None = None
+    #: For ``--exp-merge``: group, what the name matched ("session group" or
+    #: "session id"), runs, sessions and missing cases; None for a session.
+    merged: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

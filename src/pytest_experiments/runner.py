@@ -25,6 +25,7 @@ import pytest
 from . import baselines as baseline_files
 from .collection import Case, Declaration, is_secret_name, mask_secret, tracked_params
 from .discovery import SEED_FIXTURE_KEY, relative_file
+from .merge import result_tags
 from .provenance import Provenance, session_provenance
 from .results import BAD_OUTCOMES, CaseResult
 from .run import ExperimentRun
@@ -576,7 +577,7 @@ class CaseRunner:
             handle._detach()
             return
         all_metrics = _metric_history(metrics) + handle.metrics
-        all_tags = {**handle.tags, **tags}
+        all_tags = {**handle.tags, **tags, **result_tags(result)}
         user_params = {
             k: mask_secret(v) if is_secret_name(k) else v for k, v in handle.params.items()
         }
@@ -654,10 +655,10 @@ def _metric_history(metrics: Mapping[str, Summary]) -> list[tuple[str, float, in
 
 
 def _metric_tags(metrics: Mapping[str, Summary]) -> dict[str, str]:
-    """Which metrics were returned, and the spread of those with n > 1."""
+    """Which metrics were returned (in that order), and the spread of those with n > 1."""
     if not metrics:
         return {}
-    tags = {TAG_METRICS: json.dumps(sorted(metrics))}
+    tags = {TAG_METRICS: json.dumps(list(metrics))}  # in the order returned
     spread = {
         m: {"mean": s.mean, "n": s.n, "std": s.std}
         for m, s in sorted(metrics.items())

@@ -20,6 +20,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from . import baselines as baseline_files
+    from .merge import Merged
     from .provenance import Provenance
     from .results import CaseResult, SessionInfo
     from .stats import Summary
@@ -49,6 +50,8 @@ class ExperimentSession:
         self.partial = False
         #: Cases found regressed by the session-wide Holm correction.
         self.holm_regressed: list[str] = []
+        #: With ``--exp-merge``: the group's runs and results (no case ran here).
+        self.merge: Merged | None = None
         #: The report's PNG plots per (file, experiment), once written.
         self.plots: dict[tuple[str, str], list[Path]] = {}
 
@@ -90,18 +93,40 @@ class ExperimentSession:
             self.declared = session.config.stash.get(DECLARED_KEY, None)
         if not self.results and not self.experiments and not self.wants_output():
             return
-        if not self.settings.update_baseline:
+        if self.merge is not None:
+            self.merge_exit_status(session)
+        elif not self.settings.update_baseline:
             self.apply_holm(session)
         lost = self.tracking_lost()
         if lost is not None:
             self.problems.append(lost)
-        elif self.settings.tracking:
+        elif self.settings.tracking and self.merge is None:
             self.end_orphaned_runs()
         if self.settings.update_baseline:
             self.update_baselines()
         else:
             self.find_stale()
         self.write_outputs()
+
+    def merged(self, merge: Merged) -> None:
+        """``--exp-merge``: the group's results stand for the collected cases."""
+        self.merge = merge
+        self.results = {result.nodeid: result for result in merge.results}
+        self.set_order(result.nodeid for result in merge.results)
+
+    def merge_exit_status(self, session: pytest.Session) -> None:
+        """A merge runs no test (pytest would exit 5): it exits as the group's
+        session would have, 1 when any case is bad (missing included), else 0."""
+        if session.exitstatus not in (
+            pytest.ExitCode.OK,
+            pytest.ExitCode.TESTS_FAILED,
+            pytest.ExitCode.NO_TESTS_COLLECTED,
+        ):
+            return  # collection errors, Ctrl-C: pytest's status stands
+        from .results import BAD_OUTCOMES
+
+        bad = any(r.outcome in BAD_OUTCOMES for r in self.results.values())
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED if bad else pytest.ExitCode.OK
 
     def tracking_lost(self) -> str | None:
         """Why tracking stopped mid-session (a server that died), as a case
@@ -127,9 +152,13 @@ class ExperimentSession:
                 from .tracking import MlflowBackend
 
                 backend = MlflowBackend(self.settings, self.session_provenance())
+                from .merge import result_tags
+
                 for result in upgraded:
                     if result.run_id:
                         backend.set_outcome(result.run_id, result.outcome)
+                        for key, value in result_tags(result).items():  # for --exp-merge
+                            backend.set_tag(result.run_id, key, value)
             except Exception as exc:
                 from .redaction import scrub_credentials
 
@@ -205,7 +234,7 @@ class ExperimentSession:
         from .results import SessionInfo
 
         p = self.session_provenance()
-        return SessionInfo(
+        info = SessionInfo(
             started=self.started_at.isoformat(timespec="seconds"),
             wall_time=time.perf_counter() - self.start,
             commit=p.commit,
@@ -216,7 +245,9 @@ class ExperimentSession:
             partial=self.partial,
             primary_metric=self.settings.primary_metric,
             leaderboard=self.settings.leaderboard,
+            session_group=self.settings.session_group if self.settings.tracking else None,
         )
+        return info if self.merge is None else self.merge.session_info(info)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.set_order(item.nodeid for item in session.items)
@@ -327,6 +358,8 @@ class ExperimentSession:
             width = self.config.get_terminal_writer().fullwidth
             for line in reporting.render_terminal(self.ordered_results(), width=width):
                 tr.write_line(line)
+        for text, bad in self.merge.summary_lines() if self.merge is not None else ():
+            tr.write_line(text, red=bad)
         for update in self.updates:
             rel = _relative(update.path, self.settings.rootdir)
             if update.written:

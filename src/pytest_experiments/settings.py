@@ -56,6 +56,8 @@ class Settings(NamedTuple):
     cache: bool = False
     #: Tagged on every run: the shards one report covers (``--exp-session-group``).
     session_group: str = ""
+    #: ``--exp-merge``: the session group (or session id) to report on; no case runs.
+    merge: str | None = None
 
     @property
     def tracking(self) -> bool:
@@ -121,6 +123,18 @@ class Settings(NamedTuple):
                 "--exp-cache reads earlier results from the tracking store; "
                 "it cannot be used with --exp-no-tracking"
             )
+        merge = opt.exp_merge
+        if merge is not None:
+            if uri is None:
+                raise pytest.UsageError(
+                    "--exp-merge reads the group's runs from the tracking store; "
+                    "it cannot be used with --exp-no-tracking"
+                )
+            if opt.exp_update_baseline:
+                raise pytest.UsageError(
+                    "--exp-merge runs no case, so it has no metrics to accept: run the "
+                    "study itself with --exp-update-baseline"
+                )
         session_id = uuid.uuid4().hex
         return cls(
             rootdir=rootdir,
@@ -145,6 +159,7 @@ class Settings(NamedTuple):
             controller=f"{socket.gethostname()}:{os.getpid()}",
             cache=cache and uri is not None,
             session_group=opt.exp_session_group or _github_run_id() or session_id,
+            merge=merge,
         )
 
 
