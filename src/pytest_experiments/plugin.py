@@ -151,6 +151,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(or session id) NAME in the tracking store; a case with no run is missing",
     )
     parser.addini(
+        "experiments_longest_first",
+        type="bool",
+        default=True,
+        help="under xdist, run the experiment cases that took longest last time first "
+        "(durations kept in pytest's cache; default true)",
+    )
+    parser.addini(
         "experiment_files",
         type="args",
         default=["exp_*.py"],
@@ -246,6 +253,7 @@ def pytest_configure(config: pytest.Config) -> None:
             from .session import XdistHooks
 
             config.pluginmanager.register(XdistHooks(config, settings), "experiments-xdist")
+            _register_scheduler(config)
             devices = config.getoption("exp_devices", None)
             if devices:
                 from .devices import DeviceHooks
@@ -260,10 +268,20 @@ def _activate(config: pytest.Config) -> None:
     if pluginmanager.get_plugin(CASE_HOOKS) is not None:
         return
     pluginmanager.register(CaseHooks(), CASE_HOOKS)
+    _register_scheduler(config)
     if not hasattr(config, "workerinput"):
         from .session import experiment_session
 
         experiment_session(config, config.stash[SETTINGS_KEY])
+
+
+def _register_scheduler(config: pytest.Config) -> None:
+    """Case durations recorded (controller), longest cases first (xdist workers)."""
+    if config.pluginmanager.get_plugin(SCHEDULER) is None:
+        from .schedule import Scheduler
+
+        scheduler = Scheduler(config, config.stash[SETTINGS_KEY].experiment_files)
+        config.pluginmanager.register(scheduler, SCHEDULER)
 
 
 def _runner(config: pytest.Config) -> CaseRunner:
@@ -385,6 +403,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 CASE_HOOKS = "experiments-cases"
+SCHEDULER = "experiments-scheduler"
 
 
 class CaseHooks:

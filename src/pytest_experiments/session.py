@@ -257,9 +257,20 @@ class ExperimentSession:
             self.order = {nodeid: i for i, nodeid in enumerate(nodeids)}
 
     def ordered_results(self) -> list[CaseResult]:
+        """Results in the order the cases are declared (files as collected, cases
+        as defined), whatever order they ran in (see schedule.py)."""
+        declared: dict[tuple[str, str], int] = {}
+        for file, names in (self.declared or {}).items():
+            for name in names:
+                declared.setdefault((file, name), len(declared))
         last = len(self.order)
         return sorted(
-            self.results.values(), key=lambda r: (self.order.get(r.nodeid, last), r.nodeid)
+            self.results.values(),
+            key=lambda r: (
+                declared.get((r.file, r.case_id), len(declared)),
+                self.order.get(r.nodeid, last),
+                r.nodeid,
+            ),
         )
 
     def write_outputs(self) -> None:
