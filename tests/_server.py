@@ -169,13 +169,25 @@ def kill_group(proc: subprocess.Popen[Any], grace: float = 15.0) -> None:
 
 
 class MlflowServer:
-    """A real ``mlflow server`` on 127.0.0.1 with a sqlite backend and proxied artifacts."""
+    """A real ``mlflow server`` on 127.0.0.1 with proxied artifacts and a sqlite
+    backend copied from ``template`` (or the database at ``backend_uri``)."""
 
-    def __init__(self, folder: Path, template: Path) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        template: Path | None = None,
+        *,
+        backend_uri: str | None = None,
+        workers: int = 1,
+    ) -> None:
         self.folder = folder
         self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
-        self.db = copy_store(template, folder / "srv.db")
+        if backend_uri is None:
+            assert template is not None, "a sqlite server starts from a template store"
+            backend_uri = sqlite_uri(copy_store(template, folder / "srv.db"))
+        self.backend_uri = backend_uri
+        self.workers = workers
         self.log = folder / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -193,11 +205,11 @@ class MlflowServer:
             "--port",
             str(self.port),
             "--backend-store-uri",
-            sqlite_uri(self.db),
+            self.backend_uri,
             "--artifacts-destination",
             str(self.folder / "artifacts"),
             "--workers",
-            "1",
+            str(self.workers),
         ]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
