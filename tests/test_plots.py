@@ -440,6 +440,19 @@ def test_every_png_is_valid_linked_from_the_report_and_every_link_exists(
     assert image_links(render_markdown(session, results)) == []
 
 
+def test_a_users_matplotlib_settings_do_not_reach_the_plots(tmp_path: Path) -> None:
+    import matplotlib
+
+    spec = plots.experiment_plots(sweep_results())[0]
+    # LaTeX is not installed here: text.usetex would fail the drawing if it leaked in.
+    with matplotlib.rc_context(
+        {"text.usetex": True, "savefig.dpi": 300, "figure.figsize": (2, 2), "axes.grid": False}
+    ):
+        path = plots.write_png(spec, tmp_path / "plot.png")
+        assert matplotlib.rcParams["text.usetex"] is True  # and the user's settings stay
+    assert png_size(path) == (640, 400)
+
+
 def test_image_links_are_escaped_and_percent_encoded() -> None:
     results = [case({"k": k}, {"a]b": k}) for k in (1, 2)]
     session = SessionInfo(started="now")
