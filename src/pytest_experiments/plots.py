@@ -535,7 +535,9 @@ def _draw_lines(axes: Axes, spec: PlotSpec) -> None:
             capsize=3,
             label=_text(series.label) if series.label is not None else spec.metric,
         )
-        color = container.lines[0].get_color()
+        # One series: its baseline in black, to tell the two apart; several:
+        # each baseline in its series' colour.
+        color = container.lines[0].get_color() if len(spec.series) > 1 else "black"
         if series.has_baseline:
             known = [
                 (x, b) for x, b in zip(series.x, series.baseline, strict=True) if b is not None
@@ -547,7 +549,8 @@ def _draw_lines(axes: Axes, spec: PlotSpec) -> None:
                 linestyle="--",
                 marker="x",
                 color=color,
-                alpha=0.7,
+                alpha=0.6,
+                zorder=1.5,  # under the data line (2) where both coincide
                 label=_text(label),
             )
     if spec.log_x:
