@@ -223,8 +223,9 @@ def assert_same_results(merged: Path, single: Path) -> None:
 
 
 def group_runs(uri: str, group: str) -> list[Any]:
-    """Every run tagged with session group ``group`` in the store at ``uri``
-    (read here, independently of the plugin's merge)."""
+    """Every case run tagged with session group ``group`` in the store at
+    ``uri`` (read here, independently of the plugin's merge; runs without a
+    node id, such as a session's parent runs, are left out)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
@@ -238,7 +239,7 @@ def group_runs(uri: str, group: str) -> list[Any]:
             max_results=1000,
             page_token=token,
         )
-        runs.extend(page)
+        runs.extend(r for r in page if "pytest.nodeid" in r.data.tags)
         token = page.token
         if not token:
             return runs
