@@ -673,10 +673,12 @@ def test_cache_on_a_tracking_server_under_xdist_with_mlflow_baselines(
     cases = {"exp_a[n=1]", "exp_a[n=2]", "exp_e[ok=True]", ERRORED, "exp_f[seed=5]"}
     with running_server(tmp_path_factory.mktemp("server"), template) as server:
         study = Study(project, server.uri)
-        ran, first, _ = study.run("-n", "2")
+        ran, first, _ = study.run()
         assert ran == cases
-        gate = ("-n", "2", "--exp-cache", "--exp-baseline", "mlflow")
-        second = study.check(*gate, "--exp-report", "r.md", reran={ERRORED}, before=first)
+        gate = ("--exp-cache", "--exp-baseline", "mlflow")
+        second = study.check(
+            "-n", "2", *gate, "--exp-report", "r.md", reran={ERRORED}, before=first
+        )
         client = MlflowClient(server.uri)
         experiment = client.get_experiment_by_name("exp_a")
         assert experiment is not None
