@@ -545,7 +545,8 @@ class Study:
 
 
 def runs_by_id(uri: str) -> dict[str, Any]:
-    return {r.info.run_id: r for r in all_runs(uri)}
+    """The store's case runs (not the sessions' parent runs), by id."""
+    return {r.info.run_id: r for r in all_runs(uri) if "pytest.nodeid" in r.data.tags}
 
 
 def sqlite_study(
@@ -596,6 +597,7 @@ def test_code_changes_rerun_exactly_their_cases_sqlite(
             continue
         assert run.info.status == "FINISHED" and run.info.run_name == case_id
         assert run.data.tags[TAG_CACHED_FROM] == origin.info.run_id
+        assert TAG_CACHE_DEPS not in run.data.tags  # it never answers a case itself
         assert origin.info.run_id in run.data.tags["mlflow.note.content"]
         assert run.data.tags[TAG_OUTCOME] == res["outcome"] == "new"
         assert run.data.params == origin.data.params

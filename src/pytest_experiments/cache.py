@@ -14,7 +14,10 @@ A case's inputs come in two parts:
   loaded, as found in ``sys.modules`` when the case ended.
 
 A stored run answers a case when its key is the case's key, every dependency
-it recorded is unchanged today, and nothing loaded now was missing then.
+it recorded is unchanged today, and nothing loaded now was missing then. Only
+runs that computed their metrics record dependencies, so only they answer: a
+run that recorded a cached case (tag ``experiments.cached_from``) carries the
+key alone.
 Recording what was loaded at the *end* of the case (rather than hashing what
 is loaded at its start into the key) keeps hits stable: a helper or library
 imported inside an experiment's body is still checked, and a session in
@@ -475,7 +478,8 @@ def hit_index(runs: Iterable[StoredRun], session_id: str) -> dict[str, list[Stor
     """Runs that may answer a case, by key, newest first (``runs`` come newest
     first): outcome passed, new, failed or regressed (never error, crashed,
     skipped, xfailed or xpassed), not of this session, not superseded by a
-    later attempt, every returned metric recorded, dependencies readable."""
+    later attempt, every returned metric recorded, dependencies readable (a
+    run that recorded a cached case has none)."""
     index: dict[str, list[StoredRun]] = {}
     for run in runs:
         tags = run.tags
@@ -520,7 +524,7 @@ class CacheHit:
     run: StoredRun
     #: Every returned metric's samples (n of them; one for a plain value).
     samples: dict[str, list[float]]
-    #: What the run recorded as loaded (carried over to the run that records the hit).
+    #: What the run recorded as loaded.
     deps: Deps
 
 

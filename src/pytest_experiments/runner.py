@@ -469,8 +469,8 @@ class CaseRunner:
         return hit
 
     def _cache_tags(self, key: str | None, hit: CacheHit | None) -> dict[str, str]:
-        """The key, and what was loaded (the stored run's for a hit, which
-        also names the run that computed the metrics)."""
+        """The key, and what was loaded; for a hit, the run that computed
+        the metrics instead (only runs that computed theirs answer a case)."""
         if key is None:
             return {}
         if hit is None:
@@ -489,7 +489,6 @@ class CaseRunner:
             f"Its metrics were computed by run {origin}, which also holds its artifacts and models."
         )
         return {
-            **hit.deps.encode(),
             TAG_CACHED_FROM: origin,
             "mlflow.note.content": note,
             TAG_CACHE_KEY: key,

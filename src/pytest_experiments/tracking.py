@@ -648,19 +648,21 @@ class MlflowBackend:
 
     # -- the run cache (see cache.py) ------------------------------------------
     def cache_candidates(self, file: str) -> list[StoredRun]:
-        """Every FINISHED run of ``file``'s MLflow experiment that carries a
-        cache key, newest first, all pages: one search per experiment file
-        (``--exp-cache``). Which of them may answer a case is decided by
-        :func:`.cache.hit_index`."""
+        """Every FINISHED run of ``file``'s MLflow experiment that computed
+        its metrics and recorded what it loaded (tag ``experiments.cache_deps``:
+        the runs that recorded a cached case have none, so what is read grows
+        with the computations, not with the sessions), newest first, all
+        pages: one search per experiment file (``--exp-cache``). Which of them
+        may answer a case is decided by :func:`.cache.hit_index`."""
         from .cache import StoredRun
-        from .tags import TAG_CACHE_KEY
+        from .tags import TAG_CACHE_DEPS
 
         client = self.client
         found = _retry(client.get_experiment_by_name, self.experiment_name(file))
         if found is None:
             return []
         exp_id = str(found.experiment_id)
-        flt = f"attributes.status = 'FINISHED' and tags.`{TAG_CACHE_KEY}` LIKE '%'"
+        flt = f"attributes.status = 'FINISHED' and tags.`{TAG_CACHE_DEPS}` LIKE '%'"
         runs: list[StoredRun] = []
         token: str | None = None
         while True:
