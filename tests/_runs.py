@@ -10,8 +10,11 @@ def sqlite_uri(db: Path) -> str:
     return f"sqlite:///{db.as_posix()}"
 
 
-def all_runs(db_or_uri: Path | str, experiment: str | None = None) -> list[Any]:
-    """Every run of a store (a sqlite file or a URI), optionally one experiment."""
+def all_runs(
+    db_or_uri: Path | str, experiment: str | None = None, parents: bool = False
+) -> list[Any]:
+    """Every case run of a store (a sqlite file or a URI), optionally of one
+    experiment; with ``parents``, the sessions' parent runs too."""
     from mlflow.tracking import MlflowClient
 
     uri = sqlite_uri(db_or_uri) if isinstance(db_or_uri, Path) else db_or_uri
@@ -23,7 +26,7 @@ def all_runs(db_or_uri: Path | str, experiment: str | None = None) -> list[Any]:
     token = None
     while True:
         page = client.search_runs(ids, max_results=1000, page_token=token)
-        runs.extend(page)
+        runs.extend(r for r in page if parents or r.data.tags.get("experiments.parent") != "true")
         token = page.token
         if not token:
             return runs

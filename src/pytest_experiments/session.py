@@ -107,6 +107,21 @@ class ExperimentSession:
         else:
             self.find_stale()
         self.write_outputs()
+        if self.settings.tracking and self.merge is None and lost is None:
+            self.finish_parents()
+
+    def finish_parents(self) -> None:
+        """End this session's parent runs with their tables, plots and best cases."""
+        results = [r for r in self.ordered_results() if r.run_id]
+        if not results:
+            return
+        from .parents import finish_parents
+
+        self.problems.extend(
+            finish_parents(
+                self.settings, self.session_provenance(), self.session_info(), results, self.plots
+            )
+        )
 
     def merged(self, merge: Merged) -> None:
         """``--exp-merge``: the group's results stand for the collected cases."""

@@ -49,3 +49,11 @@ TAG_CACHE_KEY = "experiments.cache_key"
 TAG_CACHE_DEPS = "experiments.cache_deps"
 #: On a run that records a cached case: the run that computed its metrics.
 TAG_CACHED_FROM = "experiments.cached_from"
+#: On the one parent run per experiment file and session ("true"), and the
+#: file it stands for; each case run is nested under it (``mlflow.parentRunId``).
+TAG_PARENT = "experiments.parent"
+TAG_FILE = "experiments.file"
+#: On a parent run: the best case by the primary metric, and its run.
+TAG_BEST_CASE = "experiments.best_case"
+TAG_BEST_RUN = "experiments.best_run_id"
+TAG_PRIMARY_METRIC = "experiments.primary_metric"

@@ -35,10 +35,12 @@ from .stats import Summary
 from .tags import (
     TAG_CONTROLLER,
     TAG_DEVICE,
+    TAG_FILE,
     TAG_MACHINE,
     TAG_METRICS,
     TAG_NODEID,
     TAG_OUTCOME,
+    TAG_PARENT,
     TAG_SESSION,
     TAG_SESSION_GROUP,
     TAG_STATS,
@@ -251,6 +253,8 @@ class MlflowBackend:
         self._experiment_ids: dict[str, str] = {}
         self._requirements: list[str] | None = None
         self._base_tags: dict[str, str] | None = None
+        #: Experiment file -> this session's parent run (None: could not be had).
+        self._parents: dict[str, str | None] = {}
 
     # -- setup ----------------------------------------------------------------
     def prepare(self) -> None:
@@ -306,6 +310,11 @@ class MlflowBackend:
 
         db = sqlite_path(self.uri)
         if db is not None:
+            with warnings.catch_warnings():
+                # SQLAlchemy deprecation notes about MLflow's ORM setup, shown
+                # once by whichever process imports its store first.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                import mlflow.store.tracking.sqlalchemy_store
             self._create_sqlite_store(db)
         mlflow.set_tracking_uri(self.uri)
         self._client = MlflowClient(self.uri)
@@ -495,10 +504,110 @@ class MlflowBackend:
         all_tags.update(tags)
         all_tags[TAG_NODEID] = nodeid
         all_tags["mlflow.source.name"] = nodeid.split("::", 1)[0]
-        while mlflow.active_run() is not None:  # a run the user left open
-            mlflow.end_run()
-        active = _retry(mlflow.start_run, experiment_id=exp_id, run_name=run_name, tags=all_tags)
+        if mlflow.active_run() is not None:
+            # A run the project started (a fixture's own run, say) stays open:
+            # the case's run is nested under it, as MLflow nests runs.
+            active = _retry(
+                mlflow.start_run,
+                experiment_id=exp_id,
+                run_name=run_name,
+                tags=all_tags,
+                nested=True,
+            )
+        else:
+            parent = self.parent_run_id(file)
+            if parent is not None:
+                all_tags["mlflow.parentRunId"] = parent
+            active = _retry(
+                mlflow.start_run, experiment_id=exp_id, run_name=run_name, tags=all_tags
+            )
         return MlflowRun(self, active.info.run_id, exp_id)
+
+    # -- parent runs ----------------------------------------------------------
+    def parent_run_id(self, file: str) -> str | None:
+        """The session's parent run of an experiment file, created by whichever
+        process of the session needs it first (a file lock per session and
+        file; every xdist worker of a session runs on this machine). None when
+        it cannot be had: the cases then run without a parent."""
+        if file in self._parents:
+            return self._parents[file]
+        exp_id = self.experiment_id(self.experiment_name(file))
+        from filelock import FileLock
+
+        key = hashlib.sha256(f"{self.settings.session_id}\0{file}".encode()).hexdigest()[:16]
+        lock = FileLock(Path(tempfile.gettempdir()) / f"pytest-experiments-parent-{key}.lock")
+        parent: str | None = None
+        try:
+            with lock.acquire(timeout=120), warnings.catch_warnings():
+                # SQLAlchemy deprecation notes from MLflow's own queries.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                found = self.session_parents([file]).get(file)
+                if found is not None:
+                    parent = found
+                else:
+                    tags = self.base_tags()
+                    tags.update({TAG_PARENT: "true", TAG_FILE: file})
+                    run = _retry(
+                        self.client.create_run,
+                        exp_id,
+                        run_name=f"{Path(file).stem} session {self.settings.session_id[:8]}",
+                        tags=tags,
+                    )
+                    parent = str(run.info.run_id)
+        except Exception as exc:  # the cases still run and are recorded
+            warnings.warn(
+                f"pytest-experiments: no parent run for {file}: {scrub_credentials(str(exc))}",
+                stacklevel=1,
+            )
+        self._parents[file] = parent
+        return parent
+
+    def session_parents(self, files: Iterable[str]) -> dict[str, str]:
+        """This session's parent runs, by experiment file (one search per
+        MLflow experiment)."""
+        by_experiment: dict[str, list[str]] = {}
+        for file in files:
+            by_experiment.setdefault(self.experiment_name(file), []).append(file)
+        found: dict[str, str] = {}
+        for name, wanted in by_experiment.items():
+            experiment = _retry(self.client.get_experiment_by_name, name)
+            if experiment is None:
+                continue
+            runs = _retry(
+                self.client.search_runs,
+                [experiment.experiment_id],
+                f"tags.`{TAG_SESSION}` = '{self.settings.session_id}' "
+                f"and tags.`{TAG_PARENT}` = 'true'",
+                max_results=1000,
+                order_by=["attributes.start_time ASC"],
+            )
+            for run in runs:
+                file = run.data.tags.get(TAG_FILE)
+                if file in wanted and file not in found:
+                    found[file] = str(run.info.run_id)
+        return found
+
+    def finish_parent(
+        self,
+        run_id: str,
+        *,
+        table: str,
+        plots: Iterable[Path],
+        metrics: Mapping[str, float],
+        tags: Mapping[str, str],
+    ) -> None:
+        """Give a parent run its table, plots, best case and outcome; end it."""
+        from mlflow.entities import Metric, RunTag
+
+        client = self.client
+        now = int(time.time() * 1000)
+        batch_metrics = [Metric(k, v, now, 0) for k, v in metrics.items()]
+        batch_tags = [RunTag(k, str(v)[:8000]) for k, v in tags.items()]
+        _retry(client.log_batch, run_id, metrics=batch_metrics, tags=batch_tags)
+        client.log_text(run_id, table, "table.md")
+        for path in plots:
+            client.log_artifact(run_id, str(path), "plots")
+        _retry(client.set_terminated, run_id, "FINISHED")
 
     def finish(
         self,
@@ -565,9 +674,11 @@ class MlflowBackend:
             f"attributes.status = 'RUNNING' and tags.`{TAG_SESSION}` = '{self.settings.session_id}'"
         )
         runs = _retry(client.search_runs, ids, flt, max_results=5000)
-        for run in runs:
+        # The parent runs are ended by the session itself, once all is known.
+        cases = [run for run in runs if run.data.tags.get(TAG_PARENT) != "true"]
+        for run in cases:
             _retry(client.set_terminated, run.info.run_id, "KILLED")
-        return len(runs)
+        return len(cases)
 
     def baseline_summaries(
         self, file: str, filter_string: str, nodeids: set[str] | None
