@@ -44,13 +44,17 @@ def bindir() -> Path | None:
             )
             candidates.append(Path(out.stdout.strip()))
     versions = glob.glob("/usr/lib/postgresql/*/bin")
-    candidates += sorted(
-        (Path(p) for p in versions), key=lambda p: int(p.parent.name or 0), reverse=True
-    )
+    candidates += sorted((Path(p) for p in versions), key=_version, reverse=True)
     for folder in candidates:
         if (folder / "initdb").is_file() and (folder / "postgres").is_file():
             return folder
     return None
+
+
+def _version(folder: Path) -> tuple[int, ...]:
+    """``(15,)`` for ``/usr/lib/postgresql/15/bin``; () when the name is no version."""
+    parts = folder.parent.name.split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else ()
 
 
 def _why_missing() -> str | None:
