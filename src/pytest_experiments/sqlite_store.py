@@ -137,12 +137,9 @@ def use_wal(db: Path) -> bool:
 
 def _migrate(db: Path, artifact_root: str) -> None:
     """Let MLflow build a store at ``db`` by running every migration."""
-    # MLflow internal, unavoidable: the store class is what runs MLflow's own
-    # migrations (there is no public "create a store" API besides the server).
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    from .mlflow_internals import migrate_sqlite_store
 
-    store = SqlAlchemyStore(f"sqlite:///{db.as_posix()}", artifact_root)  # type: ignore[no-untyped-call]
-    store.engine.dispose()
+    migrate_sqlite_store(f"sqlite:///{db.as_posix()}", artifact_root)
 
 
 def _template(lock_timeout: float) -> Path | None:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import sqlite_store
+from . import mlflow_internals, sqlite_store
 from .devices import DEVICE_ENV
 from .provenance import Provenance
 from .redaction import redact_uri as redact_uri
@@ -137,12 +137,9 @@ def check_baseline_filter(filter_string: str) -> str | None:
     """None if MLflow can parse ``--exp-baseline mlflow:<filter>``, else why not
     (checked once before any case runs, rather than failing every case)."""
     from mlflow.exceptions import MlflowException
-    from mlflow.utils.search_utils import SearchUtils
 
     try:
-        SearchUtils.parse_search_filter(  # type: ignore[no-untyped-call]
-            f"attributes.status = 'FINISHED' and {filter_string}"
-        )
+        mlflow_internals.parse_search_filter(f"attributes.status = 'FINISHED' and {filter_string}")
     except MlflowException as exc:
         return f"--exp-baseline filter {filter_string!r}: {exc.message}"
     return None
@@ -270,7 +267,7 @@ class MlflowBackend:
         """
         global _FROZEN
         self._environment()
-        import mlflow
+        import mlflow  # noqa: F401  (imported here, before any case)
 
         with warnings.catch_warnings():
             # SQLAlchemy deprecation notes about MLflow's own ORM setup (at
@@ -278,7 +275,7 @@ class MlflowBackend:
             # plugin can act on.
             warnings.simplefilter("ignore", DeprecationWarning)
             if sqlite_path(self.uri) is not None:
-                import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+                mlflow_internals.import_sqlalchemy_store()
             # The store is made here, at collection's end, not inside the first
             # case's call (where pytest-timeout's clock would already be running).
             self._open()
@@ -314,7 +311,7 @@ class MlflowBackend:
                 # SQLAlchemy deprecation notes about MLflow's ORM setup, shown
                 # once by whichever process imports its store first.
                 warnings.simplefilter("ignore", DeprecationWarning)
-                import mlflow.store.tracking.sqlalchemy_store
+                mlflow_internals.import_sqlalchemy_store()
             self._create_sqlite_store(db)
         mlflow.set_tracking_uri(self.uri)
         self._client = MlflowClient(self.uri)
@@ -331,7 +328,7 @@ class MlflowBackend:
             return
         # Imported before waiting on the lock: a worker that finds another one
         # building the store loads these modules (~1 s) meanwhile, not after.
-        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+        mlflow_internals.import_sqlalchemy_store()
 
         with self._lock():
             if db.exists():
@@ -840,16 +837,12 @@ def _batches(
 
 def clean_params(params: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
     """Params as MLflow accepts them, with a warning for each one changed."""
-    from mlflow.utils.validation import _validate_param_name
-
     clean: dict[str, str] = {}
     warnings: list[str] = []
     for key, value in params.items():
         text = "None" if value is None else str(value)
         name = str(key)
-        try:
-            _validate_param_name(name)  # type: ignore[no-untyped-call]
-        except Exception:
+        if not mlflow_internals.param_name_is_valid(name):
             safe = "".join(c if c.isalnum() or c in "_-. /" else "_" for c in name)[:250] or "_"
             warnings.append(f"param name {name!r} is not valid in MLflow; logged as {safe!r}")
             name = safe
