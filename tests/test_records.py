@@ -399,7 +399,7 @@ def test_only_provably_dead_runs_of_other_sessions_are_ended(
 
     from mlflow.tracking import MlflowClient
 
-    from pytest_experiments.tracking import machine_id
+    from pytest_experiments.orphans import machine_id
 
     write(project.path, "exp_001_quick.py", QUICK)
     db = copy_store(template, project.path / "mlflow.db")

@@ -450,7 +450,8 @@ def read_group(settings: Settings, files: Iterable[str], group: str) -> tuple[li
 
     from .provenance import Provenance
     from .redaction import redact_uri, scrub_credentials
-    from .tracking import MlflowBackend, check_store, sqlite_path
+    from .stores import check_store, sqlite_path
+    from .tracking import MlflowBackend
 
     uri = settings.tracking_uri
     assert uri is not None

@@ -389,7 +389,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
         problem = plugin_conflict(config)
         if problem is None and settings.tracking_uri is not None:
-            from .tracking import usage_problem
+            from .stores import usage_problem
 
             problem = usage_problem(settings)
         if problem is not None:

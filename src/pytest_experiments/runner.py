@@ -516,7 +516,7 @@ class CaseRunner:
         """Whether ``exc`` means the tracking store is gone for good; then
         tracking is off for the rest of this process's cases (no case waits on
         retries again), with one warning, and the result says why."""
-        from .tracking import store_lost
+        from .stores import store_lost
 
         reason = store_lost(self.settings.tracking_uri or "")
         if reason is None:

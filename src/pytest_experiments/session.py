@@ -521,7 +521,7 @@ class XdistHooks:
         if self.checked:
             return
         self.checked = True
-        from .tracking import usage_problem
+        from .stores import usage_problem
 
         problem = plugin_conflict(self.config)
         if problem is None and self.settings.tracking_uri is not None:

@@ -10,7 +10,7 @@ TAG_NODEID = "pytest.nodeid"
 TAG_SESSION = "pytest.session"
 #: ``host:pid`` of the controlling pytest process.
 TAG_CONTROLLER = "pytest.controller"
-#: Boot and PID namespace of the controller's machine (see tracking._machine_id).
+#: Boot and PID namespace of the controller's machine (see orphans.machine_id).
 TAG_MACHINE = "pytest.machine"
 #: JSON list of the metrics the experiment returned (not those logged on the side).
 TAG_METRICS = "experiments.metrics"

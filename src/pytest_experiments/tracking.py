@@ -1,4 +1,8 @@
-"""MLflow tracking: the only module that imports mlflow (lazily, on first use).
+"""The MLflow adapter: stores, experiments, case runs, parent runs and the
+runs read back (baselines, cache hits), through MLflow's public client.
+mlflow is imported lazily, on first use; the few MLflow internals needed are
+in :mod:`.mlflow_internals`, URI checks in :mod:`.stores`, new sqlite stores in
+:mod:`.sqlite_store` and the proof that a run's session died in :mod:`.orphans`.
 
 Each process (an xdist worker, or pytest itself without xdist) owns one
 :class:`MlflowBackend`. The sqlite store is created by exactly one process
@@ -8,7 +12,6 @@ workers racing on a brand-new store never see a half-migrated database.
 
 from __future__ import annotations
 
-import base64
 import gc
 import hashlib
 import importlib.metadata
@@ -25,13 +28,14 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import mlflow_internals, sqlite_store
+from . import mlflow_internals, orphans, sqlite_store
 from .devices import DEVICE_ENV
 from .provenance import Provenance
 from .redaction import redact_uri as redact_uri
 from .redaction import scrub_credentials as scrub_credentials
 from .settings import Settings
 from .stats import Summary
+from .stores import is_http, sqlite_path
 from .tags import (
     TAG_CONTROLLER,
     TAG_DEVICE,
@@ -64,99 +68,6 @@ MAX_PARAM_LENGTH = 6000
 
 class TrackingError(RuntimeError):
     """The tracking store could not be reached or refused a write."""
-
-
-def store_lost(uri: str) -> str | None:
-    """After a tracking call failed: why the store is gone for good (a tracking
-    server that no longer answers its health check within 2 s), else None (a
-    failure of that one call)."""
-    if not is_http(uri):
-        return None
-    return check_store(uri, timeout=2.0)
-
-
-# -- URIs ---------------------------------------------------------------------
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URI (None for other stores)."""
-    if not uri.startswith("sqlite:"):
-        return None
-    path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else ""
-    if not path or path == ":memory:":
-        return None
-    if uri.startswith("sqlite:////"):
-        return Path("/" + path.lstrip("/"))
-    return Path(path) if os.path.isabs(path) else Path.cwd() / path
-
-
-def is_http(uri: str) -> bool:
-    return uri.startswith(("http://", "https://"))
-
-
-def check_store(uri: str, timeout: float = 5.0) -> str | None:
-    """A cheap reachability check with no mlflow import: None if usable, else why not."""
-    db = sqlite_path(uri)
-    if db is not None:
-        if db.exists():
-            return None if os.access(db, os.W_OK) else f"sqlite store {db} is not writable"
-        # Really try: permission bits say little when running as root.
-        try:
-            db.parent.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(prefix=".pytest-experiments-", dir=db.parent)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            return f"cannot create sqlite store {db}: {exc.strerror or exc}"
-        return None
-    if is_http(uri):
-        parts = urllib.parse.urlsplit(uri)
-        # urllib cannot take user:password in the URL: send it as basic auth.
-        netloc = parts.netloc.rsplit("@", 1)[-1]
-        base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-        request = urllib.request.Request(base.rstrip("/") + "/health")
-        if parts.username is not None:
-            user = urllib.parse.unquote(parts.username)
-            password = urllib.parse.unquote(parts.password or "")
-            token = base64.b64encode(f"{user}:{password}".encode()).decode()
-            request.add_header("Authorization", f"Basic {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as resp:
-                if resp.status >= 500:
-                    return f"tracking server {redact_uri(uri)} answered {resp.status}"
-        except urllib.error.HTTPError as exc:
-            if exc.code >= 500:
-                return f"tracking server {redact_uri(uri)} answered {exc.code}"
-        except (OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return f"cannot reach tracking server {redact_uri(uri)}: {reason}"
-    return None
-
-
-def check_baseline_filter(filter_string: str) -> str | None:
-    """None if MLflow can parse ``--exp-baseline mlflow:<filter>``, else why not
-    (checked once before any case runs, rather than failing every case)."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mlflow_internals.parse_search_filter(f"attributes.status = 'FINISHED' and {filter_string}")
-    except MlflowException as exc:
-        return f"--exp-baseline filter {filter_string!r}: {exc.message}"
-    return None
-
-
-def usage_problem(settings: Settings) -> str | None:
-    """Why tracking cannot start (an unusable store, an unparsable baseline
-    filter), as the message to stop the session with; None when it can."""
-    assert settings.tracking_uri is not None
-    problem = check_store(settings.tracking_uri)
-    if problem is not None:
-        return f"pytest-experiments: {problem} (use --exp-tracking-uri, or --exp-no-tracking)"
-    if settings.baseline_filter:
-        problem = check_baseline_filter(settings.baseline_filter)
-        if problem is not None:
-            return f"pytest-experiments: {problem}"
-    return None
 
 
 # -- retries ------------------------------------------------------------------
@@ -394,7 +305,7 @@ class MlflowBackend:
         """End KILLED the runs left RUNNING by pytest sessions that provably died.
 
         Dead means: the run's controller ran on this very machine (same host
-        name, boot and PID namespace, see :func:`machine_id`) and its process
+        name, boot and PID namespace, see :mod:`.orphans`) and its process
         is gone. Anything else (another host, a container with its own PID
         namespace, a run from before a reboot, or an older run without the
         machine tag) might still be alive or cannot be checked: it is left as
@@ -403,17 +314,13 @@ class MlflowBackend:
         runs = _retry(
             client.search_runs, [experiment_id], "attributes.status = 'RUNNING'", max_results=1000
         )
-        me = machine_id()
-        here = f"{socket.gethostname()}|{me}"
+        here = orphans.machine_id()
         left = 0
         for run in runs:
             tags = run.data.tags
-            controller = tags.get(TAG_CONTROLLER)
-            if controller is None or tags.get(TAG_SESSION) == self.settings.session_id:
+            if TAG_CONTROLLER not in tags or tags.get(TAG_SESSION) == self.settings.session_id:
                 continue
-            run_host, _, pid = controller.rpartition(":")
-            same_machine = me is not None and f"{run_host}|{tags.get(TAG_MACHINE)}" == here
-            if same_machine and pid.isdigit() and not _pid_alive(int(pid)):
+            if orphans.provably_dead(tags, self.settings.session_id, here):
                 _retry(client.set_terminated, run.info.run_id, "KILLED")
             else:
                 left += 1
@@ -433,7 +340,7 @@ class MlflowBackend:
                 TAG_SESSION: self.settings.session_id,
                 TAG_SESSION_GROUP: self.settings.session_group or self.settings.session_id,
                 TAG_CONTROLLER: self.settings.controller,
-                TAG_MACHINE: machine_id() or "unknown",
+                TAG_MACHINE: orphans.machine_id() or "unknown",
                 "host": socket.gethostname(),
                 "python.version": sys.version.split()[0],
             }
@@ -854,24 +761,3 @@ def clean_params(params: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
             text = text[: MAX_PARAM_LENGTH - 3] + "..."
         clean[name] = text
     return clean, warnings
-
-
-def machine_id() -> str | None:
-    """This boot of this machine and this PID namespace (Linux), or None where
-    that cannot be read: a PID only means the same process under the same id."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        namespace = os.stat("/proc/self/ns/pid").st_ino
-    except OSError:
-        return None
-    return f"{boot}:{namespace}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
