@@ -29,6 +29,7 @@ from .discovery import matches_any as matches_any
 from .discovery import relative_file
 from .redaction import MASK as MASK
 from .redaction import is_secret_name as is_secret_name
+from .results import Direction
 from .spec import ExperimentSpec
 
 # -- how a value is named ---------------------------------------------------------
@@ -470,7 +471,7 @@ class Declaration:
         declared = self.declared_metrics()
         return set(declared) if declared else set(metrics)
 
-    def direction(self, metric: str) -> str:
+    def direction(self, metric: str) -> Direction:
         return direction_for(
             metric,
             lower_is_better=self.lower_is_better,

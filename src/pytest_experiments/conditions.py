@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .results import Comparison
+from .results import Comparison, Direction, Status
 from .stats import Summary, test_name, worse_p_value
 
 #: Absolute slack under which two metric values count as equal (float noise).
@@ -60,7 +60,7 @@ class Condition:
         return cls(op=match.group(1), threshold=threshold, text=text.strip())
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Direction:
         """``"higher"`` for ``>``/``>=``, ``"lower"`` for ``<``/``<=``."""
         return "higher" if self.op.startswith(">") else "lower"
 
@@ -135,7 +135,7 @@ class Tolerance:
         return f"{self.amount:g}"
 
 
-def name_direction(metric: str) -> str:
+def name_direction(metric: str) -> Direction:
     """Direction from the metric's name alone (``log_loss`` -> lower)."""
     words = metric.lower().split("_")
     return "lower" if LOWER_IS_BETTER_WORDS.intersection(words) else "higher"
@@ -147,7 +147,7 @@ def direction_for(
     lower_is_better: Iterable[str] = (),
     higher_is_better: Iterable[str] = (),
     expect: Mapping[str, Condition] | None = None,
-) -> str:
+) -> Direction:
     """Which way is better for ``metric``: explicit lists, then expect's operator,
     then the name."""
     if metric in tuple(lower_is_better):
@@ -163,7 +163,7 @@ def compare(
     metric: str,
     baseline: Summary | float,
     current: Summary | float,
-    direction: str,
+    direction: Direction,
     tolerance: Tolerance,
     *,
     threshold: float = 0.05,
@@ -183,6 +183,7 @@ def compare(
     delta = cur.mean - base.mean
     gain = delta if direction == "higher" else -delta
     p_value = worse_p_value(base, cur, direction) if math.isfinite(cur.mean) else None
+    status: Status
     if not math.isfinite(cur.mean):
         status = "regressed"
     elif abs(delta) <= FLOAT_NOISE:

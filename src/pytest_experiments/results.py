@@ -8,7 +8,26 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
+
+#: Every outcome a case can be recorded with.
+Outcome = Literal[
+    "passed",
+    "new",
+    "failed",
+    "regressed",
+    "error",
+    "crashed",
+    "skipped",
+    "xfailed",
+    "xpassed",
+    "missing",
+]
+#: Which way is better for a metric.
+Direction = Literal["higher", "lower"]
+#: How a metric compares with its baseline (see :class:`Comparison`).
+Status = Literal["better", "same", "worse", "noise", "regressed"]
+ALL_OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 
 #: Every outcome a case can end with, in the order the report lists them.
 OUTCOMES = ("passed", "new", "failed", "regressed", "error", "crashed")
@@ -31,13 +50,13 @@ class Comparison:
     #: ``current - baseline`` (sign is raw; use ``status`` for good/bad).
     delta: float
     #: ``"higher"`` or ``"lower"``: which way is better for this metric.
-    direction: str
+    direction: Direction
     #: The allowed drop as written (``0.01`` or ``"2%"``), for messages.
     tolerance: str
     #: ``"better"``, ``"same"``, ``"worse"`` (within tolerance), ``"noise"``
     #: (worse beyond the tolerance, but not statistically significant) or
     #: ``"regressed"``.
-    status: str
+    status: Status
     #: Samples behind each mean (1: a single value, no spread known).
     baseline_n: int = 1
     current_n: int = 1
@@ -58,7 +77,7 @@ class Comparison:
     def from_dict(cls, data: dict[str, Any]) -> Comparison:
         return cls(**data)
 
-    def with_status(self, status: str) -> Comparison:
+    def with_status(self, status: Status) -> Comparison:
         return dataclasses.replace(self, status=status)
 
 
@@ -89,13 +108,13 @@ class CaseResult:
     repeats: int = 1
     seeds: list[int] = field(default_factory=list)
     #: One of OUTCOMES.
-    outcome: str = "passed"
+    outcome: Outcome = "passed"
     #: Failure/error message shown to the user (None when the case passed).
     message: str | None = None
     #: Wall seconds of the call phase.
     duration: float = 0.0
     #: ``"higher"``/``"lower"`` per metric, for marking best values and deltas.
-    directions: dict[str, str] = field(default_factory=dict)
+    directions: dict[str, Direction] = field(default_factory=dict)
     #: Baseline comparison per metric (empty when the case is new).
     comparisons: dict[str, Comparison] = field(default_factory=dict)
     #: Whether a baseline entry existed for this case.

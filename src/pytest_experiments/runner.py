@@ -27,7 +27,7 @@ from .collection import Case, Declaration, is_secret_name, mask_secret, tracked_
 from .discovery import SEED_FIXTURE_KEY, relative_file
 from .merge import result_tags
 from .provenance import Provenance, session_provenance
-from .results import BAD_OUTCOMES, CaseResult
+from .results import BAD_OUTCOMES, CaseResult, Outcome
 from .run import ExperimentRun
 from .settings import Settings
 from .stats import Summary
@@ -232,7 +232,7 @@ class CaseRunner:
         """The case's params as shown in results and reports."""
         return dict(self.case(item).display)
 
-    def record_outcome(self, result: CaseResult, outcome: str) -> None:
+    def record_outcome(self, result: CaseResult, outcome: Outcome) -> None:
         """Correct a case's outcome after pytest settled it (an xfail mark)."""
         result.outcome = outcome
         if result.run_id is not None and self.settings.tracking:
@@ -262,7 +262,7 @@ class CaseRunner:
             seeds=repeat_seeds(base_seed, repeats),
         )
         item.stash[RESULT_KEY] = result
-        problems: list[tuple[str, str]] = []  # (outcome, message)
+        problems: list[tuple[Outcome, str]] = []  # (outcome, message)
 
         cache_key = self._cache_key(item, case, result)
         hit = self._cache_hit(result, cache_key) if cache_key and self.settings.cache else None
@@ -323,15 +323,16 @@ class CaseRunner:
 
         if raised is not None:
             # pytest.xfail() raises a subclass of pytest.fail's exception: first.
+            outcome: Outcome
             if isinstance(raised, pytest.xfail.Exception):
                 outcome, status = "xfailed", "FINISHED"
             elif isinstance(raised, pytest.skip.Exception):
                 outcome, status = "skipped", "FINISHED"
             elif isinstance(raised, (KeyboardInterrupt, SystemExit)):
-                outcome, status = "interrupted", "KILLED"
+                outcome, status = "error", "KILLED"  # interrupted: the run ends KILLED
             else:
                 outcome, status = "error", "FAILED"
-            result.outcome = "error" if outcome == "interrupted" else outcome
+            result.outcome = outcome
             result.message = "".join(traceback.format_exception_only(type(raised), raised)).strip()
             tb = "".join(traceback.format_exception(raised)) if status == "FAILED" else None
             self._finish(
@@ -685,7 +686,7 @@ def _names(metrics: Mapping[str, Any]) -> str:
     return "{" + ", ".join(sorted(map(repr, metrics))) + "}"
 
 
-def final_outcome(report: pytest.TestReport, outcome: str) -> str:
+def final_outcome(report: pytest.TestReport, outcome: Outcome) -> Outcome:
     """The outcome pytest settled on for a case: with an xfail mark, a case
     that failed in any way is *xfailed* and one that passed *xpassed*."""
     if hasattr(report, "wasxfail"):

@@ -15,14 +15,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from .conditions import Condition, Tolerance, compare, regression_message
-from .results import Comparison
+from .results import Comparison, Direction, Outcome
 from .stats import Summary, holm
 
 if TYPE_CHECKING:
     from .results import CaseResult
 
 #: Outcome severity: the worst one found wins.
-SEVERITY = {"passed": 0, "new": 1, "regressed": 2, "failed": 3, "error": 4, "crashed": 5}
+SEVERITY: dict[Outcome, int] = {
+    "passed": 0,
+    "new": 1,
+    "regressed": 2,
+    "failed": 3,
+    "error": 4,
+    "crashed": 5,
+}
 
 
 class DeclarationLike(Protocol):
@@ -36,7 +43,7 @@ class DeclarationLike(Protocol):
     def lower_is_better(self) -> tuple[str, ...]: ...
     @property
     def higher_is_better(self) -> tuple[str, ...]: ...
-    def direction(self, metric: str) -> str: ...
+    def direction(self, metric: str) -> Direction: ...
     def tolerance(self, metric: str) -> Tolerance: ...
     def gated(self, metrics: Iterable[str]) -> set[str]: ...
 
@@ -65,7 +72,7 @@ class Verdict:
 
     outcome: str
     #: (outcome, message) for every problem found, in the order found.
-    problems: list[tuple[str, str]] = field(default_factory=list)
+    problems: list[tuple[Outcome, str]] = field(default_factory=list)
     comparisons: dict[str, Comparison] = field(default_factory=dict)
     has_baseline: bool = False
 
@@ -96,7 +103,7 @@ def evaluate(
     - *new*: no baseline entry (*failed* with ``strict_baseline``);
     - *passed* otherwise. With ``update_baseline`` regressions do not count.
     """
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[Outcome, str]] = []
     for metric, summary in metrics.items():
         if not math.isfinite(summary.mean):
             problems.append(("failed", f"metric {metric!r} is {summary.mean} (not finite)"))
