@@ -42,7 +42,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PYTHON = sys.executable
-PARTS = "abcdef"
+PARTS = "abcdefghi"
 
 
 class BenchError(RuntimeError):
@@ -185,7 +185,7 @@ def heart_project(root: Path) -> Path:
 
 def reset_store(project: Path) -> None:
     """Leave the project as freshly checked out: no store, no artifacts, no cache."""
-    for name in ("mlflow.db", "mlflow.db-journal", "report.md"):
+    for name in ("mlflow.db", "mlflow.db-journal", "mlflow.db-wal", "mlflow.db-shm", "report.md"):
         (project / name).unlink(missing_ok=True)
     for name in ("mlruns", ".pytest_cache"):
         shutil.rmtree(project / name, ignore_errors=True)
@@ -274,6 +274,65 @@ from pytest_experiments import experiment
 @experiment(params={"i": [0]})
 def exp_one(i):
     return {"score": i / 40}
+"""
+
+TRIVIAL_400 = """
+from pytest_experiments import experiment
+
+
+@experiment(params={"i": list(range(400))})
+def exp_400(i):
+    return {"score": i / 400}
+"""
+
+MAKE_STORE = """
+import sys, time
+from pathlib import Path
+
+import mlflow.store.tracking.sqlalchemy_store  # imports are not what is measured
+
+from pytest_experiments import sqlite_store
+
+mode, db = sys.argv[1], Path(sys.argv[2])
+artifacts = (db.parent / "mlruns").as_uri()
+start = time.perf_counter()
+if mode == "mlflow":
+    store = mlflow.store.tracking.sqlalchemy_store.SqlAlchemyStore(f"sqlite:///{db}", artifacts)
+    store.engine.dispose()
+else:
+    sqlite_store.create(db, artifacts)
+print(time.perf_counter() - start)
+"""
+
+FLOOR = """
+import sys, time
+from pathlib import Path
+
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+
+from pytest_experiments import sqlite_store
+
+db = Path(sys.argv[1])
+sqlite_store.create(db, (db.parent / "mlruns").as_uri())
+client = MlflowClient(f"sqlite:///{db}")
+experiment = client.create_experiment("floor")
+
+
+def case(i):
+    run = client.create_run(experiment, run_name=f"case{i}")
+    client.log_batch(
+        run.info.run_id, metrics=[Metric("score", 0.5, 0, 0)], params=[Param("i", str(i))]
+    )
+    client.set_terminated(run.info.run_id, "FINISHED")
+
+
+for i in range(5):
+    case(i)
+start = time.perf_counter()
+for i in range(40):
+    case(i)
+print((time.perf_counter() - start) / 40 * 1000)
 """
 
 GRID = """
@@ -440,8 +499,7 @@ class Bench:
                     "speed-up of -n 2 over -n 0",
                     speedup,
                     "x",
-                    target=">= 1.7x",
-                    ok=speedup >= 1.7,
+                    note="information: the 1.7x target was retired (issue 17, see part i)",
                 )
             )
         if existing:
@@ -495,7 +553,9 @@ class Bench:
             r.add(Row("c", f"fits alone, one script (median of {n})", mf.wall, "s", mf.cpu))
             ratio = m2.wall / mf.wall
             r.add(
-                Row("c", "plugin -n 2 / fits alone", ratio, "x", target="<= 1.3x", ok=ratio <= 1.3)
+                Row(
+                    "c", "plugin -n 2 / fits alone", ratio, "x", note="information (retired target)"
+                )
             )
 
     def part_b(self) -> None:
@@ -729,9 +789,25 @@ class Bench:
                 "tracking overhead per case (one-off costs taken out)",
                 per_case,
                 "ms",
-                target="< 50 ms",
-                ok=per_case < 50,
+                target="< 10 ms",
+                ok=per_case < 10,
                 note=f"median of {n} paired rounds; CPU {cpu_per_case:.1f} ms",
+            )
+        )
+        floor_script = project / "floor.py"
+        floor_script.write_text(FLOOR)
+        floors = []
+        for i in range(n):
+            _, out = timed([PYTHON, str(floor_script), str(project / f"floor-{i}.db")], project)
+            floors.append(float(out.strip().splitlines()[-1]))
+        floor = statistics.median(floors)
+        r.add(
+            Row(
+                "e",
+                "MLflow's floor: create_run + log_batch + set_terminated, bare client",
+                floor,
+                "ms",
+                note=f"information: per case, same WAL store, no tags (median of {n})",
             )
         )
         imports: list[Timing] = []
@@ -774,6 +850,226 @@ class Bench:
                 m.cpu,
                 target="< 5 s",
                 ok=m.wall < 5,
+            )
+        )
+
+    # -- issue 17: store, floor, scaling, a fits-dominated study ------------------
+
+    def part_g(self) -> None:
+        """A brand-new sqlite store: MLflow's migrations vs the plugin's template
+        copy (cold: template built first; warm: template present)."""
+        r = self.results
+        n = self.repeats(5, 3)
+        header(f"[g] a brand-new sqlite store, {n} round(s) of 3 fresh processes")
+        folder = self.root / "stores"
+        folder.mkdir()
+        script = folder / "make_store.py"
+        script.write_text(MAKE_STORE)
+        warm_cache = folder / "warm-cache"
+        timed(
+            [PYTHON, str(script), "plugin", str(folder / "w.db")],
+            folder,
+            env=child_env(PYTEST_EXPERIMENTS_CACHE_DIR=str(warm_cache)),
+        )
+        got: dict[str, list[float]] = {"mlflow": [], "cold": [], "warm": []}
+        for i in range(n):
+            for mode in ("mlflow", "cold", "warm") if i % 2 == 0 else ("warm", "cold", "mlflow"):
+                db = folder / f"{mode}-{i}.db"
+                cache = warm_cache if mode == "warm" else folder / f"cold-cache-{i}"
+                _, out = timed(
+                    [PYTHON, str(script), "mlflow" if mode == "mlflow" else "plugin", str(db)],
+                    folder,
+                    env=child_env(PYTEST_EXPERIMENTS_CACHE_DIR=str(cache)),
+                )
+                got[mode].append(float(out.strip().splitlines()[-1]))
+        med = {k: statistics.median(v) for k, v in got.items()}
+        r.add(Row("g", f"MLflow builds it (every migration; median of {n})", med["mlflow"], "s"))
+        r.add(
+            Row(
+                "g",
+                f"plugin, first store of this MLflow on the machine (median of {n})",
+                med["cold"],
+                "s",
+                note="information: migrates once into the cache, then copies",
+            )
+        )
+        r.add(
+            Row(
+                "g",
+                f"plugin, template in the cache (median of {n})",
+                med["warm"],
+                "s",
+                target="< 0.5 s",
+                ok=med["warm"] < 0.5,
+                note=f"{med['mlflow'] / med['warm']:.0f}x faster than MLflow's build",
+            )
+        )
+
+    def part_h(self) -> None:
+        """Per-case time at -n 8 with 400 trivial cases on one sqlite store."""
+        r = self.results
+        n = self.repeats(2, 1)
+        header(f"[h] 400 trivial cases at -n 8 on one sqlite store, {n} round(s)")
+        project = small_project(self.root, "n8", {"experiments/exp_400.py": TRIVIAL_400})
+        git_commit(project)
+
+        def case_times(tracking: bool) -> list[float]:
+            reset_store(project)
+            extra = [] if tracking else ["--exp-no-tracking"]
+            timed(
+                pytest_cmd(
+                    "experiments/",
+                    "-q",
+                    "-n",
+                    "8",
+                    "-p",
+                    "no:randomly",
+                    "--junitxml",
+                    "junit.xml",
+                    *extra,
+                ),
+                project,
+            )
+            if tracking:
+                check_store(project / "mlflow.db", 400, 0, "-n 8")
+            import xml.etree.ElementTree as ET
+
+            cases = ET.parse(project / "junit.xml").getroot().iter("testcase")
+            return [float(c.get("time", "nan")) * 1000 for c in cases]
+
+        on: list[float] = []
+        off: list[float] = []
+        for i in range(n):
+            for tracking in (True, False) if i % 2 == 0 else (False, True):
+                (on if tracking else off).extend(case_times(tracking))
+        for label, values in (("--exp-no-tracking", off), ("tracking on sqlite", on)):
+            values.sort()
+            p95 = values[int(0.95 * (len(values) - 1))]
+            row = Row(
+                "h",
+                f"per case, {label}: p95 (max {max(values):.0f} ms)",
+                p95,
+                "ms",
+                note=f"{len(values)} cases; setup + call + teardown, from JUnit XML",
+            )
+            if label.startswith("tracking"):
+                row.target, row.ok = "p95 < 100 ms", p95 < 100
+            r.add(row)
+
+    def part_i(self) -> None:
+        """A study where the fits dominate: what -n 2 gains against what two
+        CPU-bound processes gain on this machine in the same run."""
+        r = self.results
+        n = self.repeats(2, 1)
+        header(f"[i] 40-case fits-dominated study, {n} round(s)")
+        fits = HERE / "fits"
+        project = small_project(self.root, "fits", {})
+        (project / "experiments").mkdir()
+        for name in ("study.py", "exp_fits.py"):
+            shutil.copy2(fits / name, project / "experiments" / name)
+        (project / ".gitignore").write_text("mlflow.db*\nmlruns/\n.pytest_cache/\n")
+        git_commit(project)
+        env = child_env(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        capacity_cmd = [PYTHON, str(project / "experiments" / "capacity.py")]
+        shutil.copy2(fits / "capacity.py", project / "experiments" / "capacity.py")
+
+        def plugin(workers: int, tracking: bool) -> Timing:
+            reset_store(project)
+            cache = project / ".pytest_cache"
+            extra = [] if tracking else ["--exp-no-tracking"]
+            timing, out = timed(
+                pytest_cmd("experiments/", "-q", "-n", str(workers), "-p", "no:randomly", *extra),
+                project,
+                env=env,
+            )
+            if "40 passed" not in out:
+                raise BenchError(f"fits study: expected 40 passed:\n{out[-2000:]}")
+            if tracking:
+                check_store(project / "mlflow.db", 40, 40, "fits study")
+            del cache
+            return timing
+
+        def halves_together() -> Timing:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            procs = [
+                subprocess.Popen([*capacity_cmd, str(k), "2"], cwd=project, env=env) for k in (0, 1)
+            ]
+            if any(p.wait() != 0 for p in procs):
+                raise BenchError("capacity.py failed")
+            wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            return Timing(wall, cpu)
+
+        def halves_in_turn() -> Timing:
+            a, _ = timed([*capacity_cmd, "0", "2"], project, env=env)
+            b, _ = timed([*capacity_cmd, "1", "2"], project, env=env)
+            return Timing(a.wall + b.wall, a.cpu + b.cpu)
+
+        # Warm-up, untimed: bytecode, page cache, and the durations that
+        # longest-first scheduling reads (as a team's earlier runs would leave).
+        plugin(0, False)
+        steps: dict[str, Callable[[], Timing]] = {
+            "in turn": halves_in_turn,
+            "together": halves_together,
+            "-n 0 tracked": lambda: plugin(0, True),
+            "-n 2 tracked": lambda: plugin(2, True),
+            "-n 0 untracked": lambda: plugin(0, False),
+            "-n 2 untracked": lambda: plugin(2, False),
+        }
+        got: dict[str, list[Timing]] = {k: [] for k in steps}
+        for i in range(n):
+            order = list(steps) if i % 2 == 0 else list(reversed(steps))
+            for key in order:
+                got[key].append(steps[key]())
+                print(f"    {key}: {got[key][-1].wall:.2f} s", flush=True)
+        m = {k: median_timing(v) for k, v in got.items()}
+        for key in steps:
+            r.add(Row("i", f"{key} (median of {n})", m[key].wall, "s", m[key].cpu))
+        capacity = m["in turn"].wall / m["together"].wall
+        r.add(
+            Row(
+                "i",
+                "capacity: two CPU-bound processes, in turn / together",
+                capacity,
+                "x",
+                note="what two cores give on this machine now",
+            )
+        )
+        speedup = m["-n 0 tracked"].wall / m["-n 2 tracked"].wall
+        share = speedup / capacity
+        r.add(
+            Row(
+                "i",
+                f"-n 2 over -n 0, tracked: {speedup:.2f}x, share of capacity",
+                share,
+                "x",
+                target=">= 0.85",
+                ok=share >= 0.85,
+            )
+        )
+        xdist = m["-n 0 untracked"].wall / m["-n 2 untracked"].wall
+        r.add(
+            Row(
+                "i",
+                "-n 2 over -n 0, untracked (xdist alone)",
+                xdist,
+                "x",
+                note=f"{xdist / capacity:.2f} of capacity",
+            )
+        )
+        cost2 = m["-n 2 tracked"].wall / m["-n 2 untracked"].wall
+        cost0 = m["-n 0 tracked"].wall / m["-n 0 untracked"].wall
+        r.add(
+            Row(
+                "i",
+                "tracked / untracked at -n 2",
+                cost2,
+                "x",
+                target="<= 1.15x",
+                ok=cost2 <= 1.15,
+                note=f"-n 0: {cost0:.2f}x",
             )
         )
 
@@ -910,7 +1206,14 @@ def main(argv: list[str] | None = None) -> int:
             steps.append(("a/c", lambda: bench.study(parts)))
         if "b" in parts:
             steps.append(("b", bench.part_b))
-        for part, method in (("d", bench.part_d), ("e", bench.part_e), ("f", bench.part_f)):
+        for part, method in (
+            ("d", bench.part_d),
+            ("e", bench.part_e),
+            ("f", bench.part_f),
+            ("g", bench.part_g),
+            ("h", bench.part_h),
+            ("i", bench.part_i),
+        ):
             if part in parts:
                 steps.append((part, method))
         for name, step in steps:
