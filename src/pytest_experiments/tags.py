@@ -42,13 +42,6 @@ TAG_DURATION = "experiments.duration"
 #: list of each repeat's seed.
 TAG_REPEATS = "experiments.repeats"
 TAG_SEEDS = "experiments.seeds"
-#: sha256 over what a case's result depends on (see cache.py), on every case run.
-TAG_CACHE_KEY = "experiments.cache_key"
-#: Project modules and distributions loaded when the case ended (compressed
-#: JSON, continued in ``.1``, ``.2``... when long), checked before a cache hit.
-TAG_CACHE_DEPS = "experiments.cache_deps"
-#: On a run that records a cached case: the run that computed its metrics.
-TAG_CACHED_FROM = "experiments.cached_from"
 #: On the one parent run per experiment file and session ("true"), and the
 #: file it stands for; each case run is nested under it (``mlflow.parentRunId``).
 TAG_PARENT = "experiments.parent"
