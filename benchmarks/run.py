@@ -191,6 +191,10 @@ def reset_store(project: Path) -> None:
         shutil.rmtree(project / name, ignore_errors=True)
 
 
+#: Case runs only: each session also makes one parent run per experiment file.
+CASE_RUNS = " and run_uuid not in (select run_uuid from tags where key = 'experiments.parent')"
+
+
 def check_store(db: Path, runs: int, models: int, where: str) -> None:
     """The store holds ``runs`` finished runs and ``models`` logged models."""
     if not db.exists():
@@ -198,8 +202,9 @@ def check_store(db: Path, runs: int, models: int, where: str) -> None:
     with sqlite3.connect(db) as con:
         (finished,) = con.execute(
             "select count(*) from runs where status = 'FINISHED' and lifecycle_stage = 'active'"
+            + CASE_RUNS
         ).fetchone()
-        (total,) = con.execute("select count(*) from runs").fetchone()
+        (total,) = con.execute("select count(*) from runs where 1 = 1" + CASE_RUNS).fetchone()
     found = len(list(db.parent.glob("mlruns/**/MLmodel")))
     if finished != runs or total != runs or found != models:
         raise BenchError(

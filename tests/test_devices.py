@@ -16,7 +16,8 @@ from _server import copy_store, runs_by_name, write
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_experiments.devices import device_for, parse_devices
+from pytest_experiments.devices import device_for
+from pytest_experiments.settings import parse_devices
 
 # conftest.py records the device the worker saw when pytest loaded it (before
 # collection); the experiment records what each case saw.
@@ -50,6 +51,13 @@ def _seen(root: Path) -> tuple[dict[str, str | None], dict[str, list[str | None]
     }
     cases = {p.stem: json.loads(p.read_text()) for p in root.glob("case-*.json")}
     return conftests, cases
+
+
+@pytest.fixture(autouse=True)
+def _not_inside_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The projects' controllers are not xdist workers, even when this suite's are."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def test_each_worker_sees_its_own_device_from_conftest_on_and_tags_its_runs(

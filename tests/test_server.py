@@ -81,8 +81,13 @@ def test_runs_urls_and_models_on_a_real_server_under_xdist_without_leaking_crede
     client = MlflowClient(server.uri)
     experiment = client.get_experiment_by_name("exp_001_forest")
     assert experiment is not None
-    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    found = client.search_runs([experiment.experiment_id])
+    parents = [r for r in found if r.data.tags.get("experiments.parent") == "true"]
+    runs = {r.info.run_name: r for r in found if r not in parents}
     assert sorted(runs) == sorted(f"exp_rf[n_estimators={n}]" for n in (3, 5, 8))
+    # ... each nested under the session's one parent run of the file
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs.values()} == {parents[0].info.run_id}
     assert {r.info.status for r in runs.values()} == {"FINISHED"}
     for name, run in runs.items():
         assert run.data.params["n_estimators"] in name

@@ -10,36 +10,15 @@ it is set, else the GPUs ``nvidia-smi`` reports; with none, nothing changes.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
 from typing import Any
 
+
 #: Set in each worker beside ``CUDA_VISIBLE_DEVICES``: the device it was given
 #: (recorded on its runs as tag ``experiments.device``).
 DEVICE_ENV = "PYTEST_EXPERIMENTS_DEVICE"
-
-_DEVICE = re.compile(r"[0-9]+|(?:GPU|MIG)-[0-9A-Za-z/-]+")
-
-
-def parse_devices(text: str) -> str:
-    """The option's value, checked: ``auto`` or a comma-separated list of device
-    indices or UUIDs (``0,1``, ``GPU-5c1a...``). Returned as written (tidied)."""
-    value = text.strip()
-    if value.lower() == "auto":
-        return "auto"
-    items = [part.strip() for part in value.split(",")]
-    bad = [item for item in items if not _DEVICE.fullmatch(item)]
-    if not value or bad:
-        raise argparse.ArgumentTypeError(
-            f"--exp-devices {text!r}: expected 'auto' or a comma-separated list of device "
-            f"indices or UUIDs such as '0,1'; not understood: "
-            f"{', '.join(map(repr, bad)) or '(empty)'}"
-        )
-    if len(set(items)) != len(items):
-        raise argparse.ArgumentTypeError(f"--exp-devices {text!r}: a device is listed twice")
-    return ",".join(items)
 
 
 def detect() -> list[str]:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import hookspecs
-from .devices import parse_devices
 from .discovery import (
     DECLARED_KEY,
     REPORT_ENTRY,
@@ -30,6 +29,7 @@ from .discovery import (
 from .settings import (
     Settings,
     parse_baseline_source,
+    parse_devices,
     parse_repeats,
     parse_seed,
     parse_session_group,
@@ -253,7 +253,6 @@ def pytest_configure(config: pytest.Config) -> None:
             from .session import XdistHooks
 
             config.pluginmanager.register(XdistHooks(config, settings), "experiments-xdist")
-            _register_scheduler(config)
             devices = config.getoption("exp_devices", None)
             if devices:
                 from .devices import DeviceHooks
@@ -268,20 +267,13 @@ def _activate(config: pytest.Config) -> None:
     if pluginmanager.get_plugin(CASE_HOOKS) is not None:
         return
     pluginmanager.register(CaseHooks(), CASE_HOOKS)
-    _register_scheduler(config)
+    from .schedule import register
+
+    register(config, config.stash[SETTINGS_KEY].experiment_files)
     if not hasattr(config, "workerinput"):
         from .session import experiment_session
 
         experiment_session(config, config.stash[SETTINGS_KEY])
-
-
-def _register_scheduler(config: pytest.Config) -> None:
-    """Case durations recorded (controller), longest cases first (xdist workers)."""
-    if config.pluginmanager.get_plugin(SCHEDULER) is None:
-        from .schedule import Scheduler
-
-        scheduler = Scheduler(config, config.stash[SETTINGS_KEY].experiment_files)
-        config.pluginmanager.register(scheduler, SCHEDULER)
 
 
 def _runner(config: pytest.Config) -> CaseRunner:
@@ -403,7 +395,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 CASE_HOOKS = "experiments-cases"
-SCHEDULER = "experiments-scheduler"
 
 
 class CaseHooks:

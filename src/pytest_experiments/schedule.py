@@ -91,3 +91,15 @@ class Scheduler:
         merged = dict(recorded) if isinstance(recorded, dict) else {}
         merged.update(self.durations)
         cache.set(DURATIONS_KEY, merged)
+
+
+#: The plugin name the scheduler is registered under.
+SCHEDULER = "experiments-scheduler"
+
+
+def register(config: pytest.Config, patterns: Sequence[str]) -> None:
+    """Register the scheduler once per process, when experiments are found:
+    by the first experiment file a process collects, and on the xdist
+    controller by the first experiment node id a worker reports."""
+    if config.pluginmanager.get_plugin(SCHEDULER) is None:
+        config.pluginmanager.register(Scheduler(config, patterns), SCHEDULER)

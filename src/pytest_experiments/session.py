@@ -518,6 +518,9 @@ class XdistHooks:
             return
         session = self._session()
         session.set_order(ids)
+        from .schedule import register
+
+        register(self.config, patterns)  # records durations from workers' reports
         if self.checked:
             return
         self.checked = True
