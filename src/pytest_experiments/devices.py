@@ -15,7 +15,6 @@ import re
 import shutil
 from typing import Any
 
-
 #: Set in each worker beside ``CUDA_VISIBLE_DEVICES``: the device it was given
 #: (recorded on its runs as tag ``experiments.device``).
 DEVICE_ENV = "PYTEST_EXPERIMENTS_DEVICE"

@@ -45,7 +45,7 @@ class ExperimentSession:
         self.updates: list[baseline_files.BaselineUpdate] = []
         self.stale: dict[str, list[str]] = {}
         self.written: list[str] = []
-        self.killed = 0
+        self.runs_killed = 0
         self.problems: list[str] = []
         self.partial = False
         #: Cases found regressed by the session-wide Holm correction.
@@ -202,7 +202,7 @@ class ExperimentSession:
             from .tracking import MlflowBackend
 
             backend = MlflowBackend(self.settings, self.session_provenance())
-            self.killed = backend.kill_session_runs(files)
+            self.runs_killed = backend.kill_session_runs(files)
         except Exception as exc:
             from .redaction import scrub_credentials
 
@@ -420,9 +420,10 @@ class ExperimentSession:
                 "PASSED: no single case could tell alone): " + ", ".join(self.holm_regressed),
                 red=True,
             )
-        if self.killed:
+        if self.runs_killed:
             tr.write_line(
-                f"{self.killed} unfinished MLflow runs of this session ended KILLED", yellow=True
+                f"{self.runs_killed} unfinished MLflow runs of this session ended KILLED",
+                yellow=True,
             )
         for path in self.written:
             tr.write_line(f"wrote {path}")
