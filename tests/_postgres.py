@@ -19,13 +19,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _server import MlflowServer, free_port, kill_group, port_open
+from _server import MlflowServer, await_ready, free_port, kill_group, port_open
 
 #: Why PostgreSQL tests cannot run here, or None when they can.
 MISSING: str | None = None
@@ -153,13 +152,15 @@ class Postgres:
                 start_new_session=True,
                 **self._user,
             )
-        deadline = time.monotonic() + timeout
-        while not (port_open(self.port) and self._ready()):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                tail = self.log.read_text(errors="replace")[-3000:]
-                pytest.fail(f"PostgreSQL did not start in {timeout:.0f} s:\n{tail}")
-            time.sleep(0.1)
+        await_ready(
+            self.proc,
+            lambda: port_open(self.port) and self._ready(),
+            self.stop,
+            self.log,
+            timeout,
+            "PostgreSQL",
+            0.1,
+        )
         return self
 
     def _ready(self) -> bool:

@@ -138,6 +138,26 @@ def results_by_case(path: Path) -> dict[str, dict[str, Any]]:
 # -- processes ----------------------------------------------------------------
 
 
+def await_ready(
+    proc: subprocess.Popen[Any],
+    ready: Callable[[], bool],
+    stop: Callable[[], None],
+    log: Path,
+    timeout: float,
+    what: str,
+    poll: float,
+) -> None:
+    """Wait until a server started as ``proc`` is ``ready``; if it exits or
+    ``timeout`` passes first, ``stop`` it and fail the test with its log's tail."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop()
+            tail = log.read_text(errors="replace")[-3000:]
+            pytest.fail(f"{what} did not become ready in {timeout:.0f} s:\n{tail}")
+        time.sleep(poll)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -220,13 +240,7 @@ class MlflowServer:
                 env=env,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while not self.healthy():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                tail = self.log.read_text(errors="replace")[-3000:]
-                pytest.fail(f"mlflow server did not become healthy in {timeout:.0f} s:\n{tail}")
-            time.sleep(0.2)
+        await_ready(self.proc, self.healthy, self.stop, self.log, timeout, "mlflow server", 0.2)
         return self
 
     def healthy(self) -> bool:
