@@ -442,9 +442,7 @@ class MlflowBackend:
         lock = FileLock(Path(tempfile.gettempdir()) / f"pytest-experiments-parent-{key}.lock")
         parent: str | None = None
         try:
-            with lock.acquire(timeout=120), warnings.catch_warnings():
-                # SQLAlchemy deprecation notes from MLflow's own queries.
-                warnings.simplefilter("ignore", DeprecationWarning)
+            with lock.acquire(timeout=120):
                 found = self.session_parents([file]).get(file)
                 if found is not None:
                     parent = found
