@@ -1,8 +1,10 @@
 """Shared fixtures for the plugin's tests.
 
-Tests drive real pytest runs through ``pytester``. Runs with tracking on go
-through ``runpytest_subprocess`` (MLflow keeps process-global state), against
-a real sqlite store inside the test's own directory.
+Tests drive real pytest runs through ``pytester``. Runs with tracking on are
+processes of their own (MLflow keeps process-global state), forked from a
+process that imported MLflow once (``_forked.runpytest_forked``, same
+arguments and result as ``runpytest_subprocess``), against a real sqlite store
+inside the test's own directory.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, store_cache: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GIT_PYTHON_REFRESH", "quiet")
     monkeypatch.setenv("PYTEST_EXPERIMENTS_CACHE_DIR", str(store_cache))
+    # pytester points HOME at each test's folder, so every session that draws
+    # a plot would rebuild matplotlib's font cache (0.5-1.2 s) there.
+    monkeypatch.setenv("MPLCONFIGDIR", str(store_cache.parent / "matplotlib"))
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from typing import Any
 # process: import it here so it survives them, for mlflow in store_runs.
 import numpy  # noqa: F401
 import pytest
+from _forked import runpytest_forked
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -86,7 +87,7 @@ def run_subprocess(
     """A run in a fresh process (tracking on, or xdist)."""
     out = pytester.path / "results.json"
     out.unlink(missing_ok=True)
-    result = pytester.runpytest_subprocess(f"--exp-json={out}", *args)
+    result = runpytest_forked(pytester, f"--exp-json={out}", *args)
     return result, cases_from(out)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _forked import runpytest_forked
 from _server import (
     all_runs,
     copy_store,
@@ -513,8 +514,8 @@ class Study:
         (self.root / "ran.txt").unlink(missing_ok=True)
         self.sessions += 1
         out = self.root / f"out{self.sessions}.json"
-        result = self.project.runpytest_subprocess(
-            "--exp-tracking-uri", self.uri, "--exp-json", str(out), *args, timeout=300
+        result = runpytest_forked(
+            self.project, "--exp-tracking-uri", self.uri, "--exp-json", str(out), *args, timeout=300
         )
         ran_file = self.root / "ran.txt"
         ran = set(ran_file.read_text().split()) if ran_file.exists() else set()

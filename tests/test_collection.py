@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _forked import runpytest_forked
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -1097,7 +1098,7 @@ def exp_two_problems():
 def test_every_bad_declaration_in_a_file_is_reported(project: pytest.Pytester, mode: str) -> None:
     project.makepyfile(exp_001_bad=BAD_FILE)
     if mode == "xdist":
-        result = project.runpytest_subprocess("--exp-no-tracking", "-n", "2")
+        result = runpytest_forked(project, "--exp-no-tracking", "-n", "2")
     else:
         result = project.runpytest("--exp-no-tracking", "-p", "no:xdist")
     assert result.ret != pytest.ExitCode.OK

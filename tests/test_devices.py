@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+from _forked import runpytest_forked
 from _server import copy_store, runs_by_name, write
 from hypothesis import given
 from hypothesis import strategies as st
@@ -66,7 +67,7 @@ def test_each_worker_sees_its_own_device_from_conftest_on_and_tags_its_runs(
     write(project.path, "conftest.py", CONFTEST)
     write(project.path, "exp_001_device.py", EXPERIMENT)
     copy_store(template, project.path / "mlflow.db")
-    result = project.runpytest_subprocess("-n", "3", "--exp-devices", "4,7")
+    result = runpytest_forked(project, "-n", "3", "--exp-devices", "4,7")
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*experiments: devices 4,7, one per xdist worker*"])
 
@@ -88,7 +89,7 @@ def test_auto_takes_the_visible_devices(
     write(project.path, "conftest.py", CONFTEST)
     write(project.path, "exp_001_device.py", EXPERIMENT)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
-    result = project.runpytest_subprocess("-n", "2", "--exp-no-tracking", "--exp-devices", "auto")
+    result = runpytest_forked(project, "-n", "2", "--exp-no-tracking", "--exp-devices", "auto")
     assert result.ret == 0, result.stdout.str()
     conftests, _ = _seen(project.path)
     assert conftests == {"main": "2,3", "gw0": "2", "gw1": "3"}

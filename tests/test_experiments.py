@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _forked import runpytest_forked
 
 MODES = ("plain", "xdist", "no-xdist")
 
@@ -92,7 +93,7 @@ def run(pytester: pytest.Pytester, mode: str, *args: str) -> pytest.RunResult:
     """Run pytest in the user project, tracking off, in one of the three modes."""
     base = ("--exp-no-tracking", "-rA", *args)
     if mode == "xdist":
-        return pytester.runpytest_subprocess("-n", "2", *base)
+        return runpytest_forked(pytester, "-n", "2", *base)
     if mode == "no-xdist":
         return pytester.runpytest("-p", "no:xdist", *base)
     return pytester.runpytest(*base)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _forked import runpytest_forked
 from _server import (
     WAIT_S,
     all_runs,
@@ -93,8 +94,8 @@ def test_a_raising_case_fails_with_the_users_traceback_and_the_rest_is_recorded(
             return {"score": i / 10}
         """,
     )
-    result = project.runpytest_subprocess(
-        "-p", "no:xdist", "--exp-report", "report.md", "--exp-json", "out.json"
+    result = runpytest_forked(
+        project, "-p", "no:xdist", "--exp-report", "report.md", "--exp-json", "out.json"
     )
 
     assert result.ret == 1
@@ -150,8 +151,8 @@ def test_a_worker_dying_mid_case_is_reported_crashed_and_its_run_killed(
             return {"score": float(i)}
         """,
     )
-    result = project.runpytest_subprocess(
-        "-n", "2", "--exp-report", "report.md", "--exp-json", "out.json", timeout=600
+    result = runpytest_forked(
+        project, "-n", "2", "--exp-report", "report.md", "--exp-json", "out.json", timeout=600
     )
 
     assert result.ret == 1
@@ -232,7 +233,7 @@ def test_runs_of_a_session_killed_outright_are_ended_by_the_next_session(
     assert orphan.info.status == "RUNNING"  # what the dead session left behind
 
     (root / "hang.flag").unlink()
-    result = project.runpytest_subprocess("-p", "no:xdist")
+    result = runpytest_forked(project, "-p", "no:xdist")
     result.assert_outcomes(passed=3)
 
     runs = [r for r in all_runs(db, "exp_001_slow") if r.info.run_id == orphan.info.run_id]
@@ -273,7 +274,7 @@ def test_an_unusable_store_stops_the_session_early_with_a_clear_error(
         uri, named = sqlite_uri(db), str(db)
 
     started = time.monotonic()
-    result = project.runpytest_subprocess(*mode, "--exp-tracking-uri", uri, timeout=120)
+    result = runpytest_forked(project, *mode, "--exp-tracking-uri", uri, timeout=120)
     elapsed = time.monotonic() - started
 
     text = output(result)
@@ -329,7 +330,8 @@ def test_a_server_dying_mid_session_is_reported_and_results_are_kept(
         assert server.proc is not None
         monkeypatch.setenv("SERVER_PGID", str(server.proc.pid))
         monkeypatch.setenv("SERVER_PORT", str(server.port))
-        result = project.runpytest_subprocess(
+        result = runpytest_forked(
+            project,
             "-p",
             "no:xdist",
             "--exp-tracking-uri",
@@ -392,8 +394,8 @@ def test_params_mlflow_refuses_are_handled_visibly_and_secrets_masked(
                     "token_length": float(len(params["token"]))}
         """,
     )
-    result = project.runpytest_subprocess(
-        "-p", "no:xdist", "--exp-json", "out.json", "--exp-report", "report.md", "-rA"
+    result = runpytest_forked(
+        project, "-p", "no:xdist", "--exp-json", "out.json", "--exp-report", "report.md", "-rA"
     )
 
     assert result.ret == 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _forked import runpytest_forked
 from _server import copy_store, write
 from hypothesis import given
 from hypothesis import strategies as st
@@ -58,7 +59,7 @@ def test_each_file_gets_one_parent_per_session_holding_table_plots_and_best_case
     db = copy_store(template, project.path / "mlflow.db")
     # Two sessions (two parents per file), under xdist and without.
     for mode in (("-n", "2"), ("-p", "no:xdist")):
-        result = project.runpytest_subprocess(*mode, "--exp-report", "report.md")
+        result = runpytest_forked(project, *mode, "--exp-report", "report.md")
         assert result.ret == 0, result.stdout.str()
         assert "parent run" not in result.stdout.str()  # no warning about them
         assert "warning" not in result.stdout.lines[-1]
@@ -131,7 +132,7 @@ def test_a_run_the_project_left_open_stays_open_and_cases_nest_under_it(
     write(project.path, "conftest.py", OWN_RUN)
     write(project.path, "exp_001_sweep.py", SWEEP)
     db = copy_store(template, project.path / "mlflow.db")
-    result = project.runpytest_subprocess("-p", "no:xdist")
+    result = runpytest_forked(project, "-p", "no:xdist")
     assert result.ret == 0, result.stdout.str()
     assert (project.path / "still-active.txt").read_text() == "yes"
     runs = _runs(db)
@@ -164,12 +165,8 @@ def _result(case: str, value: float, outcome: str = "passed", lower: bool = Fals
 def test_the_best_case_is_the_first_best_finite_value_by_direction(
     values: list[float], lower: bool, outcomes: list[str]
 ) -> None:
-    results = [
-        _result(f"exp[{i}]", v, outcomes[i], lower) for i, v in enumerate(values)
-    ]
-    ranked = [
-        r for r in results if r.outcome != "error" and math.isfinite(r.metrics["m"])
-    ]
+    results = [_result(f"exp[{i}]", v, outcomes[i], lower) for i, v in enumerate(values)]
+    ranked = [r for r in results if r.outcome != "error" and math.isfinite(r.metrics["m"])]
     best = best_case(results, "m")
     if not ranked:
         assert best is None

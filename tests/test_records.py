@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _forked import runpytest_forked
 from _server import copy_store, read_json, results_by_case, runs_by_name, write
 
 MODES = pytest.mark.parametrize("mode", [("-p", "no:xdist"), ("-n", "2")], ids=["no-xdist", "n2"])
@@ -21,7 +22,7 @@ def run(project: pytest.Pytester, template: Path, *args: str) -> pytest.RunResul
     db = project.path / "mlflow.db"
     if not db.exists():
         copy_store(template, db)
-    return project.runpytest_subprocess("--exp-json", "out.json", *args)
+    return runpytest_forked(project, "--exp-json", "out.json", *args)
 
 
 OUTCOMES = """
@@ -303,7 +304,7 @@ def test_pytest_timeout_never_times_the_store_being_built(
     """A brand-new sqlite store takes seconds to build: that happens when
     collection ends, never inside a case's timed call."""
     write(project.path, "exp_001_quick.py", QUICK)
-    result = project.runpytest_subprocess(*mode, "--timeout", "1", "--exp-json", "out.json")
+    result = runpytest_forked(project, *mode, "--timeout", "1", "--exp-json", "out.json")
     assert result.ret == 0, result.stdout.str()
     cases = results_by_case(project.path / "out.json")
     assert {c["outcome"] for c in cases.values()} == {"new"}
@@ -316,13 +317,13 @@ def test_pytest_repeat_count_is_refused_with_the_way_to_repeat(
 ) -> None:
     write(project.path, "exp_001_quick.py", QUICK)
     for mode in (("-p", "no:xdist"), ("-n", "2")):
-        result = project.runpytest_subprocess(*mode, "--count", "3", "--exp-no-tracking")
+        result = runpytest_forked(project, *mode, "--count", "3", "--exp-no-tracking")
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         text = result.stdout.str() + result.stderr.str()
         assert "use --exp-repeats 3 instead" in text and "Traceback" not in text
     # a plain suite is none of the plugin's business
     write(project.path, "tests/test_plain.py", "def test_one():\n    pass\n")
-    result = project.runpytest_subprocess("tests", "--count", "2", "-p", "no:xdist")
+    result = runpytest_forked(project, "tests", "--count", "2", "-p", "no:xdist")
     result.assert_outcomes(passed=2)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 # ("unrecognized arguments: --exp-...").
 import numpy  # noqa: F401
 import pytest
+from _forked import runpytest_forked
 from _markdown import (
     BREAK,
     FENCE,
@@ -184,9 +185,9 @@ def run(
     if not tracking:
         args = (*args, "--exp-no-tracking")
     if xdist:
-        return pytester.runpytest_subprocess("-n", "2", *args)
+        return runpytest_forked(pytester, "-n", "2", *args)
     if tracking:
-        return pytester.runpytest_subprocess(*args)
+        return runpytest_forked(pytester, *args)
     return pytester.runpytest(*args)
 
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from _forked import runpytest_forked
 from _server import read_json, write
 from hypothesis import given
 from hypothesis import strategies as st
@@ -52,7 +53,7 @@ def test_a_session_records_durations_and_the_next_one_runs_longest_first(
 ) -> None:
     write(project.path, "exp_001_sleepy.py", STUDY)
     args = ("--exp-no-tracking", "--exp-json", "out.json", "-p", "no:randomly")
-    result = project.runpytest_subprocess("-n", "1", *args)
+    result = runpytest_forked(project, "-n", "1", *args)
     assert result.ret == 0, result.stdout.str()
     assert _order(project.path) == [0, 1, 2, 3, 4]  # nothing known yet: declared order
     recorded = json.loads(_cache_file(project.path).read_text())
@@ -62,7 +63,7 @@ def test_a_session_records_durations_and_the_next_one_runs_longest_first(
     # As a previous session would have left them: 2 slowest, 3 unknown (new).
     durations = {NODE.format(i): s for i, s in [(0, 0.1), (1, 0.5), (2, 9.0), (4, 0.5)]}
     _cache_file(project.path).write_text(json.dumps(durations))
-    result = project.runpytest_subprocess("-n", "1", "-v", *args)
+    result = runpytest_forked(project, "-n", "1", "-v", *args)
     assert result.ret == 0, result.stdout.str()
     assert _order(project.path) == [3, 2, 1, 4, 0]
     # Plain tests keep their places, around the experiment cases.
@@ -75,12 +76,12 @@ def test_a_session_records_durations_and_the_next_one_runs_longest_first(
 
     # Without xdist, and with the ini switch off, the declared order.
     _cache_file(project.path).write_text(json.dumps(durations))
-    result = project.runpytest_subprocess("-p", "no:xdist", *args)
+    result = runpytest_forked(project, "-p", "no:xdist", *args)
     assert result.ret == 0, result.stdout.str()
     assert _order(project.path) == [0, 1, 2, 3, 4]
     _cache_file(project.path).write_text(json.dumps(durations))
     project.makeini("[pytest]\nexperiments_longest_first = false\n")
-    result = project.runpytest_subprocess("-n", "1", *args)
+    result = runpytest_forked(project, "-n", "1", *args)
     assert result.ret == 0, result.stdout.str()
     assert _order(project.path) == [0, 1, 2, 3, 4]
 

@@ -6,6 +6,7 @@ import textwrap
 from collections.abc import Iterator
 
 import pytest
+from _forked import runpytest_forked
 from _server import (
     MlflowServer,
     results_by_case,
@@ -50,7 +51,8 @@ def test_runs_urls_and_models_on_a_real_server_under_xdist_without_leaking_crede
     from sklearn.datasets import make_classification
 
     project.makepyfile(exp_001_forest=textwrap.dedent(RF))
-    result = project.runpytest_subprocess(
+    result = runpytest_forked(
+        project,
         "-n",
         "2",
         "-rA",  # show every case's captured output, where MLflow prints run links

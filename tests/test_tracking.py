@@ -1,7 +1,8 @@
 """MLflow tracking, checked in real sqlite stores written by real pytest runs.
 
-Every run with tracking on goes through ``runpytest_subprocess`` (MLflow keeps
-process-global state) and the store is read back with ``MlflowClient``.
+Every run with tracking on is its own process (MLflow keeps process-global
+state), forked from the zygote in ``_forked.py`` except where what a cold
+process imports is the point; the store is read back with ``MlflowClient``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _forked import runpytest_forked
 from _server import (
     all_runs,
     artifact_text,
@@ -92,7 +94,7 @@ def test_one_run_per_case_with_params_metrics_tags_and_artifacts(
     db = copy_store(template, root / "mlflow.db")  # the embedded default location
     uri = sqlite_uri(db)
 
-    result = project.runpytest_subprocess("-n", "2")
+    result = runpytest_forked(project, "-n", "2")
 
     assert result.ret == 1
     result.assert_outcomes(passed=2, failed=3)
@@ -151,7 +153,7 @@ def test_one_run_per_case_with_params_metrics_tags_and_artifacts(
 
     # Editing a tracked file that experiments_data lists: dirty tree, other data.
     write(root, "extra.txt", "v2\n")
-    project.runpytest_subprocess("-p", "no:xdist", "exp_001_grid.py::exp_grid[n=2-kind=a]")
+    runpytest_forked(project, "-p", "no:xdist", "exp_001_grid.py::exp_grid[n=2-kind=a]")
     second = [
         r for r in all_runs(db, "exp_001_grid") if r.data.tags["pytest.session"] not in sessions
     ]
@@ -187,20 +189,26 @@ def test_experiment_name_from_ini_and_uri_precedence(
         return sorted(runs_by_name(db, "team-study"))
 
     # ini only
-    project.runpytest_subprocess("-p", "no:xdist").assert_outcomes(passed=2)
+    runpytest_forked(project, "-p", "no:xdist").assert_outcomes(passed=2)
     assert names(stores["ini"]) == ["exp_a", "exp_b"]
     assert {r.data.params["seed"] for r in all_runs(stores["ini"])} == {"42"}
     # --exp-tracking-uri beats MLFLOW_TRACKING_URI (which MLflow itself would use)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", sqlite_uri(stores["env"]))
-    project.runpytest_subprocess(
-        "-p", "no:xdist", "--exp-seed", "7", "--exp-tracking-uri", sqlite_uri(stores["opt"])
+    runpytest_forked(
+        project,
+        "-p",
+        "no:xdist",
+        "--exp-seed",
+        "7",
+        "--exp-tracking-uri",
+        sqlite_uri(stores["opt"]),
     ).assert_outcomes(passed=2)
     assert names(stores["opt"]) == ["exp_a", "exp_b"]
     assert {r.data.params["seed"] for r in all_runs(stores["opt"])} == {"7"}
     assert all_runs(stores["env"]) == []
     assert len(all_runs(stores["ini"])) == 2
     # MLFLOW_TRACKING_URI beats the ini (shown in the JSON; no case selected)
-    project.runpytest_subprocess("-p", "no:xdist", "-k", "nothing", "--exp-json", "r.json")
+    runpytest_forked(project, "-p", "no:xdist", "-k", "nothing", "--exp-json", "r.json")
     assert read_json(root / "r.json")["session"]["tracking_uri"] == sqlite_uri(stores["env"])
     assert not (root / "mlflow.db").exists()
 
@@ -256,7 +264,7 @@ def test_no_experiment_collected_no_store_no_mlflow_import(
 ) -> None:
     write(project.path, "conftest.py", IMPORT_PROBE)
     write(project.path, "tests/test_plain.py", "def test_one():\n    assert 1 + 1 == 2\n")
-    result = project.runpytest_subprocess(*mode)
+    result = project.runpytest_subprocess(*mode)  # a cold process: what it imports
     result.assert_outcomes(passed=1)
     found = sorted(p.name for p in project.path.glob("imported-*.json"))
     assert found == sorted(f"imported-{p}.json" for p in processes)
@@ -298,7 +306,7 @@ def test_tracking_processes_freeze_what_mlflow_loaded(
             return {"m": float(i)}
         """,
     )
-    result = project.runpytest_subprocess(*mode)
+    result = project.runpytest_subprocess(*mode)  # a cold process: what it imports
     result.assert_outcomes(passed=4)
     assert "warning" not in result.outlines[-1]  # nothing of MLflow's import leaks out
     for who in runners:
@@ -333,7 +341,7 @@ def test_no_tracking_creates_no_store_and_run_methods_are_no_ops(
                     "no_url": float(experiment_run.url is None)}
         """,
     )
-    result = project.runpytest_subprocess(
+    result = project.runpytest_subprocess(  # a cold process: what it imports
         "-p", "no:xdist", "--exp-no-tracking", "--exp-json=r.json"
     )
     result.assert_outcomes(passed=1)
@@ -379,7 +387,7 @@ def test_autolog_plain_mlflow_calls_and_log_model_land_in_the_case_run(
 
     db = copy_store(template, project.path / "mlflow.db")
     write(project.path, "exp_001_auto.py", AUTOLOG)
-    project.runpytest_subprocess("-p", "no:xdist").assert_outcomes(passed=2)
+    runpytest_forked(project, "-p", "no:xdist").assert_outcomes(passed=2)
 
     runs = runs_by_name(db, "exp_001_auto")
     assert sorted(runs) == ["exp_auto[mode=generic]", "exp_auto[mode=sklearn]"]
@@ -425,11 +433,11 @@ def test_n8_on_a_brand_new_sqlite_default_loses_and_duplicates_no_run(
         write(project.path, f"{stem}.py", MANY)
     db = project.path / "mlflow.db"
     assert not db.exists()
-    collected = project.runpytest_subprocess("--collect-only", "-q", "--exp-no-tracking")
+    collected = runpytest_forked(project, "--collect-only", "-q", "--exp-no-tracking")
     ids = sorted(line for line in collected.outlines if line.startswith("exp_00"))
     assert len(ids) == 120
 
-    result = project.runpytest_subprocess("-n", "8", timeout=600)
+    result = runpytest_forked(project, "-n", "8", timeout=600)
 
     result.assert_outcomes(passed=120)
     text = output(result).lower()
