@@ -259,8 +259,17 @@ MARKING = """
 """
 
 
-@pytest.mark.parametrize("mode", [("-p", "no:xdist"), ("-n", "2")], ids=["no-xdist", "n2"])
-@pytest.mark.parametrize("store", ["sqlite-under-a-file", "closed-port"])
+@pytest.mark.parametrize(
+    ("store", "mode"),
+    [
+        ("sqlite-under-a-file", ("-p", "no:xdist")),
+        ("closed-port", ("-p", "no:xdist")),
+        # Under xdist the controller checks the store (any kind) once, before
+        # any worker gets a case: one kind shows that path.
+        ("closed-port", ("-n", "2")),
+    ],
+    ids=["sqlite-under-a-file-no-xdist", "closed-port-no-xdist", "closed-port-n2"],
+)
 def test_an_unusable_store_stops_the_session_early_with_a_clear_error(
     project: pytest.Pytester, store: str, mode: tuple[str, ...]
 ) -> None:

@@ -176,6 +176,9 @@ def study(project: pytest.Pytester) -> pytest.Pytester:
 
 
 MODES = pytest.mark.parametrize("xdist", [False, True], ids=["no-xdist", "n2"])
+#: Rendering checks that need no second run under xdist: results reach the
+#: controller the same way for every report (test_report_tables... checks it).
+IN_PROCESS = pytest.mark.parametrize("xdist", [False], ids=["no-xdist"])
 
 
 def run(
@@ -331,7 +334,7 @@ def test_ini_report_path_and_primary_metric(study: pytest.Pytester) -> None:
     assert fields["Commit"] == "unknown" and fields["Branch"] == "unknown"
 
 
-@MODES
+@IN_PROCESS
 def test_deltas_by_direction_and_failures(
     study: pytest.Pytester, xdist: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -406,7 +409,7 @@ def test_deltas_by_direction_and_failures(
     assert outcome == "error" and "RuntimeError: model diverged at step 7" in message
 
 
-@MODES
+@MODES  # hostile text must also survive the trip from a worker
 def test_hostile_params_keep_tables_well_formed(project: pytest.Pytester, xdist: bool) -> None:
     project.makepyfile(exp_001_hostile=HOSTILE)
     result = run(project, xdist, "--exp-report", "report.md")
@@ -446,7 +449,7 @@ def test_hostile_params_keep_tables_well_formed(project: pytest.Pytester, xdist:
     assert listed["exp_001_hostile.py::exp_hostile[p=a|b]"][0] == "failed"
 
 
-@MODES
+@IN_PROCESS
 def test_appended_to_github_step_summary(
     study: pytest.Pytester, xdist: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:

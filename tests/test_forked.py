@@ -1,0 +1,84 @@
+"""The test harness: a session forked from the zygote (``_forked.py``) is the
+session ``runpytest_subprocess`` would start, only cheaper."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _forked import runpytest_forked
+
+PROBE = """
+import json, os, sys
+
+
+def test_probe():
+    with open("probe.json", "w") as fh:
+        json.dump(
+            {
+                "cwd": os.getcwd(),
+                "path0": sys.path[0],
+                "pythonpath0": os.environ["PYTHONPATH"].split(os.pathsep)[0],
+                "probe": os.environ.get("FORK_PROBE"),
+                "home": os.environ["HOME"],
+                "pid": os.getpid(),
+                "stdin": os.read(0, 16).decode(),  # closed: nothing to read
+            },
+            fh,
+        )
+    assert os.environ.get("FORK_FAIL") != "1"
+"""
+
+
+def probe(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((path / "probe.json").read_text())
+    return data
+
+
+def test_a_forked_session_gets_the_tests_folder_environment_and_exit_status(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.makepyfile(test_probe=PROBE)
+    monkeypatch.setenv("FORK_PROBE", "seen")
+    forked = runpytest_forked(project, "-p", "no:xdist")
+    forked.assert_outcomes(passed=1)
+    seen = probe(project.path)
+    assert seen["cwd"] == seen["path0"] == seen["pythonpath0"] == str(project.path)
+    assert seen["probe"] == "seen" and seen["home"] == os.environ["HOME"]
+    assert seen["pid"] != os.getpid() and seen["stdin"] == ""
+    text = forked.stdout.str() + forked.stderr.str()
+    assert "Warning" not in text  # e.g. plugins the zygote imported before pytest could rewrite
+
+    real = project.runpytest_subprocess("-p", "no:xdist")
+    real.assert_outcomes(passed=1)
+    assert {k: v for k, v in probe(project.path).items() if k != "pid"} == {
+        k: v for k, v in seen.items() if k != "pid"
+    }
+
+    monkeypatch.setenv("FORK_FAIL", "1")
+    failed = runpytest_forked(project, "-p", "no:xdist")
+    failed.assert_outcomes(failed=1)
+    assert failed.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_forked_session_past_its_timeout_is_killed_and_the_next_one_runs(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(
+        test_slow="""
+        import time
+
+
+        def test_slow():
+            open("started", "w").close()
+            time.sleep(120)
+        """
+    )
+    with pytest.raises(project.TimeoutExpired):
+        runpytest_forked(project, "-p", "no:xdist", timeout=10)
+    assert (project.path / "started").exists()
+    project.makepyfile(test_slow="def test_quick():\n    pass\n")
+    runpytest_forked(project, "-p", "no:xdist").assert_outcomes(passed=1)
