@@ -245,7 +245,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.dist = "no"
         config.option.tx = []
     if not hasattr(config, "workerinput"):
-        if settings.report or settings.json:  # written even when nothing was collected
+        if settings.report_path or settings.json_path:  # written even when nothing was collected
             from .session import experiment_session
 
             experiment_session(config, settings)

@@ -169,14 +169,14 @@ class CaseRunner:
         matched by the case's node id."""
         key = item.path.as_posix()
         if key not in self._baselines:
-            if self.settings.baseline_filter is not None:
+            if self.settings.baseline.from_mlflow:
                 self._baselines[key] = self.backend.baseline_summaries(
-                    relative_file(item), self.settings.baseline_filter, self._nodeids.get(key)
+                    relative_file(item), self.settings.baseline.filter, self._nodeids.get(key)
                 )
             else:
                 self._baselines[key] = baseline_files.load(baseline_files.baseline_path(item.path))
         source = self._baselines[key]
-        return source.get(item.nodeid if self.settings.baseline_filter is not None else case_id)
+        return source.get(item.nodeid if self.settings.baseline.from_mlflow else case_id)
 
     def prepare_gate(self, items: list[pytest.Item]) -> None:
         """Count the session's gated comparisons that can be tested (baseline
@@ -360,7 +360,7 @@ class CaseRunner:
             except Exception as exc:
                 problems.append(("error", f"{item.nodeid.split('[')[0]}: {_describe(exc)}"))
             else:
-                if baseline is not None and self.settings.baseline_filter is not None:
+                if baseline is not None and self.settings.baseline.from_mlflow:
                     # Only what the experiment returns today is compared.
                     baseline = {m: b for m, b in baseline.items() if m in summaries}
                 verdict = evaluate(case_id, summaries, decl, baseline, self.gate)

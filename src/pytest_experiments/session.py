@@ -182,7 +182,7 @@ class ExperimentSession:
                 )
 
     def wants_output(self) -> bool:
-        return bool(self.settings.report or self.settings.json)
+        return bool(self.settings.report_path or self.settings.json_path)
 
     def session_provenance(self) -> Provenance:
         from .provenance import session_provenance
@@ -294,7 +294,7 @@ class ExperimentSession:
         results = self.ordered_results()
         info = self.session_info()
         hook = self.config.hook
-        if self.settings.report or self._github_summary_path():
+        if self.settings.report_path or self._github_summary_path():
             extra_columns: dict[str, dict[str, str]] = {}
             for result in results:
                 columns: dict[str, str] = {}
@@ -309,12 +309,12 @@ class ExperimentSession:
                 )
                 for s in (part or [])
             ]
-            links = self._write_plots(results) if self.settings.report else {}
+            links = self._write_plots(results) if self.settings.report_path else {}
             markdown = reporting.render_markdown(
                 info, results, extra_columns=extra_columns, extra_sections=sections, plots=links
             )
-            if self.settings.report:
-                self._write(self.settings.report, markdown)
+            if self.settings.report_path:
+                self._write(self.settings.report_path, markdown)
             summary = self._github_summary_path()
             if summary and results:
                 if links:  # relative images cannot render in a job summary
@@ -329,8 +329,8 @@ class ExperimentSession:
                         f"could not append the report to GITHUB_STEP_SUMMARY ({summary}): "
                         f"{exc.strerror or exc}"
                     )
-        if self.settings.json:
-            self._write(self.settings.json, reporting.render_json(info, results))
+        if self.settings.json_path:
+            self._write(self.settings.json_path, reporting.render_json(info, results))
 
     def _write_plots(
         self, results: list[CaseResult]
@@ -341,7 +341,7 @@ class ExperimentSession:
         is a problem line; the report is written regardless."""
         from . import plots
 
-        report = Path(self.settings.report or "")
+        report = Path(self.settings.report_path or "")
         if not report.is_absolute():
             report = Path(self.config.invocation_params.dir) / report
         folder = report.parent / f"{report.stem}_files"

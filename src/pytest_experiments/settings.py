@@ -8,7 +8,7 @@ import re
 import socket
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import pytest
 
@@ -16,6 +16,39 @@ if TYPE_CHECKING:
     from .conditions import Tolerance
 
 DEFAULT_EXPERIMENT_FILES = ("exp_*.py",)
+
+
+class BaselineSource(NamedTuple):
+    """Where each case's baseline comes from (``--exp-baseline``).
+
+    ``file``: the committed ``baselines/<file>.json``, entries keyed by case id.
+    ``mlflow``: the case's latest passed runs in the tracking store, matched by
+    node id, narrowed by ``filter`` (an MLflow search filter; empty: none).
+    """
+
+    kind: Literal["file", "mlflow"] = "file"
+    filter: str = ""
+
+    @property
+    def from_mlflow(self) -> bool:
+        return self.kind == "mlflow"
+
+    def __str__(self) -> str:
+        return f"mlflow:{self.filter}" if self.filter else self.kind
+
+    @classmethod
+    def parse(cls, text: str) -> BaselineSource:
+        """``file``, ``mlflow`` or ``mlflow:<search filter>``."""
+        if text in ("file", "mlflow"):
+            return cls(kind="file" if text == "file" else "mlflow")
+        if text.startswith("mlflow:"):
+            filt = text[len("mlflow:") :].strip()
+            if not filt:
+                raise ValueError("--exp-baseline mlflow: needs a filter after ':'")
+            return cls(kind="mlflow", filter=filt)
+        raise ValueError(
+            f"--exp-baseline must be 'file', 'mlflow' or 'mlflow:<filter>', got {text!r}"
+        )
 
 
 class Settings(NamedTuple):
@@ -33,8 +66,7 @@ class Settings(NamedTuple):
     mlflow_experiment: str | None
     update_baseline: bool
     strict_baseline: bool
-    #: None: baseline files; otherwise an MLflow search filter ("" = any finished run).
-    baseline_filter: str | None
+    baseline: BaselineSource
     tolerance: str
     #: Times each case's body runs unless its experiment says (>= 1).
     repeats: int
@@ -43,8 +75,10 @@ class Settings(NamedTuple):
     #: With an MLflow baseline: how many of each case's latest runs are pooled.
     baseline_window: int
     data_paths: tuple[str, ...]
-    report: str | None
-    json: str | None
+    #: Where ``--exp-report`` (or ini experiments_report) writes Markdown.
+    report_path: str | None
+    #: Where ``--exp-json`` writes the results as JSON.
+    json_path: str | None
     primary_metric: str | None
     #: "file" (rank within each experiment file) or "global".
     leaderboard: str
@@ -78,6 +112,7 @@ class Settings(NamedTuple):
         data = dict(data)
         data["experiment_files"] = tuple(data["experiment_files"])
         data["data_paths"] = tuple(data["data_paths"])
+        data["baseline"] = BaselineSource(*data["baseline"])  # a plain tuple over execnet
         return cls(**data)
 
     @classmethod
@@ -95,10 +130,8 @@ class Settings(NamedTuple):
                 or config.getini("experiments_tracking_uri")
                 or default_tracking_uri(config.rootpath)
             )
-        baseline_filter: str | None = None
-        if opt.exp_baseline is not None and opt.exp_baseline != "file":
-            baseline_filter = opt.exp_baseline
-        if baseline_filter is not None and uri is None:
+        baseline: BaselineSource = opt.exp_baseline or BaselineSource()
+        if baseline.from_mlflow and uri is None:
             raise pytest.UsageError(
                 "--exp-baseline mlflow needs tracking; it cannot be used with --exp-no-tracking"
             )
@@ -145,14 +178,14 @@ class Settings(NamedTuple):
             mlflow_experiment=config.getini("experiments_mlflow_experiment") or None,
             update_baseline=opt.exp_update_baseline,
             strict_baseline=opt.exp_strict_baseline,
-            baseline_filter=baseline_filter,
+            baseline=baseline,
             tolerance=tolerance,
             repeats=int(repeats),
             alpha=_ini_number(config, "experiments_alpha", float, 0.0, 1.0),
             baseline_window=int(_ini_number(config, "experiments_baseline_window", int, 1, None)),
             data_paths=tuple(config.getini("experiments_data")) or ("data",),
-            report=opt.exp_report or config.getini("experiments_report") or None,
-            json=opt.exp_json,
+            report_path=opt.exp_report or config.getini("experiments_report") or None,
+            json_path=opt.exp_json,
             primary_metric=config.getini("experiments_primary_metric") or None,
             leaderboard=leaderboard,
             github_summary=config.getini("experiments_github_summary"),
@@ -229,22 +262,12 @@ def parse_repeats(text: str) -> int:
     return value
 
 
-def parse_baseline_source(text: str) -> str:
-    """``file`` (default), ``mlflow`` or ``mlflow:<search filter>``.
-
-    Returns "file" or the filter text ("" for plain ``mlflow``)."""
-    if text == "file":
-        return "file"
-    if text == "mlflow":
-        return ""
-    if text.startswith("mlflow:"):
-        filt = text[len("mlflow:") :].strip()
-        if not filt:
-            raise argparse.ArgumentTypeError("--exp-baseline mlflow: needs a filter after ':'")
-        return filt
-    raise argparse.ArgumentTypeError(
-        f"--exp-baseline must be 'file', 'mlflow' or 'mlflow:<filter>', got {text!r}"
-    )
+def parse_baseline_source(text: str) -> BaselineSource:
+    """``--exp-baseline``'s type: :meth:`BaselineSource.parse`, as argparse wants."""
+    try:
+        return BaselineSource.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_session_group(text: str) -> str:

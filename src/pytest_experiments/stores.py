@@ -104,8 +104,8 @@ def usage_problem(settings: Settings) -> str | None:
     problem = check_store(settings.tracking_uri)
     if problem is not None:
         return f"pytest-experiments: {problem} (use --exp-tracking-uri, or --exp-no-tracking)"
-    if settings.baseline_filter:
-        problem = check_baseline_filter(settings.baseline_filter)
+    if settings.baseline.filter:
+        problem = check_baseline_filter(settings.baseline.filter)
         if problem is not None:
             return f"pytest-experiments: {problem}"
     return None
