@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+import execnet
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -43,7 +44,8 @@ def test_anything_else_is_refused_naming_the_text(text: str) -> None:
 
 @given(filters, st.booleans())
 def test_settings_survive_a_plain_data_round_trip(filt: str, mlflow: bool) -> None:
-    """Workers get settings as plain data (tuples may arrive as lists)."""
+    """Workers get settings through execnet's serializer, which takes plain
+    data only (and JSON, for good measure, turns tuples into lists)."""
     settings = Settings(
         rootdir="/r",
         experiment_files=("exp_*.py",),
@@ -66,6 +68,9 @@ def test_settings_survive_a_plain_data_round_trip(filt: str, mlflow: bool) -> No
         session_id="s",
         controller="h:1",
     )
-    back = Settings.from_dict(json.loads(json.dumps(settings.to_dict())))
-    assert back == settings
-    assert isinstance(back.baseline, BaselineSource) and back.baseline.from_mlflow is mlflow
+    for back in (
+        Settings.from_dict(execnet.loads(execnet.dumps(settings.to_dict()))),
+        Settings.from_dict(json.loads(json.dumps(settings.to_dict()))),
+    ):
+        assert back == settings
+        assert isinstance(back.baseline, BaselineSource) and back.baseline.from_mlflow is mlflow

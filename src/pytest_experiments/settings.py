@@ -105,14 +105,17 @@ class Settings(NamedTuple):
         return Tolerance.parse(_number_or_text(self.tolerance))
 
     def to_dict(self) -> dict[str, Any]:
-        return self._asdict()
+        """Plain data, as execnet can send to workers (no class of ours)."""
+        data = self._asdict()
+        data["baseline"] = tuple(self.baseline)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
         data = dict(data)
         data["experiment_files"] = tuple(data["experiment_files"])
         data["data_paths"] = tuple(data["data_paths"])
-        data["baseline"] = BaselineSource(*data["baseline"])  # a plain tuple over execnet
+        data["baseline"] = BaselineSource(*data["baseline"])
         return cls(**data)
 
     @classmethod
