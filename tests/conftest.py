@@ -21,6 +21,14 @@ import numpy  # noqa: F401
 import pytest
 from _runs import all_runs
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow scenarios first (otherwise in file order): the xdist workers then
+    end on short tests together, instead of one waiting out a long scenario
+    that happened to come last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 #: Environment that would leak the developer's settings into test runs.
 _LEAKY_ENV = (
     "MLFLOW_TRACKING_URI",

@@ -676,6 +676,7 @@ def test_mlflow_baseline_is_the_latest_passed_run_matching_the_filter(
 
 
 @pytest.mark.parametrize("mode", [("-p", "no:xdist"), ("-n", "2")], ids=["no-xdist", "n2"])
+@pytest.mark.slow
 def test_an_invalid_mlflow_baseline_filter_is_one_usage_error_before_any_case(
     pytester: pytest.Pytester, mode: tuple[str, ...]
 ) -> None:

@@ -577,6 +577,7 @@ def sqlite_study(
     return study, site, first
 
 
+@pytest.mark.slow
 def test_code_changes_rerun_exactly_their_cases_sqlite(
     project: pytest.Pytester,
     template: Path,
@@ -632,6 +633,7 @@ def test_code_changes_rerun_exactly_their_cases_sqlite(
     study.check("--exp-cache", "-n", "2", reran={ERRORED}, before=sixth)
 
 
+@pytest.mark.slow
 def test_environment_changes_rerun_exactly_their_cases_sqlite(
     project: pytest.Pytester,
     template: Path,
@@ -661,6 +663,7 @@ def test_environment_changes_rerun_exactly_their_cases_sqlite(
     study.check("--exp-no-cache", *again, reran=everything, before=fifth)
 
 
+@pytest.mark.slow
 def test_cache_on_a_tracking_server_under_xdist_with_mlflow_baselines(
     project: pytest.Pytester, template: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

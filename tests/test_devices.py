@@ -61,6 +61,7 @@ def _not_inside_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.mark.slow
 def test_each_worker_sees_its_own_device_from_conftest_on_and_tags_its_runs(
     project: pytest.Pytester, template: Path
 ) -> None:

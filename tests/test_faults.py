@@ -131,6 +131,7 @@ def test_a_raising_case_fails_with_the_users_traceback_and_the_rest_is_recorded(
 # -- a worker that dies ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_worker_dying_mid_case_is_reported_crashed_and_its_run_killed(
     project: pytest.Pytester, template: Path
 ) -> None:
@@ -214,6 +215,7 @@ def test_ctrl_c_ends_the_run_in_flight_killed_and_writes_a_partial_report(
 # -- a session that died entirely ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_runs_of_a_session_killed_outright_are_ended_by_the_next_session(
     project: pytest.Pytester, template: Path
 ) -> None:

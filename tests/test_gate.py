@@ -418,6 +418,7 @@ def accept_at_seed_42(pytester: pytest.Pytester, **knobs: Any) -> None:
 
 
 @pytest.mark.parametrize("mode", XDIST_MODES, ids=["no-xdist", "n2"])
+@pytest.mark.slow
 def test_an_unchanged_study_passes_at_other_seeds_and_a_real_drop_fails(
     pytester: pytest.Pytester, mode: tuple[str, ...]
 ) -> None:
@@ -572,6 +573,7 @@ TRACKED = """
 """
 
 
+@pytest.mark.slow
 def test_mlflow_baselines_pool_the_last_passed_runs_of_each_node_id(
     pytester: pytest.Pytester, template: Path
 ) -> None:

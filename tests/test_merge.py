@@ -252,6 +252,7 @@ def study(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _study(tmp_path / "study", tmp_path_factory, failing=True)
 
 
+@pytest.mark.slow
 def test_shards_merge_into_the_report_of_one_session_on_sqlite(study: Path) -> None:
     """Two of three pytest-split shards and a session running everything go
     at once into one sqlite store. The merge of the two lists the third

@@ -51,6 +51,7 @@ def _artifacts(db: Path, run_id: str, path: str | None = None) -> list[str]:
     return sorted(f.path for f in client.list_artifacts(run_id, path))
 
 
+@pytest.mark.slow
 def test_each_file_gets_one_parent_per_session_holding_table_plots_and_best_case(
     project: pytest.Pytester, template: Path
 ) -> None:

@@ -69,6 +69,7 @@ OUTCOMES = """
 
 
 @MODES
+@pytest.mark.slow
 def test_pytest_outcomes_are_recorded_as_pytest_says_and_plain_tests_stay_out(
     project: pytest.Pytester, template: Path, mode: tuple[str, ...]
 ) -> None:
@@ -298,6 +299,7 @@ QUICK = """
 
 
 @pytest.mark.parametrize("mode", [("-n", "2")], ids=["n2"])  # the store built by racing workers
+@pytest.mark.slow
 def test_pytest_timeout_never_times_the_store_being_built(
     project: pytest.Pytester, mode: tuple[str, ...]
 ) -> None:

@@ -504,6 +504,7 @@ def check_run_column(markdown: str, new_runs: dict[str, Any]) -> None:
             assert "](" not in row["run"]
 
 
+@pytest.mark.slow
 def test_run_column_with_tracking(study: pytest.Pytester) -> None:
     # One project for both modes: the second run reuses the store the first
     # one created (creating an MLflow store is the slow part).

@@ -74,6 +74,7 @@ BOOM = """
 """
 
 
+@pytest.mark.slow
 def test_one_run_per_case_with_params_metrics_tags_and_artifacts(
     project: pytest.Pytester, template: Path
 ) -> None:
@@ -170,6 +171,7 @@ ONE_CASE = """
 """
 
 
+@pytest.mark.slow
 def test_experiment_name_from_ini_and_uri_precedence(
     project: pytest.Pytester, template: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -287,6 +289,7 @@ def test_no_experiment_collected_no_store_no_mlflow_import(
     [(("-p", "no:xdist"), ["controller"]), (("-n", "2"), ["gw0", "gw1"])],
     ids=["no-xdist", "n2"],
 )
+@pytest.mark.slow
 def test_tracking_processes_freeze_what_mlflow_loaded(
     project: pytest.Pytester, mode: tuple[str, ...], runners: list[str]
 ) -> None:
