@@ -55,7 +55,7 @@ class Zygote:
     """A process with the session's heavy imports done, forking on request."""
 
     def __init__(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_PER_TEST_ENV)}
+        env = {k: v for k, v in _START_ENV.items() if not k.startswith(_PER_TEST_ENV)}
         self.proc = subprocess.Popen(
             [sys.executable, __file__],
             stdin=subprocess.PIPE,

@@ -82,3 +82,25 @@ def test_a_forked_session_past_its_timeout_is_killed_and_the_next_one_runs(
     assert (project.path / "started").exists()
     project.makepyfile(test_slow="def test_quick():\n    pass\n")
     runpytest_forked(project, "-p", "no:xdist").assert_outcomes(passed=1)
+
+
+def test_the_zygote_keeps_no_tests_environment(
+    project: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The zygote starts with this process's environment from before any
+    test: a test that happens to start it with its own PYTHONPATH (the run
+    cache's tests add a fake library) leaves nothing to later sessions."""
+    import _forked
+
+    if _forked._zygote is not None:  # start a zygote from this test
+        _forked._zygote.close()
+        _forked._zygote = None
+    site = tmp_path_factory.mktemp("site")
+    (site / "leak_probe.py").write_text("")
+    project.makepyfile(test_probe="def test_probe():\n    import leak_probe\n")
+    with monkeypatch.context() as patch:
+        patch.setenv("PYTHONPATH", str(site))
+        runpytest_forked(project, "-p", "no:xdist").assert_outcomes(passed=1)
+    runpytest_forked(project, "-p", "no:xdist").assert_outcomes(failed=1)
