@@ -8,6 +8,7 @@ copied from the session's template), without xdist and with ``-n 2``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -312,6 +313,53 @@ def test_pytest_timeout_never_times_the_store_being_built(
     assert {c["outcome"] for c in cases.values()} == {"new"}
     assert sorted(runs_by_name(project.path / "mlflow.db")) == sorted(cases)
     assert not list(project.path.glob(".mlflow.db.*"))  # no half-built store left
+
+
+WATCH_CONFTEST = """
+    import json, sys
+
+    import pytest
+
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(item):
+        with open(f"before-{item.callspec.id}.json", "w") as fh:
+            json.dump(sorted(sys.modules), fh)
+        return (yield)
+"""
+
+WATCHED = """
+    import json, sys
+
+    from pytest_experiments import experiment
+
+
+    @experiment(params={"i": [0, 1]})
+    def exp_watched(i):
+        with open(f"body-i={i}.json", "w") as fh:
+            json.dump(sorted(sys.modules), fh)
+        return {"score": float(i)}
+"""
+
+
+def test_nothing_mlflow_loads_for_a_run_is_loaded_inside_a_cases_timed_call(
+    project: pytest.Pytester,
+) -> None:
+    """Between the start of a case's call (where pytest-timeout's clock
+    starts) and its body, the plugin starts the case's run. Whatever MLflow
+    loads for that (its store, GitPython for the commit tag) is loaded when
+    collection ends: on a loaded machine importing GitPython alone took over
+    a second inside the first case. A cold process, so that nothing was
+    imported beforehand by the test harness."""
+    write(project.path, "conftest.py", WATCH_CONFTEST)
+    write(project.path, "exp_001_watched.py", WATCHED)
+    result = project.runpytest_subprocess("-p", "no:xdist")
+    result.assert_outcomes(passed=2)
+    for case in ("i=0", "i=1"):
+        before = set(json.loads((project.path / f"before-{case}.json").read_text()))
+        body = set(json.loads((project.path / f"body-{case}.json").read_text()))
+        heavy = {m for m in body - before if m.split(".")[0] in ("git", "mlflow", "sqlalchemy")}
+        assert heavy == set(), (case, sorted(body - before))
 
 
 def test_pytest_repeat_count_is_refused_with_the_way_to_repeat(

@@ -59,3 +59,17 @@ def import_sqlalchemy_store() -> None:
     classes (~1 s); done once per process before the first case, so that no
     case's timing (pytest-timeout included) pays for it."""
     import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+
+
+def resolve_run_context() -> None:
+    """Have MLflow work out its run-context tags now, out of any timed code.
+
+    ``mlflow.start_run`` tags each run with its source, user and git commit
+    through ``mlflow.tracking.context.registry.resolve_tags`` (undocumented).
+    Its git provider imports GitPython and asks git for the commit the first
+    time, then caches the answer for the process. Called before the first
+    case, so that case's timed call does not pay for it (over a second on a
+    loaded machine, enough for pytest-timeout to fail the case)."""
+    from mlflow.tracking.context.registry import resolve_tags
+
+    resolve_tags()

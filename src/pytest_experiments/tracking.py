@@ -188,8 +188,10 @@ class MlflowBackend:
             if sqlite_path(self.uri) is not None:
                 mlflow_internals.import_sqlalchemy_store()
             # The store is made here, at collection's end, not inside the first
-            # case's call (where pytest-timeout's clock would already be running).
+            # case's call (where pytest-timeout's clock would already be running);
+            # so are the tags MLflow works out for every run.
             self._open()
+            mlflow_internals.resolve_run_context()
         if not _FROZEN:
             _FROZEN = True
             gc.freeze()
