@@ -40,7 +40,10 @@ def output(result: pytest.RunResult) -> str:
 
 
 def start_pytest(root: Path, *args: str) -> subprocess.Popen[bytes]:
-    """pytest in its own process group, output to ``root/pytest.out``."""
+    """pytest in its own process group, output to ``root/pytest.out``, with
+    Ctrl-C's default action: a shell that runs this suite in the background
+    without job control starts it with SIGINT ignored, which every child
+    inherits, and Python then never raises KeyboardInterrupt."""
     with open(root / "pytest.out", "wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
@@ -48,7 +51,12 @@ def start_pytest(root: Path, *args: str) -> subprocess.Popen[bytes]:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_default_sigint,
         )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 # A case that signals it is running (a file), then waits to be interrupted.
