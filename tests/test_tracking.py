@@ -13,6 +13,7 @@ import platform
 import re
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -459,3 +460,55 @@ def test_n8_on_a_brand_new_sqlite_default_loses_and_duplicates_no_run(
         i = int(run.data.params["i"])
         assert run.data.metrics == {"value": float(i), "half": i / 2}
     assert [p.name for p in project.path.glob(".mlflow.db*")] == []  # no temporary leftovers
+
+
+# -- transient store failures ------------------------------------------------------
+
+
+def _fails_once(calls: list[int], fail: Callable[[], None]) -> str:
+    calls.append(1)
+    if len(calls) == 1:
+        fail()
+    return "done"
+
+
+def _environment_race() -> None:
+    """What MLflow's REST client raises when another thread removes an
+    environment variable while ``requests`` reads the environment for proxy
+    settings, before anything is sent: MLflow's own telemetry thread unsets
+    ``_MLFLOW_TELEMETRY_SESSION_ID`` that way on a machine that cannot reach
+    its config URL (seen failing a case of test_shards in CI)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        raise KeyError("_MLFLOW_TELEMETRY_SESSION_ID")
+    except KeyError as e:  # as mlflow.utils.rest_utils.http_request wraps it: no "from"
+        raise MlflowException(  # noqa: B904
+            f"API request to http://127.0.0.1:5000/api/2.0/mlflow/runs/search "
+            f"failed with exception {e}"
+        )
+
+
+def test_a_request_broken_by_the_environment_changing_under_it_is_retried() -> None:
+    from pytest_experiments.tracking import _retry
+
+    calls: list[int] = []
+    assert _retry(_fails_once, calls, _environment_race) == "done"
+    assert len(calls) == 2
+
+
+def _not_found() -> None:
+    from mlflow.exceptions import MlflowException
+
+    raise MlflowException("RESOURCE_DOES_NOT_EXIST: no run")
+
+
+def test_a_store_that_answers_with_an_error_is_not_asked_again() -> None:
+    from mlflow.exceptions import MlflowException
+
+    from pytest_experiments.tracking import _retry
+
+    calls: list[int] = []
+    with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
+        _retry(_fails_once, calls, _not_found)
+    assert len(calls) == 1

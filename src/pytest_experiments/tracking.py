@@ -74,20 +74,35 @@ class TrackingError(RuntimeError):
 
 
 def _retry(action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call ``action(*args, **kwargs)``, retrying sqlite lock contention with backoff."""
+    """Call ``action(*args, **kwargs)``, retrying transient failures with backoff."""
     attempts = 8
     delay = 0.05
     for attempt in range(attempts):
         try:
             return action(*args, **kwargs)
         except Exception as exc:
-            text = str(exc).lower()
-            transient = "database is locked" in text or "database table is locked" in text
-            if not transient or attempt == attempts - 1:
+            if not _transient(exc) or attempt == attempts - 1:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
     raise AssertionError("unreachable")
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether asking the store again may well succeed.
+
+    - sqlite lock contention between the processes of a session;
+    - an HTTP request that failed before it was sent, because the process
+      environment changed while ``requests`` read it for proxy settings (a
+      KeyError naming the variable). MLflow's own telemetry thread unsets
+      ``_MLFLOW_TELEMETRY_SESSION_ID`` that way when it cannot reach its
+      config URL, as on an offline CI machine; MLflow wraps the KeyError in
+      an MlflowException without ``from``, so it is the implicit context.
+    """
+    text = str(exc).lower()
+    if "database is locked" in text or "database table is locked" in text:
+        return True
+    return text.startswith("api request to") and isinstance(exc.__context__, KeyError)
 
 
 # -- per-run object -----------------------------------------------------------
