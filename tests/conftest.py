@@ -13,6 +13,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+# This test process's own MLflow client sends no telemetry. On a machine that
+# cannot reach MLflow's telemetry config URL (CI), MLflow's telemetry thread
+# unsets an environment variable while requests may be reading the
+# environment, and a test's own call to a server then fails with a KeyError.
+# Set before anything imports mlflow (the decision is taken at import); the
+# sessions under test do not inherit it (_LEAKY_ENV): they run with MLflow as
+# users have it, and the plugin retries such a request.
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+
 # Imported once, up front: in-process pytester runs unload the modules they
 # import, numpy cannot be imported twice per process, and mlflow's
 # importlib_metadata backport leaves an import hook behind that hides entry points.
@@ -31,6 +40,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 #: Environment that would leak the developer's settings into test runs.
 _LEAKY_ENV = (
+    "MLFLOW_DISABLE_TELEMETRY",
     "MLFLOW_TRACKING_URI",
     "MLFLOW_EXPERIMENT_NAME",
     "MLFLOW_EXPERIMENT_ID",
