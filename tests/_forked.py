@@ -12,7 +12,7 @@ a child for each session. The child is a separate process like any other:
   exactly as :meth:`pytest.Pytester.runpytest_subprocess` would give them,
   with stdin closed and stdout/stderr in files;
 - it runs ``pytest`` the way ``python -m pytest`` does
-  (:func:`pytest.console_main`), and exits through the interpreter's normal
+  (``_pytest.config._console_main``), and exits through the interpreter's normal
   shutdown (atexit handlers, non-daemon threads), so MLflow ends the way it
   does at any process exit;
 - it leads its own process group, so a timeout kills it and any xdist workers.
@@ -86,13 +86,16 @@ class Zygote:
         data: dict[str, Any] = json.loads(line)
         return data
 
-    def run(self, args: list[str], out: Path, err: Path, timeout: float) -> tuple[int, bool]:
-        """Run ``pytest args`` in a forked child; (exit status, timed out)."""
+    def run(
+        self, args: list[str], env: dict[str, str], out: Path, err: Path, timeout: float
+    ) -> tuple[int, bool]:
+        """Run ``pytest args`` with ``env`` in a forked child in this working
+        directory; (exit status, timed out)."""
         assert self.proc.stdin is not None
         request = {
             "args": args,
             "cwd": os.getcwd(),
-            "env": dict(os.environ),
+            "env": env,
             "stdout": str(out),
             "stderr": str(err),
         }
@@ -142,16 +145,10 @@ def runpytest_forked(
         argv = ["-p", str(plugin), *argv]
     # Beside the basetemp, not in it: pytest empties the basetemp as it starts.
     out, err = base.with_suffix(".stdout"), base.with_suffix(".stderr")
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), saved]))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
     start = time.monotonic()
-    try:
-        ret, timed_out = zygote().run(argv, out, err, timeout)
-    finally:
-        if saved is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = saved
+    ret, timed_out = zygote().run(argv, env, out, err, timeout)
     duration = time.monotonic() - start
     outlines = out.read_text(errors="replace").splitlines()
     errlines = err.read_text(errors="replace").splitlines()
