@@ -219,15 +219,23 @@ def test_experiment_name_from_ini_and_uri_precedence(
 # Written at session finish, first of all implementations: an xdist worker
 # reports "finished" to the controller from its own pytest_sessionfinish, and a
 # loaded machine may tear the worker down before its pytest_unconfigure runs.
+# The controller writes once more at unconfigure ("controller-end"), after the
+# plugin's own end-of-session work. An audit hook notes which thread imported
+# mlflow.
 IMPORT_PROBE = """
-    import gc, json, os, sys
+    import gc, json, os, sys, threading
 
     import pytest
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(session):
-        config = session.config
-        who = getattr(config, "workerinput", {}).get("workerid", "controller")
+    MLFLOW_IMPORTED_BY = []
+
+    def _audit(event, args):
+        if event == "import" and args[0] == "mlflow" and not MLFLOW_IMPORTED_BY:
+            MLFLOW_IMPORTED_BY.append(threading.current_thread().name)
+
+    sys.addaudithook(_audit)
+
+    def _write(config, who):
         facts = {
             "heavy": sorted(m for m in ("mlflow", "sklearn", "pandas") if m in sys.modules),
             "ours": sorted(m for m in sys.modules if m.startswith("pytest_experiments.")),
@@ -236,9 +244,19 @@ IMPORT_PROBE = """
                 if config.pluginmanager.get_plugin(n) is not None
             ),
             "frozen": gc.get_freeze_count(),
+            "mlflow_imported_by": MLFLOW_IMPORTED_BY[:1],
         }
         with open(os.path.join(str(config.rootpath), f"imported-{who}.json"), "w") as fh:
             json.dump(facts, fh)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(session):
+        config = session.config
+        _write(config, getattr(config, "workerinput", {}).get("workerid", "controller"))
+
+    def pytest_unconfigure(config):
+        if not hasattr(config, "workerinput"):
+            _write(config, "controller-end")
 """
 
 
@@ -270,13 +288,13 @@ def test_no_experiment_collected_no_store_no_mlflow_import(
     result = project.runpytest_subprocess(*mode)  # a cold process: what it imports
     result.assert_outcomes(passed=1)
     found = sorted(p.name for p in project.path.glob("imported-*.json"))
-    assert found == sorted(f"imported-{p}.json" for p in processes)
-    for who in processes:
+    assert found == sorted(f"imported-{p}.json" for p in [*processes, "controller-end"])
+    for who in [*processes, "controller-end"]:
         facts = probed(project.path, who)
         assert facts["heavy"] == [], who
         # A plain suite pays for the plugin's start-up modules only, and no hook per test.
         extra = set(facts["ours"]) - START_UP_MODULES
-        if who == "controller" and "-n" in mode:  # xdist hooks hand settings to workers
+        if who.startswith("controller") and "-n" in mode:  # xdist hands settings to workers
             extra -= {"pytest_experiments.session"}
         assert extra == set(), who
         assert facts["plugins"] == [], who
@@ -295,9 +313,10 @@ def test_tracking_processes_freeze_what_mlflow_loaded(
     project: pytest.Pytester, mode: tuple[str, ...], runners: list[str]
 ) -> None:
     """Each process that runs tracked cases moves the ~300,000 objects of
-    mlflow & co. out of the collector's reach once (cheap full collections);
-    the xdist controller, which runs none, does not (it imports MLflow only
-    at the very end, to finish the session's parent runs)."""
+    mlflow & co. out of the collector's reach once (cheap full collections).
+    The xdist controller, which runs none, imports MLflow in a background
+    thread once the first tracked result arrives (so the end of the session,
+    the parent runs, finds it loaded) and freezes after that import."""
     write(project.path, "conftest.py", IMPORT_PROBE)
     write(
         project.path,
@@ -318,10 +337,16 @@ def test_tracking_processes_freeze_what_mlflow_loaded(
         assert "mlflow" in facts["heavy"], who
         assert facts["frozen"] > 100_000, who
         assert "experiments-cases" in facts["plugins"], who
+        assert facts["mlflow_imported_by"] == ["MainThread"], who
     controller = probed(project.path, "controller")
     assert "experiments-session" in controller["plugins"]
+    end = probed(project.path, "controller-end")
+    assert end["frozen"] > 100_000
     if "-n" in mode:
-        assert controller["frozen"] == 0
+        assert end["mlflow_imported_by"] == ["pytest-experiments-warmup"]
+    # the session's parent run was ended from the controller
+    runs = all_runs(project.path / "mlflow.db", parents=True)
+    assert sorted(r.info.status for r in runs) == ["FINISHED"] * 5
 
 
 def test_no_tracking_creates_no_store_and_run_methods_are_no_ops(

@@ -467,6 +467,17 @@ def _text(text: str, limit: int = 60) -> str:
     return text.replace("$", r"\$")
 
 
+def preload() -> None:
+    """Import what drawing a plot needs (matplotlib's figure, style, tick and
+    font modules and its PNG backend) ahead of time; raises ImportError
+    without matplotlib."""
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure
+    import matplotlib.font_manager  # loads the font list once
+    import matplotlib.style
+    import matplotlib.ticker  # noqa: F401
+
+
 def _style() -> AbstractContextManager[None]:
     """matplotlib's default style with :data:`_RC`, for the time of a ``with``."""
     import matplotlib.style

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .provenance import Provenance
     from .results import CaseResult, SessionInfo
     from .stats import Summary
+    from .warmup import Warmup
 
 
 class ExperimentSession:
@@ -54,6 +55,8 @@ class ExperimentSession:
         self.merge: Merged | None = None
         #: The report's PNG plots per (file, experiment), once written.
         self.plots: dict[tuple[str, str], list[Path]] = {}
+        #: Under xdist: MLflow imported here while the workers run cases.
+        self.warmup: Warmup | None = None
 
     # -- incoming ---------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -68,6 +71,11 @@ class ExperimentSession:
             from .results import CaseResult
 
             self.results[report.nodeid] = CaseResult.from_dict(data)
+            if self.warmup is None and data.get("run_id") and self.settings.tracking_uri:
+                from .warmup import Warmup
+
+                self.warmup = Warmup()
+                self.warmup.start(self.settings.tracking_uri)
 
     def crashed(self, nodeid: str, message: str) -> None:
         """An experiment's worker died while running it (xdist's crash hook)."""
@@ -86,6 +94,8 @@ class ExperimentSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if exitstatus == pytest.ExitCode.USAGE_ERROR:
             return  # a bad option or -k: nothing ran, so nothing is written
+        if self.warmup is not None:
+            self.warmup.wait()
         stopped = bool(session.shouldstop or session.shouldfail)  # -x, --maxfail, Ctrl-C
         unfinished = len(self.finished) < len(self.order or session.items)
         self.partial = exitstatus == pytest.ExitCode.INTERRUPTED or (stopped and unfinished)
@@ -507,6 +517,17 @@ class XdistHooks:
         if isinstance(entry, dict) and report is not None:
             config.stash.setdefault(REPORTS_KEY, {})[report.nodeid, report.when] = entry
         return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        try:
+            return (yield)
+        finally:
+            # Before pytest_sessionfinish, where pytest records the warnings
+            # of every thread: the warm-up's imports stay outside of that.
+            plugin = self.config.pluginmanager.get_plugin(SESSION_PLUGIN)
+            if isinstance(plugin, ExperimentSession) and plugin.warmup is not None:
+                plugin.warmup.wait()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:

@@ -55,8 +55,29 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: Whether :meth:`MlflowBackend.prepare` froze the collector in this process.
+#: Whether this process has frozen the collector (see :func:`freeze_once`).
 _FROZEN = False
+
+
+def freeze_once() -> None:
+    """Move everything alive to the collector's permanent generation, once
+    per process, after MLflow is loaded (see :meth:`MlflowBackend.prepare`)."""
+    global _FROZEN
+    if not _FROZEN:
+        _FROZEN = True
+        gc.freeze()
+
+
+def set_environment(uri: str) -> None:
+    """MLflow settings read from the environment, set before mlflow is imported."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    # MLflow prints "View run ... at <tracking URI>" on every end_run, with
+    # any user:password of the URI in it; the plugin reports redacted links.
+    if redact_uri(uri) != uri:
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    else:
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 #: Libraries whose versions are recorded on every run.
@@ -191,8 +212,7 @@ class MlflowBackend:
         full collection during the cases) skip what can never be garbage.
         Done once per process, before any fixture of a case exists.
         """
-        global _FROZEN
-        self._environment()
+        set_environment(self.uri)
         import mlflow  # noqa: F401  (imported here, before any case)
 
         with warnings.catch_warnings():
@@ -207,9 +227,7 @@ class MlflowBackend:
             # so are the tags MLflow works out for every run.
             self._open()
             mlflow_internals.resolve_run_context()
-        if not _FROZEN:
-            _FROZEN = True
-            gc.freeze()
+        freeze_once()
 
     @property
     def client(self) -> Any:
@@ -217,19 +235,8 @@ class MlflowBackend:
             self._open()
         return self._client
 
-    def _environment(self) -> None:
-        """MLflow settings read from the environment, set before mlflow is imported."""
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-        # MLflow prints "View run ... at <tracking URI>" on every end_run, with
-        # any user:password of the URI in it; the plugin reports redacted links.
-        if redact_uri(self.uri) != self.uri:
-            os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
-        else:
-            os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-
     def _open(self) -> None:
-        self._environment()
+        set_environment(self.uri)
         import mlflow
         from mlflow.tracking import MlflowClient
 
