@@ -17,6 +17,14 @@ a child for each session. The child is a separate process like any other:
   does at any process exit;
 - it leads its own process group, so a timeout kills it and any xdist workers.
 
+Its xdist workers are forked from the zygote too. execnet starts a worker as
+``python -u -c BOOTSTRAP`` with pipes on stdin and stdout; in a forked session
+that command runs ``_zworker.py`` instead, which hands the pipes (and its
+working directory, environment and arguments) to the zygote over a Unix
+socket and waits. The zygote forks the worker, which joins the session's
+process group and runs BOOTSTRAP as ``python -c`` would; its exit status goes
+back to ``_zworker.py``, which exits with it.
+
 What a forked session does not show is what a cold process imports, which is
 why the tests about imports and start-up cost (``test_tracking``) keep
 starting real subprocesses. The zygote is single-threaded when it forks (it
@@ -26,15 +34,21 @@ imports only; checked below), so the child inherits no held lock.
 from __future__ import annotations
 
 import atexit
+import builtins
 import gc
 import json
 import os
 import select
+import selectors
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import types
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -181,7 +195,29 @@ def _preload() -> None:
     gc.freeze()  # children need not walk (nor copy) what the zygote imported
 
 
-def _child(request: dict[str, Any], base_path: list[str]) -> None:
+def _drop_pytest_plugins() -> None:
+    """A normal session imports pytest plugins after pytest set up assertion
+    rewriting for them; the zygote imported some already (MLflow imports
+    anyio). Dropped here, they are imported again the normal way."""
+    plugins = {ep.value.split(".")[0] for ep in entry_points(group="pytest11")}
+    for name in [m for m in sys.modules if m.split(".")[0] in plugins]:
+        del sys.modules[name]
+
+
+def _fork_workers(python: list[str]) -> None:
+    """Have execnet start popen workers with ``python`` (``_zworker.py``)."""
+    from execnet import gateway_io
+
+    popen_args = gateway_io.popen_args
+
+    def forked_popen_args(spec: Any) -> list[str]:
+        args = popen_args(spec)
+        return args if spec.python else [*python, *args[1:]]
+
+    gateway_io.popen_args = forked_popen_args
+
+
+def _child(request: dict[str, Any], base_path: list[str], worker_python: list[str]) -> None:
     """In the forked child: become the session's process, then run pytest.
     Ends by raising SystemExit, so the interpreter shuts down as usual. The
     protocol pipes on fds 0 and 1 are replaced by dup2 (Python's std streams
@@ -203,35 +239,166 @@ def _child(request: dict[str, Any], base_path: list[str]) -> None:
     # ``python -m pytest`` puts the working directory first, then PYTHONPATH.
     sys.path[:] = [request["cwd"], *python_path, *base_path]
     sys.argv = [sys.executable, *request["args"]]
-    # A normal session imports pytest plugins after pytest set up assertion
-    # rewriting for them; the zygote imported some already (MLflow imports
-    # anyio). Dropped here, they are imported again the normal way.
-    plugins = {ep.value.split(".")[0] for ep in entry_points(group="pytest11")}
-    for name in [m for m in sys.modules if m.split(".")[0] in plugins]:
-        del sys.modules[name]
+    _drop_pytest_plugins()
+    if not request["env"].get("EXPERIMENTS_TESTS_NO_FORK_WORKERS"):
+        _fork_workers(worker_python)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     from _pytest.config import _console_main  # what ``python -m pytest`` runs
 
     raise SystemExit(_console_main())
 
 
+def _worker(request: dict[str, Any], fds: list[int], session: int | None) -> None:
+    """In a forked worker: take over execnet's pipes and run its bootstrap as
+    ``python -u -c BOOTSTRAP`` would, in the session's process group."""
+    if session is not None:
+        try:
+            os.setpgid(0, session)
+        except OSError:  # the session is gone; execnet's pipes end the worker
+            pass
+    for fd, target in zip(fds, (0, 1, 2), strict=True):
+        if fd != target:
+            os.dup2(fd, target)
+            os.close(fd)
+    sys.stdin = open(0, closefd=False)
+    sys.stdout = open(1, "w", closefd=False, encoding="utf-8", errors="backslashreplace")
+    sys.stderr = open(2, "w", closefd=False, encoding="utf-8", errors="backslashreplace")
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    args: list[str] = request["args"]
+    sys.dont_write_bytecode = "-B" in args
+    sys.argv = ["-c"]
+    python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[:] = ["", *python_path, *sys.path[1:]]  # xdist then sends the controller's
+    _drop_pytest_plugins()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    main = types.ModuleType("__main__")
+    main.__dict__["__builtins__"] = builtins
+    sys.modules["__main__"] = main
+    exec(compile(args[args.index("-c") + 1], "<string>", "exec"), main.__dict__)
+    raise SystemExit(0)
+
+
+def _reply(message: dict[str, Any]) -> None:
+    os.write(1, json.dumps(message).encode() + b"\n")
+
+
+def _recv_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    """A worker request from ``_zworker.py``: one JSON line, with its fds."""
+    data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+    while not data.endswith(b"\n"):
+        more = conn.recv(1 << 20)
+        if not more:
+            break
+        data += more
+    request: dict[str, Any] = json.loads(data)
+    return request, list(fds)
+
+
 def _serve() -> None:
     _preload()
     assert threading.active_count() == 1, threading.enumerate()  # fork needs one thread
     base_path = sys.path[1:]  # without this file's folder
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    stdout.write(b'{"ready": true}\n')
-    stdout.flush()
-    for line in stdin:
-        request = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            _child(request, base_path)
-        stdout.write(json.dumps({"pid": pid}).encode() + b"\n")
-        stdout.flush()
-        _, status = os.waitpid(pid, 0)
-        stdout.write(json.dumps({"rc": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
-        stdout.flush()
+    zygote_pid = os.getpid()
+    folder = tempfile.mkdtemp(prefix="pytest-experiments-zygote-")
+    address = os.path.join(folder, "workers")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(64)
+    worker_python = [
+        sys.executable,
+        "-S",
+        "-E",
+        str(Path(__file__).with_name("_zworker.py")),
+        address,
+    ]
+    # Children are reaped when SIGCHLD wakes the loop (through this pipe).
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    signal.set_wakeup_fd(wake_w)
+    selector = selectors.DefaultSelector()
+    selector.register(0, selectors.EVENT_READ, "session")
+    selector.register(listener, selectors.EVENT_READ, "worker")
+    selector.register(wake_r, selectors.EVENT_READ, "child")
+    session: int | None = None
+    workers: dict[int, socket.socket] = {}
+    pending = b""
+
+    def forked() -> None:
+        """In a child: drop the zygote's own ends of everything."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        selector.close()
+        listener.close()
+        for conn in workers.values():
+            conn.close()
+        os.close(wake_r)
+        os.close(wake_w)
+
+    _reply({"ready": True})
+    try:
+        while True:
+            for key, _ in selector.select():
+                if key.data == "session":
+                    chunk = os.read(0, 1 << 20)
+                    if not chunk:
+                        return
+                    pending += chunk
+                    while b"\n" in pending:
+                        line, pending = pending.split(b"\n", 1)
+                        request = json.loads(line)
+                        pid = os.fork()
+                        if pid == 0:
+                            forked()
+                            _child(request, base_path, worker_python)
+                        session = pid
+                        _reply({"pid": pid})
+                elif key.data == "worker":
+                    conn, _ = listener.accept()
+                    request, fds = _recv_request(conn)
+                    pid = os.fork()
+                    if pid == 0:
+                        conn.close()
+                        forked()
+                        _worker(request, fds, session)
+                    for fd in fds:
+                        os.close(fd)
+                    workers[pid] = conn
+                    try:
+                        conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+                    except OSError:  # _zworker.py is gone; the worker's pipes end it
+                        pass
+                else:
+                    while True:
+                        try:
+                            if not os.read(wake_r, 4096):
+                                break
+                        except BlockingIOError:
+                            break
+                    while True:
+                        try:
+                            pid, status = os.waitpid(-1, os.WNOHANG)
+                        except ChildProcessError:
+                            break
+                        if pid == 0:
+                            break
+                        rc = os.waitstatus_to_exitcode(status)
+                        if pid == session:
+                            session = None
+                            _reply({"rc": rc})
+                        elif pid in workers:
+                            conn = workers.pop(pid)
+                            try:
+                                conn.sendall(json.dumps({"rc": rc}).encode() + b"\n")
+                            except OSError:
+                                pass
+                            conn.close()
+    finally:
+        if os.getpid() == zygote_pid:  # children leave through here too (SystemExit)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

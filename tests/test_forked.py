@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,98 @@ def test_the_zygote_keeps_no_tests_environment(
         patch.setenv("PYTHONPATH", str(site))
         runpytest_forked(project, "-p", "no:xdist").assert_outcomes(passed=1)
     runpytest_forked(project, "-p", "no:xdist").assert_outcomes(failed=1)
+
+
+WORKER_PROBE = """
+import json, os, sys
+
+
+def pytest_configure(config):
+    who = getattr(config, "workerinput", {}).get("workerid", "controller")
+    with open(f"{who}.json", "w") as fh:
+        json.dump(
+            {
+                "pid": os.getpid(),
+                "pgid": os.getpgid(0),
+                "cwd": os.getcwd(),
+                "probe": os.environ.get("FORK_PROBE"),
+                # a cold worker has not imported MLflow by now; a forked one has
+                "warm": "mlflow" in sys.modules,
+            },
+            fh,
+        )
+"""
+
+
+def test_xdist_workers_of_a_forked_session_are_forked_too(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They get the controller's folder and environment, join its process
+    group (a timeout kills them with it), and a worker that dies is a crash
+    to xdist, as with a worker it started itself."""
+    project.makeconftest(WORKER_PROBE)
+    project.makepyfile(
+        test_some="""
+        import os
+
+        def test_one():
+            pass
+
+        def test_two():
+            pass
+
+        def test_dies():
+            if os.environ.get("FORK_DIE"):
+                os._exit(3)
+        """
+    )
+    monkeypatch.setenv("FORK_PROBE", "seen")
+    runpytest_forked(project, "-n", "2").assert_outcomes(passed=3)
+    controller = probe_file(project.path / "controller.json")
+    for worker in ("gw0", "gw1"):
+        seen = probe_file(project.path / f"{worker}.json")
+        assert seen["warm"] is True, worker
+        assert seen["pgid"] == controller["pid"] == controller["pgid"], worker
+        assert seen["cwd"] == str(project.path) and seen["probe"] == "seen", worker
+
+    monkeypatch.setenv("EXPERIMENTS_TESTS_NO_FORK_WORKERS", "1")
+    runpytest_forked(project, "-n", "2").assert_outcomes(passed=3)
+    assert probe_file(project.path / "gw0.json")["warm"] is False
+    monkeypatch.delenv("EXPERIMENTS_TESTS_NO_FORK_WORKERS")
+
+    monkeypatch.setenv("FORK_DIE", "1")
+    crashed = runpytest_forked(project, "-n", "2", "-p", "no:randomly")
+    crashed.assert_outcomes(passed=2, failed=1)
+    assert "crashed while running" in crashed.stdout.str()
+
+
+def test_forked_xdist_workers_past_a_timeout_are_killed(project: pytest.Pytester) -> None:
+    project.makeconftest(WORKER_PROBE)
+    project.makepyfile(
+        test_slow="""
+        import time
+
+        def test_slow():
+            time.sleep(120)
+        """
+    )
+    with pytest.raises(project.TimeoutExpired):
+        runpytest_forked(project, "-n", "2", timeout=20)
+    pids = [probe_file(project.path / f"{w}.json")["pid"] for w in ("gw0", "gw1")]
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in pids)
+
+
+def probe_file(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
