@@ -527,8 +527,12 @@ def test_fixture_in_a_regular_test(experiment_run):
 
 
 @pytest.mark.parametrize("mode", ["plain", "xdist"])
-def test_experiment_run_is_a_no_op_without_tracking(project: pytest.Pytester, mode: str) -> None:
+def test_experiment_run_is_a_no_op_without_tracking(
+    project: pytest.Pytester, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project.makepyfile(exp_001_run=RUN_NO_OPS)
+    # Cold workers: a worker forked from the test harness's zygote has MLflow loaded.
+    monkeypatch.setenv("EXPERIMENTS_TESTS_NO_FORK_WORKERS", "1")
     result = run(project, mode, "--exp-json", "r.json")
     result.assert_outcomes(passed=2)
     assert not (project.path / "mlflow.db").exists()
