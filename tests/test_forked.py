@@ -170,6 +170,7 @@ def test_xdist_workers_of_a_forked_session_are_forked_too(
     assert "crashed while running" in crashed.stdout.str()
 
 
+@pytest.mark.slow  # mostly waiting: started early, beside the busy ones
 def test_forked_xdist_workers_past_a_timeout_are_killed(project: pytest.Pytester) -> None:
     project.makeconftest(WORKER_PROBE)
     project.makepyfile(
