@@ -217,6 +217,24 @@ def _fork_workers(python: list[str]) -> None:
     gateway_io.popen_args = forked_popen_args
 
 
+def _take_over(fds: list[int], request: dict[str, Any]) -> list[str]:
+    """Make ``fds`` this process's stdin, stdout and stderr (closing them),
+    and take the request's folder and environment; returns PYTHONPATH's
+    entries. Python's std streams are opened anew on fds 0 to 2 and never
+    close them."""
+    for fd, target in zip(fds, (0, 1, 2), strict=True):
+        if fd != target:
+            os.dup2(fd, target)
+            os.close(fd)
+    sys.stdin = open(0, closefd=False)
+    sys.stdout = open(1, "w", closefd=False, encoding="utf-8", errors="backslashreplace")
+    sys.stderr = open(2, "w", closefd=False, encoding="utf-8", errors="backslashreplace")
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    return [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+
+
 def _child(request: dict[str, Any], base_path: list[str], worker_python: list[str]) -> None:
     """In the forked child: become the session's process, then run pytest.
     Ends by raising SystemExit, so the interpreter shuts down as usual. The
@@ -226,16 +244,7 @@ def _child(request: dict[str, Any], base_path: list[str], worker_python: list[st
     null = os.open(os.devnull, os.O_RDONLY)
     out = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     err = os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    for fd, target in ((null, 0), (out, 1), (err, 2)):
-        os.dup2(fd, target)
-        os.close(fd)
-    sys.stdin = open(0, closefd=False)
-    sys.stdout = open(1, "w", closefd=False, encoding="utf-8", errors="backslashreplace")
-    sys.stderr = open(2, "w", closefd=False, encoding="utf-8", errors="backslashreplace")
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    python_path = _take_over([null, out, err], request)
     # ``python -m pytest`` puts the working directory first, then PYTHONPATH.
     sys.path[:] = [request["cwd"], *python_path, *base_path]
     sys.argv = [sys.executable, *request["args"]]
@@ -256,20 +265,10 @@ def _worker(request: dict[str, Any], fds: list[int], session: int | None) -> Non
             os.setpgid(0, session)
         except OSError:  # the session is gone; execnet's pipes end the worker
             pass
-    for fd, target in zip(fds, (0, 1, 2), strict=True):
-        if fd != target:
-            os.dup2(fd, target)
-            os.close(fd)
-    sys.stdin = open(0, closefd=False)
-    sys.stdout = open(1, "w", closefd=False, encoding="utf-8", errors="backslashreplace")
-    sys.stderr = open(2, "w", closefd=False, encoding="utf-8", errors="backslashreplace")
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
+    python_path = _take_over(fds, request)
     args: list[str] = request["args"]
     sys.dont_write_bytecode = "-B" in args
     sys.argv = ["-c"]
-    python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     sys.path[:] = ["", *python_path, *sys.path[1:]]  # xdist then sends the controller's
     _drop_pytest_plugins()
     signal.signal(signal.SIGINT, signal.default_int_handler)
