@@ -94,8 +94,6 @@ class ExperimentSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if exitstatus == pytest.ExitCode.USAGE_ERROR:
             return  # a bad option or -k: nothing ran, so nothing is written
-        if self.warmup is not None:
-            self.warmup.wait()
         stopped = bool(session.shouldstop or session.shouldfail)  # -x, --maxfail, Ctrl-C
         unfinished = len(self.finished) < len(self.order or session.items)
         self.partial = exitstatus == pytest.ExitCode.INTERRUPTED or (stopped and unfinished)
