@@ -299,18 +299,44 @@ QUICK = """
 """
 
 
+#: Where each case's store stood when pytest-timeout's clock was already
+#: running (it times setup, call and teardown; a tryfirst setup hook of a
+#: conftest runs before the plugin's own).
+STORE_PROBE = """
+    import json, os
+
+    import pytest
+
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(item):
+        names = sorted(os.listdir(item.config.rootpath))
+        with open(f"store-at-{item.callspec.id}.json", "w") as fh:
+            json.dump(names, fh)
+"""
+
+
 @pytest.mark.parametrize("mode", [("-n", "2")], ids=["n2"])  # the store built by racing workers
 @pytest.mark.slow
 def test_pytest_timeout_never_times_the_store_being_built(
     project: pytest.Pytester, mode: tuple[str, ...]
 ) -> None:
     """A brand-new sqlite store takes seconds to build: that happens when
-    collection ends, never inside a case's timed call."""
+    collection ends, never inside a case's timed window. Checked where the
+    window opens: every case finds the store complete (no half-built copy
+    beside it) before its setup. Not by a tight ``--timeout``: the case's own
+    run records are timed too, and on a machine loaded 3x over they once took
+    over a second."""
     write(project.path, "exp_001_quick.py", QUICK)
-    result = runpytest_forked(project, *mode, "--timeout", "1", "--exp-json", "out.json")
+    write(project.path, "conftest.py", STORE_PROBE)
+    result = runpytest_forked(project, *mode, "--timeout", "60", "--exp-json", "out.json")
     assert result.ret == 0, result.stdout.str()
     cases = results_by_case(project.path / "out.json")
     assert {c["outcome"] for c in cases.values()} == {"new"}
+    for case in ("i=0", "i=1", "i=2"):
+        names = json.loads((project.path / f"store-at-{case}.json").read_text())
+        assert "mlflow.db" in names, case
+        assert not [n for n in names if n.startswith(".mlflow.db.")], (case, names)
     assert sorted(runs_by_name(project.path / "mlflow.db")) == sorted(cases)
     assert not list(project.path.glob(".mlflow.db.*"))  # no half-built store left
 
