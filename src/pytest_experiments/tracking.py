@@ -80,6 +80,21 @@ def set_environment(uri: str) -> None:
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
+def load_mlflow(uri: str) -> None:
+    """Import mlflow and its client, and for a sqlite *uri* its SQL store,
+    with the environment MLflow reads set first. The store's import maps
+    MLflow's ORM classes (~1 s) and raises SQLAlchemy deprecation notes about
+    MLflow's own ORM setup: nothing a user of this plugin can act on."""
+    set_environment(uri)
+    import mlflow  # noqa: F401
+    from mlflow.tracking import MlflowClient  # noqa: F401
+
+    if sqlite_path(uri) is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            mlflow_internals.import_sqlalchemy_store()
+
+
 #: Libraries whose versions are recorded on every run.
 KEY_LIBRARIES = ("mlflow", "scikit-learn", "pandas", "numpy", "pytest", "pytest-xdist")
 
@@ -212,16 +227,11 @@ class MlflowBackend:
         full collection during the cases) skip what can never be garbage.
         Done once per process, before any fixture of a case exists.
         """
-        set_environment(self.uri)
-        import mlflow  # noqa: F401  (imported here, before any case)
-
+        load_mlflow(self.uri)  # here, before any case
         with warnings.catch_warnings():
-            # SQLAlchemy deprecation notes about MLflow's own ORM setup (at
-            # import and when a store maps its tables): nothing a user of this
-            # plugin can act on.
+            # SQLAlchemy deprecation notes about MLflow's own ORM setup, when
+            # a store maps its tables (see load_mlflow).
             warnings.simplefilter("ignore", DeprecationWarning)
-            if sqlite_path(self.uri) is not None:
-                mlflow_internals.import_sqlalchemy_store()
             # The store is made here, at collection's end, not inside the first
             # case's call (where pytest-timeout's clock would already be running);
             # so are the tags MLflow works out for every run.
@@ -236,17 +246,14 @@ class MlflowBackend:
         return self._client
 
     def _open(self) -> None:
-        set_environment(self.uri)
+        # Imported before _create_sqlite_store waits on its lock: a worker that
+        # finds another one building the store loads these modules meanwhile.
+        load_mlflow(self.uri)
         import mlflow
         from mlflow.tracking import MlflowClient
 
         db = sqlite_path(self.uri)
         if db is not None:
-            with warnings.catch_warnings():
-                # SQLAlchemy deprecation notes about MLflow's ORM setup, shown
-                # once by whichever process imports its store first.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                mlflow_internals.import_sqlalchemy_store()
             self._create_sqlite_store(db)
         mlflow.set_tracking_uri(self.uri)
         self._client = MlflowClient(self.uri)
@@ -261,10 +268,6 @@ class MlflowBackend:
         """Create a brand-new sqlite store atomically: build, then rename."""
         if db.exists():
             return
-        # Imported before waiting on the lock: a worker that finds another one
-        # building the store loads these modules (~1 s) meanwhile, not after.
-        mlflow_internals.import_sqlalchemy_store()
-
         with self._lock():
             if db.exists():
                 return

@@ -20,8 +20,6 @@ import sys
 import threading
 import warnings
 
-from .stores import sqlite_path
-
 
 class Warmup:
     """At most one background import per session; :meth:`wait` before use."""
@@ -50,11 +48,11 @@ class Warmup:
 
 def _import_for_the_end(uri: str) -> None:
     # SQLAlchemy deprecation notes about MLflow's own ORM setup are silenced as
-    # in the workers (tracking.MlflowBackend.prepare). ``catch_warnings`` swaps
-    # process-wide state, so it is only safe because the main thread meanwhile
-    # sits in xdist's loop, which changes no filter, and the session waits for
-    # this thread at the loop's end, before pytest's end-of-session warning
-    # capture begins (session.XdistHooks.pytest_runtestloop).
+    # in the workers (tracking.load_mlflow), and so is all else imported here.
+    # ``catch_warnings`` swaps process-wide state, so it is only safe because
+    # the main thread meanwhile sits in xdist's loop, which changes no filter,
+    # and the session waits for this thread at the loop's end, before pytest's
+    # end-of-session warning capture begins (session.XdistHooks.pytest_runtestloop).
     # Whatever fails here is imported again, in the main thread, where it is
     # needed; that import reports the error as the session always has.
     from . import tracking
@@ -62,14 +60,7 @@ def _import_for_the_end(uri: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
-            tracking.set_environment(uri)
-            import mlflow  # noqa: F401
-            from mlflow.tracking import MlflowClient  # noqa: F401
-
-            if sqlite_path(uri) is not None:
-                from . import mlflow_internals
-
-                mlflow_internals.import_sqlalchemy_store()
+            tracking.load_mlflow(uri)
         except Exception:
             return
         try:
