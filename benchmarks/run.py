@@ -179,12 +179,12 @@ def heart_project(root: Path, repeats: int | None = None) -> Path:
     project.mkdir()
     skip = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(REPO / "experiments", project / "experiments", ignore=skip)
-    for path in (project / "experiments").glob("exp_*.py") if repeats else ():
-        text, count = re.subn(r"\brepeats=\d+", f"repeats={repeats}", path.read_text())
-        if count != 1:
-            raise BenchError(f"{path.name}: expected one repeats= to set, found {count}")
-        path.write_text(text)
     if repeats:
+        for path in (project / "experiments").glob("exp_*.py"):
+            text, count = re.subn(r"\brepeats=\d+", f"repeats={repeats}", path.read_text())
+            if count != 1:
+                raise BenchError(f"{path.name}: expected one repeats= to set, found {count}")
+            path.write_text(text)
         shutil.rmtree(project / "experiments" / "baselines")
     shutil.copytree(REPO / "data", project / "data", ignore=skip)
     shutil.copy2(REPO / "conftest.py", project / "conftest.py")
