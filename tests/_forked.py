@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import contextlib
 import gc
 import json
 import os
@@ -79,6 +80,8 @@ class Zygote:
             start_new_session=True,
         )
         self.pending = b""
+        #: Exit statuses of sessions not yet waited for, by pid.
+        self.exited: dict[int, int] = {}
         ready = self._read(timeout=180.0)
         if ready.get("ready") is not True:
             raise RuntimeError(f"the session zygote did not start: {ready}")
@@ -90,7 +93,7 @@ class Zygote:
         deadline = time.monotonic() + timeout
         while b"\n" not in self.pending:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if left < 0 or not select.select([fd], [], [], max(left, 0))[0]:
                 raise TimeoutError
             chunk = os.read(fd, 4096)
             if not chunk:
@@ -100,30 +103,47 @@ class Zygote:
         data: dict[str, Any] = json.loads(line)
         return data
 
+    def _next(self, timeout: float) -> dict[str, Any]:
+        """The next reply that is not a session's exit (those are kept)."""
+        while True:
+            message = self._read(timeout)
+            if "rc" not in message:
+                return message
+            self.exited[int(message["pid"])] = int(message["rc"])
+
+    def start(self, args: list[str], cwd: str, env: dict[str, str], out: Path, err: Path) -> int:
+        """Start ``pytest args`` with ``env`` in a forked child in ``cwd``,
+        output to ``out`` and ``err`` (one file if the same path); its pid,
+        which leads its process group. Sessions may run side by side."""
+        assert self.proc.stdin is not None
+        request = {"args": args, "cwd": cwd, "env": env, "stdout": str(out), "stderr": str(err)}
+        self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+        self.proc.stdin.flush()
+        return int(self._next(timeout=60.0)["pid"])
+
+    def wait(self, pid: int, timeout: float | None) -> int:
+        """The exit status of session ``pid`` (negative: killed by that
+        signal); TimeoutError if it is still running after ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while pid not in self.exited:
+            left = 1e9 if deadline is None else deadline - time.monotonic()
+            message = self._read(timeout=left)
+            if "rc" in message:
+                self.exited[int(message["pid"])] = int(message["rc"])
+        return self.exited.pop(pid)
+
     def run(
         self, args: list[str], env: dict[str, str], out: Path, err: Path, timeout: float
     ) -> tuple[int, bool]:
         """Run ``pytest args`` with ``env`` in a forked child in this working
         directory; (exit status, timed out)."""
-        assert self.proc.stdin is not None
-        request = {
-            "args": args,
-            "cwd": os.getcwd(),
-            "env": env,
-            "stdout": str(out),
-            "stderr": str(err),
-        }
-        self.proc.stdin.write(json.dumps(request).encode() + b"\n")
-        self.proc.stdin.flush()
-        pid = int(self._read(timeout=60.0)["pid"])
+        pid = self.start(args, os.getcwd(), env, out, err)
         try:
-            return int(self._read(timeout=timeout)["rc"]), False
+            return self.wait(pid, timeout), False
         except TimeoutError:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            return int(self._read(timeout=60.0)["rc"]), True
+            return self.wait(pid, 60.0), True
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -171,6 +191,66 @@ def runpytest_forked(
     if timed_out:
         raise pytester.TimeoutExpired(f"{timeout} second timeout expired running {argv}")
     return pytest.RunResult(ret, outlines, errlines, duration)
+
+
+class ForkedPopen:
+    """A pytest session forked from the zygote, behind the part of
+    :class:`subprocess.Popen` the tests use (``pid``, ``poll``, ``wait``,
+    ``send_signal``, ``returncode``). It leads its own process group, as a
+    ``Popen(..., start_new_session=True)`` would; sessions may run side by
+    side."""
+
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
+        self.args = args
+        self.zygote = zygote()
+        self.pid = self.zygote.start(args, str(cwd), env, log, log)
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            with contextlib.suppress(TimeoutError):
+                self.returncode = self.zygote.wait(self.pid, 0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            try:
+                self.returncode = self.zygote.wait(self.pid, timeout)
+            except TimeoutError:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0) from None
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signum)
+
+
+def popen_pytest(
+    args: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None
+) -> ForkedPopen | subprocess.Popen[bytes]:
+    """``python -m pytest args`` in ``cwd`` in a process group of its own,
+    stdout and stderr to ``log``, SIGINT at its default (Ctrl-C interrupts
+    it): forked from the zygote, or a real subprocess under
+    ``EXPERIMENTS_TESTS_NO_FORK``."""
+    env = dict(os.environ if env is None else env)
+    if not os.environ.get("EXPERIMENTS_TESTS_NO_FORK"):
+        return ForkedPopen(args, cwd, env, log)
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pytest", *args],
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_default_sigint,
+        )
+
+
+def _default_sigint() -> None:
+    # A shell that runs this suite in the background without job control
+    # starts it with SIGINT ignored, which every child would inherit.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 # -- the zygote itself ------------------------------------------------------------
@@ -243,7 +323,10 @@ def _child(request: dict[str, Any], base_path: list[str], worker_python: list[st
     os.setpgid(0, 0)
     null = os.open(os.devnull, os.O_RDONLY)
     out = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    err = os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    if request["stderr"] == request["stdout"]:  # one file, as with stderr=STDOUT
+        err = os.dup(out)
+    else:
+        err = os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     python_path = _take_over([null, out, err], request)
     # ``python -m pytest`` puts the working directory first, then PYTHONPATH.
     sys.path[:] = [request["cwd"], *python_path, *base_path]
@@ -254,17 +337,17 @@ def _child(request: dict[str, Any], base_path: list[str], worker_python: list[st
     signal.signal(signal.SIGINT, signal.default_int_handler)
     from _pytest.config import _console_main  # what ``python -m pytest`` runs
 
-    raise SystemExit(_console_main())
+    raise SystemExit(_profiled(request["env"], "session", _console_main))
 
 
-def _worker(request: dict[str, Any], fds: list[int], session: int | None) -> None:
+def _worker(request: dict[str, Any], fds: list[int]) -> None:
     """In a forked worker: take over execnet's pipes and run its bootstrap as
-    ``python -u -c BOOTSTRAP`` would, in the session's process group."""
-    if session is not None:
-        try:
-            os.setpgid(0, session)
-        except OSError:  # the session is gone; execnet's pipes end the worker
-            pass
+    ``python -u -c BOOTSTRAP`` would, in its session's process group (the one
+    ``_zworker.py`` runs in)."""
+    try:
+        os.setpgid(0, int(request["pgid"]))
+    except OSError:  # the session is gone; execnet's pipes end the worker
+        pass
     python_path = _take_over(fds, request)
     args: list[str] = request["args"]
     sys.dont_write_bytecode = "-B" in args
@@ -275,8 +358,25 @@ def _worker(request: dict[str, Any], fds: list[int], session: int | None) -> Non
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = main
-    exec(compile(args[args.index("-c") + 1], "<string>", "exec"), main.__dict__)
+    code = compile(args[args.index("-c") + 1], "<string>", "exec")
+    _profiled(request["env"], "worker", lambda: exec(code, main.__dict__))
     raise SystemExit(0)
+
+
+def _profiled(env: dict[str, str], kind: str, main: Any) -> Any:
+    """``main()``; under cProfile when ``EXPERIMENTS_TESTS_PROFILE`` names a
+    folder (one ``<kind>-<pid>.prof`` per process there): where the suite's
+    sessions spend their CPU, summed over the whole suite with pstats."""
+    folder = env.get("EXPERIMENTS_TESTS_PROFILE")
+    if not folder:
+        return main()
+    import cProfile
+
+    profile = cProfile.Profile()
+    try:
+        return profile.runcall(main)
+    finally:
+        profile.dump_stats(os.path.join(folder, f"{kind}-{os.getpid()}.prof"))
 
 
 def _reply(message: dict[str, Any]) -> None:
@@ -322,7 +422,7 @@ def _serve() -> None:
     selector.register(0, selectors.EVENT_READ, "session")
     selector.register(listener, selectors.EVENT_READ, "worker")
     selector.register(wake_r, selectors.EVENT_READ, "child")
-    session: int | None = None
+    sessions: set[int] = set()
     workers: dict[int, socket.socket] = {}
     pending = b""
 
@@ -353,7 +453,7 @@ def _serve() -> None:
                         if pid == 0:
                             forked()
                             _child(request, base_path, worker_python)
-                        session = pid
+                        sessions.add(pid)
                         _reply({"pid": pid})
                 elif key.data == "worker":
                     conn, _ = listener.accept()
@@ -362,7 +462,7 @@ def _serve() -> None:
                     if pid == 0:
                         conn.close()
                         forked()
-                        _worker(request, fds, session)
+                        _worker(request, fds)
                     for fd in fds:
                         os.close(fd)
                     workers[pid] = conn
@@ -385,9 +485,9 @@ def _serve() -> None:
                         if pid == 0:
                             break
                         rc = os.waitstatus_to_exitcode(status)
-                        if pid == session:
-                            session = None
-                            _reply({"rc": rc})
+                        if pid in sessions:
+                            sessions.discard(pid)
+                            _reply({"pid": pid, "rc": rc})
                         elif pid in workers:
                             conn = workers.pop(pid)
                             try:

@@ -171,8 +171,9 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def kill_group(proc: subprocess.Popen[Any], grace: float = 15.0) -> None:
-    """Stop a process started with ``start_new_session=True`` and everything it
+def kill_group(proc: Any, grace: float = 15.0) -> None:
+    """Stop a process started with ``start_new_session=True`` (a
+    ``subprocess.Popen`` or a ``_forked.ForkedPopen``) and everything it
     spawned: SIGTERM to the group, SIGKILL if it is still there after ``grace``."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):

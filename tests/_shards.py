@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _forked import ForkedPopen, popen_pytest
 from _server import WAIT_S, kill_group, write
 
 #: ``exp_grid[k=...]`` cases; the first ``BASELINED`` have a baseline entry.
@@ -121,8 +121,8 @@ class Finished:
 
 @contextmanager
 def processes() -> Iterator[Processes]:
-    """Start pytest processes at once; every one is stopped on the way out,
-    also when a test fails."""
+    """Start pytest processes at once (forked from the zygote, side by side);
+    every one is stopped on the way out, also when a test fails."""
     group = Processes()
     try:
         yield group
@@ -132,22 +132,13 @@ def processes() -> Iterator[Processes]:
 
 class Processes:
     def __init__(self) -> None:
-        self.running: list[tuple[list[str], subprocess.Popen[str], Path]] = []
+        self.running: list[tuple[list[str], ForkedPopen | subprocess.Popen[bytes], Path]] = []
 
     def start(self, root: Path, *args: str, env: dict[str, str] | None = None) -> None:
         log = root / f"pytest-{len(self.running)}-{os.getpid()}.log"
-        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
-        with open(log, "w", encoding="utf-8") as out:
-            proc = subprocess.Popen(
-                command,
-                cwd=root,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env if env is not None else environment(),
-                text=True,
-                start_new_session=True,
-            )
-        self.running.append((list(args), proc, log))
+        command = ["-p", "no:cacheprovider", *args]
+        env = env if env is not None else environment()
+        self.running.append((list(args), popen_pytest(command, root, log, env), log))
 
     def wait(self, timeout: float = WAIT_S * 2) -> list[Finished]:
         """Wait for every process started (in order); their exit status and output."""

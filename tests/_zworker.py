@@ -16,7 +16,7 @@ import sys
 
 def main() -> None:
     path, args = sys.argv[1], sys.argv[2:]
-    request = {"cwd": os.getcwd(), "env": dict(os.environ), "args": args}
+    request = {"cwd": os.getcwd(), "env": dict(os.environ), "args": args, "pgid": os.getpgrp()}
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(path)
     socket.send_fds(sock, [json.dumps(request).encode() + b"\n"], [0, 1, 2])

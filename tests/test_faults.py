@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from _forked import runpytest_forked
+from _forked import popen_pytest, runpytest_forked
 from _server import (
     WAIT_S,
     all_runs,
@@ -39,24 +38,10 @@ def output(result: pytest.RunResult) -> str:
     return result.stdout.str() + "\n" + result.stderr.str()
 
 
-def start_pytest(root: Path, *args: str) -> subprocess.Popen[bytes]:
-    """pytest in its own process group, output to ``root/pytest.out``, with
-    Ctrl-C's default action: a shell that runs this suite in the background
-    without job control starts it with SIGINT ignored, which every child
-    inherits, and Python then never raises KeyboardInterrupt."""
-    with open(root / "pytest.out", "wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-            cwd=root,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_default_sigint,
-        )
-
-
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def start_pytest(root: Path, *args: str) -> Any:
+    """pytest in its own process group (forked from the zygote), output to
+    ``root/pytest.out``, with Ctrl-C's default action."""
+    return popen_pytest(["-p", "no:cacheprovider", *args], root, root / "pytest.out")
 
 
 # A case that signals it is running (a file), then waits to be interrupted.
