@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _forked import runpytest_forked
+from _forked import popen_pytest, runpytest_forked
 
 PROBE = """
 import json, os, sys
@@ -168,6 +168,41 @@ def test_xdist_workers_of_a_forked_session_are_forked_too(
     crashed = runpytest_forked(project, "-n", "2", "-p", "no:randomly")
     crashed.assert_outcomes(passed=2, failed=1)
     assert "crashed while running" in crashed.stdout.str()
+
+
+def test_forked_sessions_run_side_by_side_each_with_its_own_workers(
+    project: pytest.Pytester,
+) -> None:
+    """Two sessions started at once (as the shard tests start theirs): each
+    exits with its own status, and each one's workers sit in its process group."""
+    project.makeconftest(
+        WORKER_PROBE.replace('f"{who}.json"', "f\"{who}-{os.environ['SIDE']}.json\"")
+    )
+    project.makepyfile(
+        test_side="""
+        import os
+
+        def test_side():
+            assert os.environ["SIDE"] != "b"
+        """
+    )
+    started = {
+        side: popen_pytest(
+            ["-n", "2", "-p", "no:cacheprovider"],
+            project.path,
+            project.path / f"{side}.log",
+            {**os.environ, "SIDE": side},
+        )
+        for side in ("a", "b")
+    }
+    assert started["a"].wait(timeout=120) == pytest.ExitCode.OK
+    assert started["b"].wait(timeout=120) == pytest.ExitCode.TESTS_FAILED
+    for side, proc in started.items():
+        controller = probe_file(project.path / f"controller-{side}.json")
+        assert controller["pid"] == controller["pgid"] == proc.pid
+        for worker in ("gw0", "gw1"):
+            seen = probe_file(project.path / f"{worker}-{side}.json")
+            assert seen["warm"] is True and seen["pgid"] == proc.pid, (side, worker)
 
 
 @pytest.mark.slow  # mostly waiting: started early, beside the busy ones
