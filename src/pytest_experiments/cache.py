@@ -30,8 +30,11 @@ Pure apart from reading files and ``sys.modules``; never imports mlflow.
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import importlib.metadata
+import inspect
+import io
 import json
 import math
 import os
@@ -293,18 +296,27 @@ class DistIndex:
 
     @classmethod
     def build(cls) -> DistIndex:
-        """Read every distribution on ``sys.path`` (~0.4 s with ~100 installed:
-        half of them name their modules only in RECORD)."""
-        tops = {
-            top: tuple(dict.fromkeys(names))
-            for top, names in importlib.metadata.packages_distributions().items()
-        }
+        """Read every distribution on ``sys.path``: what
+        ``importlib.metadata.packages_distributions()`` and each
+        distribution's ``Name``/``Version`` give, read directly from its
+        metadata files. Those functions parse each METADATA file as an email
+        and, with the ``importlib_metadata`` backport that MLflow imports,
+        stat every file a RECORD lists: ~0.5 s with ~110 distributions, in
+        every tracked process, against ~0.03 s here."""
+        tops: dict[str, list[str]] = {}
         versions: dict[str, str] = {}
         for dist in importlib.metadata.distributions():
-            name = dist.metadata["Name"]
-            if isinstance(name, str) and name not in versions:
-                versions[name] = dist.version
-        return cls(tops=tops, versions=versions)
+            name, version = _name_and_version(dist)
+            if name is None:
+                continue
+            if name not in versions and version is not None:
+                versions[name] = version
+            for top in _top_level_names(dist):
+                tops.setdefault(top, []).append(name)
+        return cls(
+            tops={top: tuple(dict.fromkeys(names)) for top, names in tops.items()},
+            versions=versions,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"tops": {k: list(v) for k, v in self.tops.items()}, "versions": dict(self.versions)}
@@ -315,6 +327,49 @@ class DistIndex:
             tops={str(k): tuple(map(str, v)) for k, v in data["tops"].items()},
             versions={str(k): str(v) for k, v in data["versions"].items()},
         )
+
+
+def _name_and_version(dist: importlib.metadata.Distribution) -> tuple[str | None, str | None]:
+    """The ``Name`` and ``Version`` fields of a distribution's metadata
+    header (core metadata never folds them over lines)."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    name = version = None
+    for line in text.split("\n\n", 1)[0].splitlines():
+        field_name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        key = field_name.strip().lower()
+        if key == "name" and name is None:
+            name = value.strip()
+        elif key == "version" and version is None:
+            version = value.strip()
+    return name or None, version
+
+
+def _top_level_names(dist: importlib.metadata.Distribution) -> set[str]:
+    """Top-level modules of a distribution, as
+    ``importlib.metadata.packages_distributions`` finds them on Python 3.12
+    and later: those ``top_level.txt`` declares, else for each installed file
+    the first folder of its path, or for a file at the top its module name
+    (``.py``, extension modules), keeping names without a dot. The files
+    come from RECORD, read without checking that each one exists."""
+    declared = (dist.read_text("top_level.txt") or "").split()
+    if declared:
+        return set(declared)
+    record = dist.read_text("RECORD")
+    if record is None:  # egg-info: installed-files.txt or SOURCES.txt
+        files = [PurePath(f).as_posix() for f in dist.files or ()]
+    else:
+        files = [row[0] for row in csv.reader(io.StringIO(record)) if row]
+    tops = set()
+    for file in files:
+        parts = [part for part in file.split("/") if part not in ("", ".")]
+        if not parts:
+            continue
+        top = parts[0] if len(parts) > 1 else inspect.getmodulename(parts[0]) or parts[0]
+        if "." not in top:
+            tops.add(top)
+    return tops
 
 
 def dist_fingerprint(paths: Iterable[str]) -> str:
