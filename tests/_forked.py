@@ -257,31 +257,43 @@ def _default_sigint() -> None:
 
 
 def _preload() -> None:
+    """Import what sessions import, the pytest plugins among it the way a
+    session imports them: through pytest's assertion-rewriting import hook,
+    with the modules of every distribution that provides a plugin marked for
+    rewriting as a session marks them. A session forked from here finds its
+    plugins already imported *and* rewritten, so it neither imports them again
+    (with this suite's PYTHONDONTWRITEBYTECODE, rewriting each from source)
+    nor warns that they were imported before they could be rewritten."""
     import importlib
     import pkgutil
 
-    import matplotlib.figure  # noqa: F401
-    import mlflow
-    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
-    import numpy  # noqa: F401
-    import xdist  # noqa: F401
-    from matplotlib.backends import backend_agg  # noqa: F401
+    from _pytest.assertion import install_importhook
+    from _pytest.config import get_config
 
-    import pytest_experiments
-
-    for module in pkgutil.iter_modules(pytest_experiments.__path__):
-        importlib.import_module(f"pytest_experiments.{module.name}")
+    config = get_config()
+    hook = install_importhook(config)  # what a session installs first
+    # Private, and the one place that knows which modules a session rewrites.
+    config._mark_plugins_for_rewrite(hook, disable_autoload=False)
+    try:
+        for entry_point in entry_points(group="pytest11"):
+            entry_point.load()
+        for name in (
+            "hypothesis",  # its plugin imports it at the end of every session
+            "matplotlib.figure",
+            "matplotlib.backends.backend_agg",
+            "mlflow",
+            "mlflow.store.tracking.sqlalchemy_store",
+            "numpy",
+            "scipy.stats",  # the gate, and the spread in reports and plots
+            "pytest_experiments",
+        ):
+            importlib.import_module(name)
+        for module in pkgutil.iter_modules(sys.modules["pytest_experiments"].__path__):
+            importlib.import_module(f"pytest_experiments.{module.name}")
+    finally:
+        sys.meta_path.remove(hook)
     gc.collect()
     gc.freeze()  # children need not walk (nor copy) what the zygote imported
-
-
-def _drop_pytest_plugins() -> None:
-    """A normal session imports pytest plugins after pytest set up assertion
-    rewriting for them; the zygote imported some already (MLflow imports
-    anyio). Dropped here, they are imported again the normal way."""
-    plugins = {ep.value.split(".")[0] for ep in entry_points(group="pytest11")}
-    for name in [m for m in sys.modules if m.split(".")[0] in plugins]:
-        del sys.modules[name]
 
 
 def _fork_workers(python: list[str]) -> None:
@@ -331,7 +343,6 @@ def _child(request: dict[str, Any], base_path: list[str], worker_python: list[st
     # ``python -m pytest`` puts the working directory first, then PYTHONPATH.
     sys.path[:] = [request["cwd"], *python_path, *base_path]
     sys.argv = [sys.executable, *request["args"]]
-    _drop_pytest_plugins()
     if not request["env"].get("EXPERIMENTS_TESTS_NO_FORK_WORKERS"):
         _fork_workers(worker_python)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -353,7 +364,6 @@ def _worker(request: dict[str, Any], fds: list[int]) -> None:
     sys.dont_write_bytecode = "-B" in args
     sys.argv = ["-c"]
     sys.path[:] = ["", *python_path, *sys.path[1:]]  # xdist then sends the controller's
-    _drop_pytest_plugins()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
