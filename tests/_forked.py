@@ -327,6 +327,16 @@ def _take_over(fds: list[int], request: dict[str, Any]) -> list[str]:
     return [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 
 
+def _restart_module_state() -> None:
+    """Redo what a preloaded module took from the zygote's process at import
+    and a session's process would have taken from its own. Each is private
+    to its module; a cold session is the reference (test_forked)."""
+    # xdist sends the workers it starts the sys.path it saw when first imported.
+    xdist_plugin = sys.modules.get("xdist.plugin")
+    if xdist_plugin is not None:
+        xdist_plugin._sys_path[:] = sys.path
+
+
 def _child(request: dict[str, Any], base_path: list[str], worker_python: list[str]) -> None:
     """In the forked child: become the session's process, then run pytest.
     Ends by raising SystemExit, so the interpreter shuts down as usual. The
@@ -342,6 +352,7 @@ def _child(request: dict[str, Any], base_path: list[str], worker_python: list[st
     python_path = _take_over([null, out, err], request)
     # ``python -m pytest`` puts the working directory first, then PYTHONPATH.
     sys.path[:] = [request["cwd"], *python_path, *base_path]
+    _restart_module_state()
     sys.argv = [sys.executable, *request["args"]]
     if not request["env"].get("EXPERIMENTS_TESTS_NO_FORK_WORKERS"):
         _fork_workers(worker_python)
@@ -382,7 +393,7 @@ def _profiled(env: dict[str, str], kind: str, main: Any) -> Any:
         return main()
     import cProfile
 
-    profile = cProfile.Profile()
+    profile = cProfile.Profile(time.process_time)  # CPU, not time spent waiting
     try:
         return profile.runcall(main)
     finally:

@@ -122,6 +122,7 @@ def pytest_configure(config):
                 "probe": os.environ.get("FORK_PROBE"),
                 # a cold worker has not imported MLflow by now; a forked one has
                 "warm": "mlflow" in sys.modules,
+                "path": sys.path,
             },
             fh,
         )
@@ -131,9 +132,10 @@ def pytest_configure(config):
 def test_xdist_workers_of_a_forked_session_are_forked_too(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """They get the controller's folder and environment, join its process
-    group (a timeout kills them with it), and a worker that dies is a crash
-    to xdist, as with a worker it started itself."""
+    """They get the controller's folder, environment and import path (as cold
+    workers of a cold session do), join its process group (a timeout kills
+    them with it), and a worker that dies is a crash to xdist, as with a
+    worker it started itself."""
     project.makeconftest(WORKER_PROBE)
     project.makepyfile(
         test_some="""
@@ -151,6 +153,10 @@ def test_xdist_workers_of_a_forked_session_are_forked_too(
         """
     )
     monkeypatch.setenv("FORK_PROBE", "seen")
+    project.runpytest_subprocess("-n", "2").assert_outcomes(passed=3)  # all cold
+    cold = probe_file(project.path / "gw0.json")
+    assert cold["warm"] is False
+
     runpytest_forked(project, "-n", "2").assert_outcomes(passed=3)
     controller = probe_file(project.path / "controller.json")
     for worker in ("gw0", "gw1"):
@@ -158,11 +164,7 @@ def test_xdist_workers_of_a_forked_session_are_forked_too(
         assert seen["warm"] is True, worker
         assert seen["pgid"] == controller["pid"] == controller["pgid"], worker
         assert seen["cwd"] == str(project.path) and seen["probe"] == "seen", worker
-
-    monkeypatch.setenv("EXPERIMENTS_TESTS_NO_FORK_WORKERS", "1")
-    runpytest_forked(project, "-n", "2").assert_outcomes(passed=3)
-    assert probe_file(project.path / "gw0.json")["warm"] is False
-    monkeypatch.delenv("EXPERIMENTS_TESTS_NO_FORK_WORKERS")
+        assert seen["path"] == cold["path"], worker  # where its imports come from
 
     monkeypatch.setenv("FORK_DIE", "1")
     crashed = runpytest_forked(project, "-n", "2", "-p", "no:randomly")
