@@ -281,13 +281,27 @@ def _preload() -> None:
             "hypothesis",  # its plugin imports it at the end of every session
             "matplotlib.figure",
             "matplotlib.backends.backend_agg",
+            "matplotlib.style",
             "mlflow",
             "mlflow.store.tracking.sqlalchemy_store",
+            # What sessions and workers then import as they open a store, start
+            # runs and end them (found by diffing sys.modules).
+            "alembic.command",
+            "mlflow.store.tracking.sqlalchemy_workspace_store",
+            "mlflow.tracing.processor.otel",
+            "sqlalchemy.dialects.sqlite",
+            "email.policy",
+            "filelock",
+            "git",  # provenance
+            "pdb",  # pytest's --pdb support imports it at configure
+            "xdist.dsession",
+            "xdist.remote",
             "numpy",
             "scipy.stats",  # the gate, and the spread in reports and plots
             "pytest_experiments",
         ):
             importlib.import_module(name)
+        importlib.import_module("PIL.Image").init()  # the image formats, as savefig loads them
         for module in pkgutil.iter_modules(sys.modules["pytest_experiments"].__path__):
             importlib.import_module(f"pytest_experiments.{module.name}")
     finally:
