@@ -326,8 +326,9 @@ def _fork_workers(python: list[str]) -> None:
 def _take_over(fds: list[int], request: dict[str, Any]) -> list[str]:
     """Make ``fds`` this process's stdin, stdout and stderr (closing them),
     and take the request's folder and environment; returns PYTHONPATH's
-    entries. Python's std streams are opened anew on fds 0 to 2 and never
-    close them."""
+    entries as Python puts them on ``sys.path`` at start-up (each one, an
+    empty one too, made absolute). Python's std streams are opened anew on
+    fds 0 to 2 and never close them."""
     for fd, target in zip(fds, (0, 1, 2), strict=True):
         if fd != target:
             os.dup2(fd, target)
@@ -338,7 +339,11 @@ def _take_over(fds: list[int], request: dict[str, Any]) -> list[str]:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    return [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return _python_path(os.environ.get("PYTHONPATH", ""), request["cwd"])
+
+
+def _python_path(value: str, cwd: str) -> list[str]:
+    return [os.path.abspath(os.path.join(cwd, p)) for p in value.split(os.pathsep)] if value else []
 
 
 def _restart_module_state() -> None:
@@ -376,7 +381,7 @@ def _child(request: dict[str, Any], base_path: list[str], worker_python: list[st
     raise SystemExit(_profiled(request["env"], "session", _console_main))
 
 
-def _worker(request: dict[str, Any], fds: list[int]) -> None:
+def _worker(request: dict[str, Any], fds: list[int], base_path: list[str]) -> None:
     """In a forked worker: take over execnet's pipes and run its bootstrap as
     ``python -u -c BOOTSTRAP`` would, in its session's process group (the one
     ``_zworker.py`` runs in)."""
@@ -388,7 +393,7 @@ def _worker(request: dict[str, Any], fds: list[int]) -> None:
     args: list[str] = request["args"]
     sys.dont_write_bytecode = "-B" in args
     sys.argv = ["-c"]
-    sys.path[:] = ["", *python_path, *sys.path[1:]]  # xdist then sends the controller's
+    sys.path[:] = ["", *python_path, *base_path]  # xdist then sends the controller's
     signal.signal(signal.SIGINT, signal.default_int_handler)
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
@@ -431,9 +436,11 @@ def _recv_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
 
 
 def _serve() -> None:
+    # sys.path without this file's folder and the zygote's own PYTHONPATH:
+    # each child puts its own in front of what is left.
+    base_path = sys.path[1 + len(_python_path(os.environ.get("PYTHONPATH", ""), "")) :]
     _preload()
     assert threading.active_count() == 1, threading.enumerate()  # fork needs one thread
-    base_path = sys.path[1:]  # without this file's folder
     zygote_pid = os.getpid()
     folder = tempfile.mkdtemp(prefix="pytest-experiments-zygote-")
     address = os.path.join(folder, "workers")
@@ -497,7 +504,7 @@ def _serve() -> None:
                     if pid == 0:
                         conn.close()
                         forked()
-                        _worker(request, fds)
+                        _worker(request, fds, base_path)
                     for fd in fds:
                         os.close(fd)
                     workers[pid] = conn

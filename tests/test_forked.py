@@ -23,6 +23,7 @@ def test_probe():
                 "cwd": os.getcwd(),
                 "path0": sys.path[0],
                 "pythonpath0": os.environ["PYTHONPATH"].split(os.pathsep)[0],
+                "path": sys.path,
                 "probe": os.environ.get("FORK_PROBE"),
                 "home": os.environ["HOME"],
                 "pid": os.getpid(),
