@@ -25,6 +25,11 @@ socket and waits. The zygote forks the worker, which joins the session's
 process group and runs BOOTSTRAP as ``python -c`` would; its exit status goes
 back to ``_zworker.py``, which exits with it.
 
+The servers the tests start (``mlflow server``: MLflow's CLI, then the
+uvicorn process it starts as ``sys.executable -m uvicorn``) are forked the
+same way (``popen_python``): in such a process ``sys.executable`` is an
+executable stand-in that runs ``_zworker.py``.
+
 What a forked session does not show is what a cold process imports, which is
 why the tests about imports and start-up cost (``test_tracking``) keep
 starting real subprocesses. The zygote is single-threaded when it forks (it
@@ -41,6 +46,7 @@ import json
 import os
 import select
 import selectors
+import shlex
 import shutil
 import signal
 import socket
@@ -111,12 +117,29 @@ class Zygote:
                 return message
             self.exited[int(message["pid"])] = int(message["rc"])
 
-    def start(self, args: list[str], cwd: str, env: dict[str, str], out: Path, err: Path) -> int:
-        """Start ``pytest args`` with ``env`` in a forked child in ``cwd``,
-        output to ``out`` and ``err`` (one file if the same path); its pid,
-        which leads its process group. Sessions may run side by side."""
+    def start(
+        self,
+        args: list[str],
+        cwd: str,
+        env: dict[str, str],
+        out: Path,
+        err: Path,
+        *,
+        python: bool = False,
+    ) -> int:
+        """Start ``pytest args`` (or with ``python``, ``python args``) with
+        ``env`` in a forked child in ``cwd``, output to ``out`` and ``err``
+        (one file if the same path); its pid, which leads its process group.
+        Children may run side by side."""
         assert self.proc.stdin is not None
-        request = {"args": args, "cwd": cwd, "env": env, "stdout": str(out), "stderr": str(err)}
+        request = {
+            "args": args,
+            "cwd": cwd,
+            "env": env,
+            "stdout": str(out),
+            "stderr": str(err),
+            "python": python,
+        }
         self.proc.stdin.write(json.dumps(request).encode() + b"\n")
         self.proc.stdin.flush()
         return int(self._next(timeout=60.0)["pid"])
@@ -200,10 +223,12 @@ class ForkedPopen:
     ``Popen(..., start_new_session=True)`` would; sessions may run side by
     side."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, args: list[str], cwd: Path, env: dict[str, str], log: Path, *, python: bool = False
+    ) -> None:
         self.args = args
         self.zygote = zygote()
-        self.pid = self.zygote.start(args, str(cwd), env, log, log)
+        self.pid = self.zygote.start(args, str(cwd), env, log, log, python=python)
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
@@ -244,6 +269,26 @@ def popen_pytest(
             env=env,
             start_new_session=True,
             preexec_fn=_default_sigint,
+        )
+
+
+def popen_python(
+    args: list[str], cwd: Path, log: Path, env: dict[str, str]
+) -> ForkedPopen | subprocess.Popen[bytes]:
+    """``python args`` (e.g. ``-m mlflow server ...``) in ``cwd`` in a
+    process group of its own, stdout and stderr to ``log``: forked from the
+    zygote, and so is each process it starts as ``sys.executable ...``; or a
+    real subprocess under ``EXPERIMENTS_TESTS_NO_FORK``."""
+    if not os.environ.get("EXPERIMENTS_TESTS_NO_FORK"):
+        return ForkedPopen(args, cwd, env, log, python=True)
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, *args],
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
 
 
@@ -356,8 +401,11 @@ def _restart_module_state() -> None:
         xdist_plugin._sys_path[:] = sys.path
 
 
-def _child(request: dict[str, Any], base_path: list[str], worker_python: list[str]) -> None:
-    """In the forked child: become the session's process, then run pytest.
+def _child(
+    request: dict[str, Any], base_path: list[str], worker_python: list[str], python: str
+) -> None:
+    """In the forked child: become the session's process, then run pytest
+    (or, for a ``python`` request, what its arguments say).
     Ends by raising SystemExit, so the interpreter shuts down as usual. The
     protocol pipes on fds 0 and 1 are replaced by dup2 (Python's std streams
     never close their fds)."""
@@ -369,6 +417,9 @@ def _child(request: dict[str, Any], base_path: list[str], worker_python: list[st
     else:
         err = os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     python_path = _take_over([null, out, err], request)
+    if request.get("python"):  # ``python ARGS``, e.g. ``-m mlflow server ...``
+        sys.executable = python  # what it starts as ``sys.executable`` is forked too
+        _run_python(request["args"], python_path, base_path, request["env"], "python")
     # ``python -m pytest`` puts the working directory first, then PYTHONPATH.
     sys.path[:] = [request["cwd"], *python_path, *base_path]
     _restart_module_state()
@@ -382,24 +433,42 @@ def _child(request: dict[str, Any], base_path: list[str], worker_python: list[st
 
 
 def _worker(request: dict[str, Any], fds: list[int], base_path: list[str]) -> None:
-    """In a forked worker: take over execnet's pipes and run its bootstrap as
-    ``python -u -c BOOTSTRAP`` would, in its session's process group (the one
-    ``_zworker.py`` runs in)."""
+    """In a process ``_zworker.py`` asked for (an xdist worker, or a server a
+    forked process starts as ``sys.executable -m ...``): take over its stdin,
+    stdout and stderr and run its arguments as ``python`` would, in its
+    process group."""
     try:
         os.setpgid(0, int(request["pgid"]))
-    except OSError:  # the session is gone; execnet's pipes end the worker
+    except OSError:  # the session is gone; the pipes it held end this process
         pass
     python_path = _take_over(fds, request)
-    args: list[str] = request["args"]
-    sys.dont_write_bytecode = "-B" in args
-    sys.argv = ["-c"]
-    sys.path[:] = ["", *python_path, *base_path]  # xdist then sends the controller's
+    _run_python(request["args"], python_path, base_path, request["env"], "worker")
+
+
+def _run_python(
+    args: list[str], python_path: list[str], base_path: list[str], env: dict[str, str], kind: str
+) -> None:
+    """Run ``python ARGS`` in this process (options, then ``-c CODE`` or
+    ``-m MODULE``, then the program's own arguments), with ``sys.path`` and
+    ``sys.argv`` as Python would set them; ends by raising SystemExit."""
+    import runpy
+
+    index = next(i for i, arg in enumerate(args) if arg in ("-c", "-m"))
+    options, (how, what, *rest) = args[:index], args[index:]
+    sys.dont_write_bytecode = "-B" in options
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    main = types.ModuleType("__main__")
-    main.__dict__["__builtins__"] = builtins
-    sys.modules["__main__"] = main
-    code = compile(args[args.index("-c") + 1], "<string>", "exec")
-    _profiled(request["env"], "worker", lambda: exec(code, main.__dict__))
+    if how == "-c":
+        sys.argv = ["-c", *rest]
+        sys.path[:] = ["", *python_path, *base_path]
+        main = types.ModuleType("__main__")
+        main.__dict__["__builtins__"] = builtins
+        sys.modules["__main__"] = main
+        code = compile(what, "<string>", "exec")
+        _profiled(env, kind, lambda: exec(code, main.__dict__))
+    else:
+        sys.argv = ["-m", *rest]  # runpy puts the module's file first
+        sys.path[:] = [os.getcwd(), *python_path, *base_path]
+        _profiled(env, kind, lambda: runpy.run_module(what, run_name="__main__", alter_sys=True))
     raise SystemExit(0)
 
 
@@ -454,6 +523,12 @@ def _serve() -> None:
         str(Path(__file__).with_name("_zworker.py")),
         address,
     ]
+    # The same, as an executable: ``sys.executable`` of processes started by
+    # a ``python`` request.
+    python = os.path.join(folder, "python")
+    with open(python, "w") as shim:
+        shim.write("#!/bin/sh\nexec " + " ".join(map(shlex.quote, worker_python)) + ' "$@"\n')
+    os.chmod(python, 0o755)
     # Children are reaped when SIGCHLD wakes the loop (through this pipe).
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -494,7 +569,7 @@ def _serve() -> None:
                         pid = os.fork()
                         if pid == 0:
                             forked()
-                            _child(request, base_path, worker_python)
+                            _child(request, base_path, worker_python, python)
                         sessions.add(pid)
                         _reply({"pid": pid})
                 elif key.data == "worker":

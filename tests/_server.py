@@ -17,7 +17,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import textwrap
 import time
 import urllib.error
@@ -36,6 +35,7 @@ import mlflow.store.tracking.sqlalchemy_store
 import mlflow.tracking  # noqa: F401
 import pytest
 import sklearn.datasets  # noqa: F401
+from _forked import ForkedPopen, popen_python
 from _runs import all_runs, sqlite_uri
 
 #: Generous bound for anything that waits on a process on a loaded 2-core box.
@@ -139,7 +139,7 @@ def results_by_case(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def await_ready(
-    proc: subprocess.Popen[Any],
+    proc: Any,
     ready: Callable[[], bool],
     stop: Callable[[], None],
     log: Path,
@@ -210,14 +210,13 @@ class MlflowServer:
         self.backend_uri = backend_uri
         self.workers = workers
         self.log = folder / "server.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: ForkedPopen | subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 90.0) -> MlflowServer:
         env = dict(os.environ)
         # Background job runner (a huey consumer) is not needed and slow to start.
         env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
         command = [
-            sys.executable,
             "-m",
             "mlflow",
             "server",
@@ -232,15 +231,9 @@ class MlflowServer:
             "--workers",
             str(self.workers),
         ]
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.folder,
-                env=env,
-                start_new_session=True,
-            )
+        # MLflow's CLI, then the uvicorn process it starts, forked from the
+        # zygote (each ~5 CPU-s cold, mostly importing MLflow).
+        self.proc = popen_python(command, self.folder, self.log, env)
         await_ready(self.proc, self.healthy, self.stop, self.log, timeout, "mlflow server", 0.2)
         return self
 

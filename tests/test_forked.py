@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _forked import popen_pytest, runpytest_forked
+from _forked import popen_pytest, popen_python, runpytest_forked
 
 PROBE = """
 import json, os, sys
@@ -206,6 +208,45 @@ def test_forked_sessions_run_side_by_side_each_with_its_own_workers(
         for worker in ("gw0", "gw1"):
             seen = probe_file(project.path / f"{worker}-{side}.json")
             assert seen["warm"] is True and seen["pgid"] == proc.pid, (side, worker)
+
+
+PROBER = """
+import json, os, subprocess, sys
+
+if __name__ == "__main__":
+    role = sys.argv[1]
+    seen = {"argv": sys.argv, "path": sys.path, "pgid": os.getpgid(0)}
+    seen["warm"] = "mlflow" in sys.modules
+    if role == "parent":  # starts itself again, as MLflow's CLI starts uvicorn
+        seen["child_rc"] = subprocess.run([sys.executable, "-m", "prober", "child"]).returncode
+    with open(f"{role}.json", "w") as fh:
+        json.dump(seen, fh)
+    sys.exit(3 if role == "child" else 0)
+"""
+
+
+def test_a_forked_python_runs_a_module_and_forks_what_it_starts_too(
+    project: pytest.Pytester,
+) -> None:
+    """``popen_python(["-m", ...])`` (how the tests start ``mlflow server``)
+    runs the module as a cold ``python -m`` does, and a process it starts as
+    ``sys.executable -m ...`` is forked too, in its process group, with its
+    exit status."""
+    project.makepyfile(prober=PROBER)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    cold = subprocess.run([sys.executable, "-m", "prober", "parent"], cwd=project.path, env=env)
+    assert cold.returncode == 0
+    reference = {role: probe_file(project.path / f"{role}.json") for role in ("parent", "child")}
+    assert reference["parent"]["warm"] is False and reference["parent"]["child_rc"] == 3
+
+    proc = popen_python(["-m", "prober", "parent"], project.path, project.path / "log", env)
+    assert proc.wait(timeout=60) == 0, (project.path / "log").read_text()
+    for role in ("parent", "child"):
+        seen = probe_file(project.path / f"{role}.json")
+        assert seen["warm"] is True and seen["pgid"] == proc.pid, role
+        assert seen["argv"] == reference[role]["argv"], role
+        assert seen["path"] == reference[role]["path"], role
+    assert probe_file(project.path / "parent.json")["child_rc"] == 3
 
 
 @pytest.mark.slow  # mostly waiting: started early, beside the busy ones
