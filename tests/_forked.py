@@ -75,8 +75,12 @@ _zygote: Zygote | None = None
 class Zygote:
     """A process with the session's heavy imports done, forking on request."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, preload: bool = True) -> None:
+        """``preload=False`` imports nothing up front (a cheap zygote for
+        the harness's own tests)."""
         env = {k: v for k, v in _START_ENV.items() if not k.startswith(_PER_TEST_ENV)}
+        if not preload:
+            env["EXPERIMENTS_ZYGOTE_BARE"] = "1"
         self.proc = subprocess.Popen(
             [sys.executable, __file__],
             stdin=subprocess.PIPE,
@@ -188,7 +192,10 @@ def zygote() -> Zygote:
 
 
 def runpytest_forked(
-    pytester: pytest.Pytester, *args: str | os.PathLike[str], timeout: float = 300.0
+    pytester: pytest.Pytester,
+    *args: str | os.PathLike[str],
+    timeout: float = 300.0,
+    using: Zygote | None = None,
 ) -> pytest.RunResult:
     """:meth:`pytest.Pytester.runpytest_subprocess`, with the session forked
     from the zygote: same arguments, working directory, environment
@@ -205,7 +212,7 @@ def runpytest_forked(
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
     start = time.monotonic()
-    ret, timed_out = zygote().run(argv, env, out, err, timeout)
+    ret, timed_out = (using or zygote()).run(argv, env, out, err, timeout)
     duration = time.monotonic() - start
     outlines = out.read_text(errors="replace").splitlines()
     errlines = err.read_text(errors="replace").splitlines()
@@ -508,7 +515,8 @@ def _serve() -> None:
     # sys.path without this file's folder and the zygote's own PYTHONPATH:
     # each child puts its own in front of what is left.
     base_path = sys.path[1 + len(_python_path(os.environ.get("PYTHONPATH", ""), "")) :]
-    _preload()
+    if not os.environ.get("EXPERIMENTS_ZYGOTE_BARE"):
+        _preload()
     assert threading.active_count() == 1, threading.enumerate()  # fork needs one thread
     zygote_pid = os.getpid()
     folder = tempfile.mkdtemp(prefix="pytest-experiments-zygote-")

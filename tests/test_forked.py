@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _forked import popen_pytest, popen_python, runpytest_forked
+from _forked import Zygote, popen_pytest, popen_python, runpytest_forked
 
 PROBE = """
 import json, os, sys
@@ -95,19 +95,22 @@ def test_the_zygote_keeps_no_tests_environment(
 ) -> None:
     """The zygote starts with this process's environment from before any
     test: a test that happens to start it with its own PYTHONPATH (the run
-    cache's tests add a fake library) leaves nothing to later sessions."""
-    import _forked
-
-    if _forked._zygote is not None:  # start a zygote from this test
-        _forked._zygote.close()
-        _forked._zygote = None
+    cache's tests add a fake library) leaves nothing to later sessions. (A
+    zygote of its own, without the imports: the environment is the point.)"""
     site = tmp_path_factory.mktemp("site")
     (site / "leak_probe.py").write_text("")
     project.makepyfile(test_probe="def test_probe():\n    import leak_probe\n")
     with monkeypatch.context() as patch:
         patch.setenv("PYTHONPATH", str(site))
-        runpytest_forked(project, "-p", "no:xdist").assert_outcomes(passed=1)
-    runpytest_forked(project, "-p", "no:xdist").assert_outcomes(failed=1)
+        zygote = Zygote(preload=False)
+        try:
+            environ = Path(f"/proc/{zygote.proc.pid}/environ").read_bytes().split(b"\0")
+            assert f"PYTHONPATH={site}".encode() not in environ
+            runpytest_forked(project, "-p", "no:xdist", using=zygote).assert_outcomes(passed=1)
+            patch.delenv("PYTHONPATH")
+            runpytest_forked(project, "-p", "no:xdist", using=zygote).assert_outcomes(failed=1)
+        finally:
+            zygote.close()
 
 
 WORKER_PROBE = """
