@@ -40,7 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
 def test_three_shards_at_once_against_postgresql_merge_into_one_sessions_report(
     server: MlflowServer, tmp_path: Path
 ) -> None:
-    """Three pytest-split shards, each with 4 xdist workers, write to the
+    """Three pytest-split shards, each with 2 xdist workers, write to the
     PostgreSQL-backed server at the same time (with a session running the
     whole study beside them, untracked): no run is lost or duplicated, and
     the merge reports every case once, as that session did, with its exit
@@ -55,7 +55,7 @@ def test_three_shards_at_once_against_postgresql_merge_into_one_sessions_report(
     with processes() as started:
         for shard in (1, 2, 3):
             started.start(
-                root, "-n", "4", "--splits", "3", "--group", str(shard), *tracked,
+                root, "-n", "2", "--splits", "3", "--group", str(shard), *tracked,
                 "--exp-json", f"shard{shard}.json", env=env,
             )  # fmt: skip
         started.start(root, "-p", "no:xdist", "--exp-no-tracking", "--exp-json", "single.json")
