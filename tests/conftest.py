@@ -31,10 +31,20 @@ import pytest
 from _runs import all_runs
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under xdist, hand out tests one at a time (``--maxschedchunk 1``)
+    unless told otherwise. By default xdist gives each worker a run of
+    consecutive tests up front (here the first 77, all of them slow, went to
+    one worker while the other ran the quick ones and waited)."""
+    if getattr(config.option, "maxschedchunk", 0) is None:
+        config.option.maxschedchunk = 1
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow scenarios first (otherwise in file order): the xdist workers then
-    end on short tests together, instead of one waiting out a long scenario
-    that happened to come last."""
+    """Slow scenarios first (otherwise in file order): with tests handed out
+    one at a time, the xdist workers share the long scenarios and end on
+    short tests together, instead of one waiting out a long scenario that
+    happened to come last."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
