@@ -358,6 +358,12 @@ def _preload() -> None:
             importlib.import_module(f"pytest_experiments.{module.name}")
     finally:
         sys.meta_path.remove(hook)
+    # inspect.getmodule, which pytest calls for each traceback entry it shows,
+    # maps every loaded module to its real path on its first call (~0.5 s
+    # with all of the above loaded); done here, children start with the map.
+    import inspect
+
+    inspect.getmodule(_preload.__code__)
     gc.collect()
     gc.freeze()  # children need not walk (nor copy) what the zygote imported
 
