@@ -164,7 +164,11 @@ class Zygote:
     ) -> tuple[int, bool]:
         """Run ``pytest args`` with ``env`` in a forked child in this working
         directory; (exit status, timed out)."""
-        pid = self.start(args, os.getcwd(), env, out, err)
+        return self.finish(self.start(args, os.getcwd(), env, out, err), timeout)
+
+    def finish(self, pid: int, timeout: float) -> tuple[int, bool]:
+        """Wait for child ``pid``; past ``timeout``, kill its process group
+        (its workers too) and wait for it. (exit status, timed out)"""
         try:
             return self.wait(pid, timeout), False
         except TimeoutError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _forked import Zygote, popen_pytest, popen_python, runpytest_forked
+from _forked import ForkedPopen, Zygote, popen_pytest, popen_python, runpytest_forked
 
 PROBE = """
 import json, os, sys
@@ -81,9 +82,14 @@ def test_a_forked_session_past_its_timeout_is_killed_and_the_next_one_runs(
             time.sleep(120)
         """
     )
+    # Once its test runs, a timeout ends it: killed, by SIGKILL to its group.
+    proc = popen_pytest(["-p", "no:xdist"], project.path, project.path / "log", dict(os.environ))
+    assert isinstance(proc, ForkedPopen)
+    wait_for_files(project.path / "started")
+    assert proc.zygote.finish(proc.pid, timeout=0) == (-signal.SIGKILL, True)
+    # runpytest_forked says so as runpytest_subprocess does; the next session runs.
     with pytest.raises(project.TimeoutExpired):
-        runpytest_forked(project, "-p", "no:xdist", timeout=10)
-    assert (project.path / "started").exists()
+        runpytest_forked(project, "-p", "no:xdist", timeout=2)
     project.makepyfile(test_slow="def test_quick():\n    pass\n")
     runpytest_forked(project, "-p", "no:xdist").assert_outcomes(passed=1)
 
@@ -252,24 +258,41 @@ def test_a_forked_python_runs_a_module_and_forks_what_it_starts_too(
     assert probe_file(project.path / "parent.json")["child_rc"] == 3
 
 
-@pytest.mark.slow  # mostly waiting: started early, beside the busy ones
 def test_forked_xdist_workers_past_a_timeout_are_killed(project: pytest.Pytester) -> None:
     project.makeconftest(WORKER_PROBE)
     project.makepyfile(
         test_slow="""
+        import os
         import time
 
         def test_slow():
+            open(f"started-{os.environ['PYTEST_XDIST_WORKER']}", "w").close()
             time.sleep(120)
+
+        def test_slow_too():
+            test_slow()
         """
     )
-    with pytest.raises(project.TimeoutExpired):
-        runpytest_forked(project, "-n", "2", timeout=20)
+    proc = popen_pytest(
+        ["-n", "2", "-p", "no:randomly"], project.path, project.path / "log", dict(os.environ)
+    )
+    assert isinstance(proc, ForkedPopen)
+    wait_for_files(project.path / "started-gw0", project.path / "started-gw1")
     pids = [probe_file(project.path / f"{w}.json")["pid"] for w in ("gw0", "gw1")]
+    assert all(alive(pid) for pid in pids)
+    assert proc.zygote.finish(proc.pid, timeout=0)[1] is True  # timed out, group killed
     deadline = time.monotonic() + 30
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid) for pid in pids)
+
+
+def wait_for_files(*paths: Path, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(p.exists() for p in paths):
+        missing = [p for p in paths if not p.exists()]
+        assert time.monotonic() < deadline, f"never appeared: {missing}"
+        time.sleep(0.05)
 
 
 def probe_file(path: Path) -> dict[str, Any]:
