@@ -365,6 +365,52 @@ def test_dist_index_is_read_again_only_when_installed_distributions_change(
     assert cache.dist_index(store).versions["fake-5a1e"] == "2.0.1"
 
 
+def test_dist_fingerprint_follows_distributions_not_other_folders(tmp_path: Path) -> None:
+    site, project = tmp_path / "site", tmp_path / "project"
+    meta = write(site, "fake_5a1e-1.0.dist-info/METADATA", "Name: fake-5a1e\nVersion: 1.0\n")
+    write(project, "exp_a.py", "")
+    base = cache.dist_fingerprint([str(site)])
+    # A folder without distributions (the project, its tests), or none at all.
+    assert cache.dist_fingerprint([str(project), str(site), str(tmp_path / "gone")]) == base
+    # A distribution installed in it, changed, or a zip file on the path.
+    write(project, "other-2.0.dist-info/METADATA", "Name: other\nVersion: 2.0\n")
+    with_other = cache.dist_fingerprint([str(project), str(site)])
+    assert with_other != base
+    meta.write_text("Name: fake-5a1e\nVersion: 1.0.1\n")
+    assert cache.dist_fingerprint([str(site)]) != base
+    archive = write(tmp_path, "lib.zip", "zip")
+    zipped = cache.dist_fingerprint([str(site), str(archive)])
+    archive.write_text("zip, changed")
+    assert cache.dist_fingerprint([str(site), str(archive)]) != zipped
+
+
+def test_a_process_reads_the_distributions_once_per_fingerprint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sessions run one after another in one process (pytester's in-process
+    runs) read them once, with or without pytest's cache."""
+    site = tmp_path / "site"
+    write(site, "fake_5a1e-1.0.dist-info/METADATA", "Name: fake-5a1e\nVersion: 1.0\n")
+    monkeypatch.syspath_prepend(str(site))
+    builds: list[int] = []
+    build = cache.DistIndex.build
+
+    def counted() -> cache.DistIndex:
+        builds.append(1)
+        return build()
+
+    monkeypatch.setattr(cache.DistIndex, "build", staticmethod(counted))
+    class Store(dict[str, Any]):
+        def set(self, key: str, value: object) -> None:
+            self[key] = value
+
+    first = cache.dist_index(None)
+    assert cache.dist_index(None) is first and cache.dist_index(Store()) is first
+    assert len(builds) == 1 and first.versions["fake-5a1e"] == "1.0"
+    write(site, "fake_5a1e-1.0.dist-info/METADATA", "Name: fake-5a1e\nVersion: 1.1\n")
+    assert cache.dist_index(None).versions["fake-5a1e"] == "1.1" and len(builds) == 2
+
+
 def _index_by_importlib() -> cache.DistIndex:
     """The index as importlib.metadata's own API gives it (slow: it parses
     every METADATA file as an email and, with MLflow's importlib_metadata

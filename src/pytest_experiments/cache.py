@@ -375,22 +375,31 @@ def _top_level_names(dist: importlib.metadata.Distribution) -> set[str]:
 def dist_fingerprint(paths: Iterable[str]) -> str:
     """What the installed distributions look like, cheaply (a stat per
     distribution): every ``*.dist-info``/``*.egg-info`` on ``paths`` with
-    the time and size of its metadata file, in ``sys.path`` order."""
+    the time and size of its metadata file, in ``sys.path`` order, and each
+    zip file and ``.egg`` on ``paths``. A folder that holds no distribution
+    (the project, its tests) leaves it unchanged."""
     h = hashlib.sha256()
     for entry in paths:
-        h.update(f"path {entry}\n".encode())
+        folder = entry or "."
         try:
-            names = sorted(os.listdir(entry or "."))
+            names = sorted(os.listdir(folder))
+        except NotADirectoryError:  # a zip file: its time and size stand for it
+            try:
+                stat = os.stat(folder)
+            except OSError:
+                continue
+            h.update(f"path {entry} {stat.st_mtime_ns} {stat.st_size}\n".encode())
+            continue
         except OSError:
             continue
-        for name in names:
-            if not name.endswith((".dist-info", ".egg-info")):
-                continue
-            folder = os.path.join(entry or ".", name)
-            meta = folder
-            if os.path.isdir(folder):
-                inside = "METADATA" if name.endswith(".dist-info") else "PKG-INFO"
-                meta = os.path.join(folder, inside)
+        metas = [name for name in names if name.endswith((".dist-info", ".egg-info"))]
+        if not metas and not entry.lower().endswith(".egg"):
+            continue
+        h.update(f"path {entry}\n".encode())
+        for name in metas:
+            meta = os.path.join(folder, name)
+            if os.path.isdir(meta):
+                meta = os.path.join(meta, "METADATA" if name.endswith(".dist-info") else "PKG-INFO")
             try:
                 stat = os.stat(meta)
             except OSError:
@@ -400,19 +409,28 @@ def dist_fingerprint(paths: Iterable[str]) -> str:
     return h.hexdigest()
 
 
+#: Indexes this process built or read, by fingerprint: a process that runs
+#: several sessions (pytester's in-process runs, a process forked for each)
+#: reads the installed distributions once.
+_INDEXES: dict[str, DistIndex] = {}
+
+
 def dist_index(store: CacheStore | None) -> DistIndex:
-    """The distributions installed now, from pytest's cache when nothing on
-    ``sys.path`` changed since it was stored (shared by xdist workers)."""
+    """The distributions installed now: from pytest's cache when nothing on
+    ``sys.path`` changed since it was stored (shared by xdist workers), else
+    from this process's memory, else read (and stored)."""
     fingerprint = dist_fingerprint(sys.path)
     name = "pytest_experiments/dist_index"
     if store is not None:
         stored = store.get(name, None)
         if isinstance(stored, dict) and stored.get("fingerprint") == fingerprint:
             try:
-                return DistIndex.from_dict(stored)
+                index = _INDEXES[fingerprint] = DistIndex.from_dict(stored)
+                return index
             except (KeyError, AttributeError, TypeError):
                 pass
-    index = DistIndex.build()
+    index = _INDEXES.get(fingerprint) or DistIndex.build()
+    _INDEXES[fingerprint] = index
     if store is not None:
         store.set(name, {"fingerprint": fingerprint, **index.to_dict()})
     return index
