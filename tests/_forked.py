@@ -269,37 +269,38 @@ def popen_pytest(
     it): forked from the zygote, or a real subprocess under
     ``EXPERIMENTS_TESTS_NO_FORK``."""
     env = dict(os.environ if env is None else env)
+    return _popen(args, ["-m", "pytest", *args], cwd, log, env, python=False)
+
+
+def popen_python(
+    args: list[str], cwd: Path, log: Path, env: dict[str, str]
+) -> ForkedPopen | subprocess.Popen[bytes]:
+    """``python args`` (e.g. ``-m mlflow server ...``), as :func:`popen_pytest`
+    starts pytest; forked, each process it starts as ``sys.executable ...``
+    is forked too."""
+    return _popen(args, args, cwd, log, env, python=True)
+
+
+def _popen(
+    forked: list[str],
+    cold: list[str],
+    cwd: Path,
+    log: Path,
+    env: dict[str, str],
+    *,
+    python: bool,
+) -> ForkedPopen | subprocess.Popen[bytes]:
     if not os.environ.get("EXPERIMENTS_TESTS_NO_FORK"):
-        return ForkedPopen(args, cwd, env, log)
+        return ForkedPopen(forked, cwd, env, log, python=python)
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "pytest", *args],
+            [sys.executable, *cold],
             cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
             preexec_fn=_default_sigint,
-        )
-
-
-def popen_python(
-    args: list[str], cwd: Path, log: Path, env: dict[str, str]
-) -> ForkedPopen | subprocess.Popen[bytes]:
-    """``python args`` (e.g. ``-m mlflow server ...``) in ``cwd`` in a
-    process group of its own, stdout and stderr to ``log``: forked from the
-    zygote, and so is each process it starts as ``sys.executable ...``; or a
-    real subprocess under ``EXPERIMENTS_TESTS_NO_FORK``."""
-    if not os.environ.get("EXPERIMENTS_TESTS_NO_FORK"):
-        return ForkedPopen(args, cwd, env, log, python=True)
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            [sys.executable, *args],
-            cwd=cwd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
         )
 
 

@@ -400,6 +400,7 @@ def test_a_process_reads_the_distributions_once_per_fingerprint(
         return build()
 
     monkeypatch.setattr(cache.DistIndex, "build", staticmethod(counted))
+
     class Store(dict[str, Any]):
         def set(self, key: str, value: object) -> None:
             self[key] = value
