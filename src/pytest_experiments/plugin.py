@@ -386,6 +386,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             problem = usage_problem(settings)
         if problem is not None:
             raise pytest.UsageError(problem)
+    elif settings.tracking_uri is not None and settings.baseline.filter:
+        from .stores import check_baseline_filter
+
+        if check_baseline_filter(settings.baseline.filter) is not None:
+            # The controller stops the session with this very message as
+            # soon as it sees this worker's collection: build nothing it
+            # would only interrupt.
+            return
     if settings.tracking_uri is not None:
         runner.prepare_tracking()
     runner.prepare_gate(cases)
