@@ -26,7 +26,8 @@ test: $(STAMP)
 	exit $$status
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks docs
+	$(PY) -m ruff format --check src tests benchmarks docs
 	$(PY) -m mypy
 
 ## Performance measurements (prints ratios; see benchmarks/README.md).
