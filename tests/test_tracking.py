@@ -349,6 +349,32 @@ def test_tracking_processes_freeze_what_mlflow_loaded(
     assert sorted(r.info.status for r in runs) == ["FINISHED"] * 5
 
 
+@pytest.mark.parametrize("mode", [("-p", "no:xdist"), ("-n", "2")], ids=["no-xdist", "n2"])
+def test_a_bad_k_expression_is_pytests_usage_error_and_builds_no_store(
+    project: pytest.Pytester, mode: tuple[str, ...]
+) -> None:
+    """pytest still calls pytest_collection_finish when selecting raised:
+    tracking must not be prepared for a session that is stopping."""
+    write(
+        project.path,
+        "exp_001_a.py",
+        """
+        from pytest_experiments import experiment
+
+        @experiment(params={"n": [1, 2]})
+        def exp_a(n):
+            return {"x": float(n)}
+        """,
+    )
+    result = runpytest_forked(project, *mode, "-k", "exp_a and (")
+    if "-n" not in mode:  # xdist 3.8 itself ends such a session with an INTERNALERROR
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        output = result.stdout.str() + result.stderr.str()
+        assert "Wrong expression passed to '-k': exp_a and (" in output
+        assert "Traceback" not in output
+    assert not list(project.path.glob("mlflow.db*")) and not (project.path / "mlruns").exists()
+
+
 def test_no_tracking_creates_no_store_and_run_methods_are_no_ops(
     project: pytest.Pytester,
 ) -> None:

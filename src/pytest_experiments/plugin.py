@@ -43,6 +43,9 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 RUNNER_KEY = pytest.StashKey["CaseRunner"]()
 #: With ``--exp-merge``: the experiment cases selected, which the merge reports on.
 MERGE_KEY = pytest.StashKey[list[pytest.Item]]()
+#: Set once every ``pytest_collection_modifyitems`` returned: pytest calls
+#: ``pytest_collection_finish`` even when selecting raised (a bad ``-k``).
+SELECTED_KEY = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -344,11 +347,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(list(decl.argnames), parametrize_values(decl))
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With ``--exp-merge`` nothing runs: every selected test is deselected
-    (after every other selection, ``-k``/``-m`` included), and the experiment
-    cases among them are what the merge reports on."""
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> Generator[None, None, None]:
+    """Notes that selecting succeeded (see :data:`SELECTED_KEY`). With
+    ``--exp-merge`` nothing runs: every selected test is deselected (after
+    every other selection, ``-k``/``-m`` included), and the experiment cases
+    among them are what the merge reports on."""
+    yield  # an error selecting (a bad -k) propagates from here
+    config.stash[SELECTED_KEY] = True
     if config.stash[SETTINGS_KEY].merge is None or config.option.collectonly:
         return
     config.stash[MERGE_KEY] = [item for item in items if is_experiment_item(item)]
@@ -364,13 +372,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     ``--exp-merge``, read the group's runs instead)."""
     config = session.config
     settings = config.stash[SETTINGS_KEY]
-    if config.option.collectonly:
-        return
+    if config.option.collectonly or SELECTED_KEY not in config.stash:
+        return  # nothing runs, or selecting failed (a bad -k): that error stands
     if settings.merge is not None:
         from .merge import merge_session
 
-        if MERGE_KEY in config.stash:  # else selecting failed (a bad -k): that error stands
-            merge_session(config, settings, config.stash[MERGE_KEY], _runner(config))
+        merge_session(config, settings, config.stash[MERGE_KEY], _runner(config))
         return
     cases = [item for item in session.items if is_experiment_item(item)]
     if not cases:
