@@ -36,6 +36,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -97,24 +98,8 @@ class Run:
     log: Path
 
 
-def one_run(rev: str, index: int, busy_loop: bool, keep: bool) -> Run:
-    folder = Path(tempfile.mkdtemp(prefix=f"suite-{index}-"))
-    clone = folder / "clone"
-    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
-    subprocess.run(["git", "checkout", "-q", rev], cwd=clone, check=True)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=clone,
-        check=True,
-        text=True,
-        capture_output=True,
-    ).stdout.strip()
-    (clone / ".venv").symlink_to(REPO / ".venv")
-    log = folder / "make-test.log"
-    # Untimed: the clone's pyproject.toml is newer than the venv's stamp, so
-    # make reinstalls the package (editable, now pointing at the clone).
-    with log.open("wb") as out:
-        subprocess.run(["make", ".venv/.installed-stamp"], cwd=clone, stdout=out, stderr=out)
+def timed_make_test(index: int, commit: str, clone: Path, log: Path, busy_loop: bool) -> Run:
+    """``make test`` in ``clone``, output to ``log``, timed and watched."""
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy_loop else None
     sampler = Sampler()
     try:
@@ -134,30 +119,62 @@ def one_run(rev: str, index: int, busy_loop: bool, keep: bool) -> Run:
         if hog:
             hog.kill()
             hog.wait()
-    # The shared venv's editable install back to this checkout.
-    subprocess.run(
-        [str(REPO / ".venv/bin/python"), "-m", "pip", "install", "--quiet", "--no-deps", "-e", "."],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
     own = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    other = max(0.0, (busy1 - busy0) - own - hog_cpu)
-    text = log.read_text(errors="replace")
-    summary = re.findall(r"=+ (.*(?:passed|failed|error).*) in [\d.]+s", text)
-    result = Run(
+    summary = re.findall(
+        r"=+ (.*(?:passed|failed|error).*) in [\d.]+s", log.read_text(errors="replace")
+    )
+    return Run(
         index=index,
         commit=commit,
         rc=rc,
         wall=wall,
         cpu=own,
-        other=other,
+        other=max(0.0, (busy1 - busy0) - own - hog_cpu),
         busy=sum(sampler.samples) / max(1, len(sampler.samples)),
         tests=summary[-1] if summary else "no pytest summary",
         log=log,
     )
-    if rc == 0 and not keep:
-        subprocess.run(["rm", "-rf", str(folder)], check=False)
+
+
+def one_run(rev: str, index: int, busy_loop: bool, keep: bool) -> Run:
+    folder = Path(tempfile.mkdtemp(prefix=f"suite-{index}-"))
+    clone = folder / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    subprocess.run(["git", "checkout", "-q", rev], cwd=clone, check=True)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=clone,
+        check=True,
+        text=True,
+        capture_output=True,
+    ).stdout.strip()
+    (clone / ".venv").symlink_to(REPO / ".venv")
+    log = folder / "make-test.log"
+    # Untimed: the clone's pyproject.toml is newer than the venv's stamp, so
+    # make reinstalls the package (editable, now pointing at the clone). From
+    # here on, whatever happens, the install is pointed back at this checkout.
+    try:
+        with log.open("wb") as out:
+            subprocess.run(["make", ".venv/.installed-stamp"], cwd=clone, stdout=out, stderr=out)
+        result = timed_make_test(index, commit, clone, log, busy_loop)
+    finally:
+        subprocess.run(
+            [
+                str(REPO / ".venv/bin/python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "-e",
+                ".",
+            ],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+    if result.rc == 0 and not keep:
+        shutil.rmtree(folder, ignore_errors=True)
     return result
 
 
