@@ -119,7 +119,9 @@ def test_grid_columns_may_be_tuples_or_ranges() -> None:
 
 
 def test_grid_columns_may_be_1d_numpy_arrays() -> None:
-    cases = expand_cases({"alpha": np.logspace(-3, 1, 5), "n": np.arange(2)})
+    # Literal values: the test must not hang on how NumPy's logspace rounds.
+    alphas = np.array([0.001, 0.01, 0.1, 1.0, 10.0])
+    cases = expand_cases({"alpha": alphas, "n": np.arange(2)})
     assert [c.id for c in cases][:4] == [
         "alpha=0.001-n=0",
         "alpha=0.001-n=1",
@@ -156,6 +158,42 @@ def test_plain_values_in_ids() -> None:
     ]
     assert ids({"n": [-3, 10**20]}) == ["n=-3", "n=100000000000000000000"]
     assert ids({"s": ["hello world", ""]}) == ["s=hello world", "s="]
+
+
+def test_a_float_id_does_not_hang_on_its_last_bit() -> None:
+    # 9.999999999999999e-06 is what NumPy 2.4's logspace(-5, -1, 2) gives for
+    # 1e-05: a library upgrade must not turn a case (and its baseline key) new.
+    (near,) = expand_cases({"lr": [9.999999999999999e-06]})
+    assert near.id == "lr=1e-05"
+    assert near.mark == {"lr": "1e-05"}
+    assert near.display == {"lr": 9.999999999999999e-06}  # logged exactly
+    assert ids({"x": [0.1 + 0.2, 100.0, 1e-300, -0.0, 123456789012.0]}) == [
+        "x=0.3",
+        "x=100.0",
+        "x=1e-300",
+        "x=-0.0",
+        "x=123456789012.0",
+    ]
+    assert ids({"x": [float("nan"), float("inf"), -float("inf")]}) == [
+        "x=nan",
+        "x=inf",
+        "x=-inf",
+    ]
+
+
+@given(
+    st.integers(min_value=1, max_value=10**12 - 1),
+    st.integers(min_value=-300, max_value=300),
+)
+def test_float_ids_are_twelve_digits_and_stable_under_one_ulp(digits: int, exponent: int) -> None:
+    value = float(f"{digits}e{exponent}")
+    if not math.isfinite(value) or value == 0.0:
+        return
+    text = format_value(value)
+    assert text == repr(value)  # at most 12 significant digits: the id is today's
+    for neighbour in (math.nextafter(value, math.inf), math.nextafter(value, -math.inf)):
+        assert format_value(neighbour) == text
+        assert format_value(np.float64(neighbour)) == text
 
 
 def test_numpy_float_is_shown_like_a_float() -> None:
@@ -875,7 +913,9 @@ def test_any_value_property_no_addresses_and_stable(column: list[Any]) -> None:
         assert not ADDRESS.search(json.dumps(tracked))  # JSON-friendly, no addresses
         if value is None or isinstance(value, (bool, int, float, str)):
             if isinstance(value, float) and not isinstance(value, bool):
-                assert float(shown) == value or (math.isnan(value) and shown == "nan")
+                # Python's repr of the value rounded to 12 significant digits
+                assert shown == repr(float(f"{value:.12g}"))
+                assert math.isclose(float(shown), value, rel_tol=1e-11)
             elif isinstance(value, str):
                 assert shown == value
             else:
@@ -1146,7 +1186,7 @@ class Net:
         RandomForestClassifier(max_depth=3),
         RandomForestClassifier(criterion="entropy", class_weight={"a": {"x", "y", "z"}}),
     ],
-    "lr": np.logspace(-5, -1, 2),
+    "lr": np.array([9.999999999999999e-06, 0.1]),
     "name": ["a", "b"],
 })
 def exp_odd(model, lr, name):

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import inspect
 import itertools
+import math
 import re
 import sys
 import weakref
@@ -38,6 +39,8 @@ from .spec import ExperimentSpec
 ID_TEXT_LIMIT = 40
 #: Longest text logged for one estimator setting that is not a plain value.
 SETTING_TEXT_LIMIT = 250
+#: Significant digits of a float in a case id (see :func:`float_text`).
+FLOAT_ID_DIGITS = 12
 #: Hex digits of sha256 that name a value (``Model#1a2b3c4d``, ``***1a2b3c4d``).
 HASH_CHARS = 8
 #: How deep nested values are spelled out (deeper ones, and cycles: by type).
@@ -194,6 +197,18 @@ def _cut(text: str, limit: int) -> str:
     return f"{text[: limit - len(digest) - 4]}...#{digest}"
 
 
+def float_text(value: float) -> str:
+    """A float as it appears in a case id: Python's repr of the value rounded to
+    :data:`FLOAT_ID_DIGITS` significant digits (``1e-05`` also for NumPy's
+    ``9.999999999999999e-06``), so an id, and the baseline entry it keys, never
+    hangs on the last bits of a computed float. Values written with at most 12
+    digits keep the repr they always had; the exact value is what is logged."""
+    value = float(value)  # also a float subclass or NumPy scalar
+    if not math.isfinite(value):
+        return repr(value)
+    return repr(float(f"{value:.{FLOAT_ID_DIGITS}g}"))
+
+
 def _forms(value: object) -> tuple[str, Any, Any]:
     """(text in the case id, display value, ``params`` mark value) of one param value."""
     value = _python_scalar(value)
@@ -205,7 +220,7 @@ def _forms(value: object) -> tuple[str, Any, Any]:
     if type(value) is int:
         return int.__repr__(value), value, value
     if isinstance(value, float):
-        text = float.__repr__(value)  # also a float subclass
+        text = float_text(value)
         return text, float(value), text  # marker expressions cannot match a float
     # int subclasses (IntEnum...) and everything else
     params = estimator_params(value)
