@@ -204,7 +204,7 @@ def test_a_drop_beyond_tolerance_regresses_while_other_files_pass(
     }
     message = (
         "accuracy regressed: baseline 0.81, current 0.76, delta -0.05 "
-        "(tolerance 0.01, higher is better; no spread known: add repeats)"
+        "(tolerance 0.01, higher is better; no noise estimate: log predictions or add repeats)"
     )
     assert cases["exp_depth[depth=1]"]["message"] == message
     assert statuses(cases, "exp_depth[depth=1]") == {"accuracy": "regressed", "fit_time": "same"}
@@ -296,8 +296,8 @@ def test_tolerance_forms(
         for metric, tolerance in expected.items():
             assert f"{metric} regressed: " in case["message"]
             assert (
-                f"(tolerance {tolerance}, higher is better; no spread known: add repeats)"
-                in case["message"]
+                f"(tolerance {tolerance}, higher is better; "
+                "no noise estimate: log predictions or add repeats)" in case["message"]
             )
     else:
         assert result.ret == 0
@@ -343,7 +343,7 @@ def test_direction_by_name_by_declaration_and_by_expect(pytester: pytest.Pyteste
     }
     assert (
         "log_loss regressed: baseline 0.3, current 0.4, delta +0.1 "
-        "(tolerance 0, lower is better; no spread known: add repeats)"
+        "(tolerance 0, lower is better; no noise estimate: log predictions or add repeats)"
     ) in (cases["exp_direction"]["message"])
 
     set_knobs(pytester, move=-0.1)
@@ -357,7 +357,7 @@ def test_direction_by_name_by_declaration_and_by_expect(pytester: pytest.Pyteste
     }
     assert cases["exp_direction"]["message"] == (
         "uptime regressed: baseline 0.3, current 0.2, delta -0.1 "
-        "(tolerance 0, higher is better; no spread known: add repeats)"
+        "(tolerance 0, higher is better; no noise estimate: log predictions or add repeats)"
     )
 
 
@@ -639,7 +639,7 @@ def test_mlflow_baseline_is_the_latest_passed_run_matching_the_filter(
     assert outcomes(cases) == {"exp_store[case=a]": "regressed", "exp_store[case=b]": "error"}
     assert cases["exp_store[case=a]"]["message"] == (
         "accuracy regressed: baseline 0.9, current 0.8, delta -0.1 "
-        "(tolerance 0.01, higher is better; no spread known: add repeats)"
+        "(tolerance 0.01, higher is better; no noise estimate: log predictions or add repeats)"
     )
 
     # Back on the branch, compared with main: both with 0.9, main's latest run
@@ -653,7 +653,7 @@ def test_mlflow_baseline_is_the_latest_passed_run_matching_the_filter(
     for case in ("a", "b"):
         assert cases[f"exp_store[case={case}]"]["message"] == (
             "accuracy regressed: baseline 0.9, current 0.85, delta -0.05 "
-            "(tolerance 0.01, higher is better; no spread known: add repeats)"
+            "(tolerance 0.01, higher is better; no noise estimate: log predictions or add repeats)"
         )
     assert not (pytester.path / "experiments" / "baselines").exists()
 

@@ -121,6 +121,9 @@ def test_the_p_value_falls_as_the_current_mean_gets_worse(
     worse = -step if direction == "higher" else step
     shifted = Summary.of([v + worse for v in cur])
     p, p_worse = worse_p_value(b, c, direction), worse_p_value(b, shifted, direction)
+    if b.std == 0 and c.std == 0:  # neither side varies: no test is made
+        assert p is None and p_worse is None
+        return
     assert p is not None and p_worse is not None
     assert p_worse <= p + 1e-12
 
@@ -133,7 +136,10 @@ def test_identical_samples_are_never_a_regression(
     s = Summary.of(values)
     c = compare("m", s, s, direction, Tolerance(amount, False), threshold=1.0)
     assert c.status == "same"
-    assert c.p_value is not None and c.p_value >= 0.4
+    if s.std == 0:
+        assert c.p_value is None and c.noise == "constant"
+    else:
+        assert c.p_value is not None and c.p_value >= 0.4
 
 
 def test_without_spread_on_either_side_there_is_no_test() -> None:
@@ -142,14 +148,24 @@ def test_without_spread_on_either_side_there_is_no_test() -> None:
     # n = 1: the tolerance alone decides, and the message says why.
     c = compare("acc", 0.8, 0.7, "higher", Tolerance(0.02, False))
     assert c.status == "regressed"
-    assert "no spread known: add repeats" in regression_message(c)
+    assert c.noise == "no noise estimate"
+    assert "no noise estimate: log predictions or add repeats" in regression_message(c)
 
 
-def test_deterministic_models_compare_exactly() -> None:
+def test_constant_samples_make_no_test_and_the_message_claims_none() -> None:
+    """A deterministic model gives the same score in every repeat: there is no
+    noise to test against, so no p-value is made up (it used to print
+    "p = 0, one-sided permutation test" though no test ran)."""
     same = Summary.of([0.8] * 5)
-    assert worse_p_value(same, Summary.of([0.8] * 5), "higher") == 1.0
-    assert worse_p_value(same, Summary.of([0.7] * 5), "higher") == 0.0
-    assert worse_p_value(same, Summary.of([0.9] * 5), "higher") == 1.0
+    for other in ([0.8] * 5, [0.7] * 5, [0.9] * 5):
+        assert worse_p_value(same, Summary.of(other), "higher") is None
+    c = compare("acc", same, Summary.of([0.7] * 5), "higher", Tolerance(0.02, False))
+    assert (c.status, c.p_value, c.test, c.noise) == ("regressed", None, None, "constant")
+    message = regression_message(c)
+    assert "p =" not in message and "permutation" not in message
+    assert "no noise estimate: log predictions or add repeats" in message
+    within = compare("acc", same, Summary.of([0.79] * 5), "higher", Tolerance(0.02, False))
+    assert within.status == "worse"
 
 
 def test_the_p_value_is_a_permutation_test_or_welch_from_stats_alone() -> None:
@@ -279,8 +295,8 @@ def test_a_typo_in_a_metric_name_fails_and_lists_what_was_returned(spec: dict[st
 def test_the_case_alone_applies_only_what_holm_must_reject() -> None:
     decl = declaration(tolerance={"acc": 0.02})
     base = summaries(acc=BASE)
-    current = summaries(acc=[0.83, 0.85, 0.80, 0.82, 0.81])
-    p = worse_p_value(base["acc"], current["acc"], "higher")
+    current = summaries(acc=[0.82, 0.83, 0.80, 0.81, 0.79])
+    p = worse_p_value(base["acc"], current["acc"], "higher", 0.02)
     assert p is not None and 0.001 < p < 0.05
     alone = evaluate("c", current, decl, base, Gate(alpha=0.05, comparisons=1))
     assert alone.outcome == "regressed"
@@ -316,10 +332,10 @@ def test_holm_at_the_session_end_upgrades_noise_it_rejects() -> None:
     # m = 2: a case alone calls p <= alpha / 2. One p below it, one between
     # alpha / 2 and alpha: Holm rejects the first, then the second at alpha / 1.
     clear = compare(
-        "acc", base, Summary.of([v - 0.02 for v in TEN]), "higher", tol, threshold=0.025
+        "acc", base, Summary.of([v - 0.035 for v in TEN]), "higher", tol, threshold=0.025
     )
-    borderline = Summary.of([v - 0.016 for v in TEN])
-    p = worse_p_value(base, borderline, "higher")
+    borderline = Summary.of([v - 0.026 for v in TEN])
+    p = worse_p_value(base, borderline, "higher", 0.01)
     assert p is not None and 0.025 < p <= 0.05, p
     unsure = compare("acc", base, borderline, "higher", tol, threshold=0.025)
     assert (clear.status, unsure.status) == ("regressed", "noise")
@@ -493,9 +509,9 @@ def test_an_old_plain_number_baseline_gates_by_tolerance_and_says_add_repeats(
     result, cases = run(pytester, "-p", "no:xdist", "--exp-report", "report.md")
     assert result.ret == 1
     assert set(outcomes(cases).values()) == {"regressed"}
-    assert "no spread known: add repeats" in result.stdout.str()
+    assert "no noise estimate: log predictions or add repeats" in result.stdout.str()
     report = (pytester.path / "report.md").read_text()
-    assert "no spread known: add repeats" in report
+    assert "no noise estimate: log predictions or add repeats" in report
 
 
 def test_a_typo_in_a_tolerance_fails_the_case_in_a_real_run(pytester: pytest.Pytester) -> None:
@@ -535,7 +551,10 @@ def test_returned_samples_gate_without_repeats_and_holm_decides_at_the_end(
     )
     result, _ = run(pytester, "-p", "no:xdist", "--exp-update-baseline")
     assert result.ret == 0
-    set_knobs(pytester, drop=0.016)  # one-sided permutation p: 0.014 (k=1), 0.033 (k=2)
+    # H0 "worse by at most the tolerance (0.01)": shifted by it, the drops of
+    # 0.0325 (k=1) and 0.026 (k=2) give one-sided permutation p of about 0.005
+    # and 0.033, one below alpha / 2 and one between alpha / 2 and alpha.
+    set_knobs(pytester, drop=0.026)
     result, cases = run(pytester, "-p", "no:xdist", "--exp-report", "report.md")
     assert result.ret == 1
     assert outcomes(cases) == {"exp_folds[k=1]": "regressed", "exp_folds[k=2]": "regressed"}

@@ -50,6 +50,7 @@ def experiment(
     lower_is_better: Iterable[str] = (),
     higher_is_better: Iterable[str] = (),
     repeats: int | None = None,
+    metric_functions: Mapping[str, Callable[..., float]] | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -63,6 +64,7 @@ def experiment(
     lower_is_better: Iterable[str] = (),
     higher_is_better: Iterable[str] = (),
     repeats: int | None = None,
+    metric_functions: Mapping[str, Callable[..., float]] | None = None,
 ) -> F | Callable[[F], F]:
     """Declare an experiment: a function that returns a mapping of metrics.
 
@@ -80,6 +82,11 @@ def experiment(
     one pytest item with the id ``exp_forest[n_estimators=50]``. ``repeats=N``
     runs each case's body N times, each with its own seed derived from the
     session seed (default: ``--exp-repeats``, ini ``experiments_repeats``, 1).
+
+    With ``experiment_run.log_predictions(...)`` the gate compares predictions
+    example by example; ``metric_functions={"f2": fn}`` names how to recompute
+    a metric it does not know by name (``fn(y_true, y_pred)`` or
+    ``fn(y_true, y_pred, y_score)``).
     """
 
     if func is not None and not callable(func):
@@ -100,6 +107,7 @@ def experiment(
         lower_is_better=lower(lower_is_better),
         higher_is_better=lower(higher_is_better),
         repeats=repeats,
+        metric_functions=metric_functions if metric_functions is not None else {},
     )
 
     def decorate(f: F) -> F:

@@ -91,6 +91,8 @@ class BaselineUpdate:
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
+    #: The predictions sidecar, when the update wrote it.
+    predictions: Path | None = None
 
     @property
     def written(self) -> bool:

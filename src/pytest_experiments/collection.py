@@ -16,7 +16,7 @@ import sys
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -472,6 +472,8 @@ class Declaration:
     doc: str | None
     #: Times each case's body runs (None: the session's --exp-repeats).
     repeats: int | None = None
+    #: ``metric_functions=``: metric -> function recomputing it from predictions.
+    metric_functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
 
     def declared_metrics(self) -> tuple[str, ...]:
         """Metrics the declaration names (expect, tolerance, direction lists)."""
@@ -637,6 +639,19 @@ def _declaration(
     ):
         problems.append(f"repeats={repeats!r} must be a positive integer")
 
+    functions: dict[str, Callable[..., Any]] = {}
+    if not isinstance(spec.metric_functions, Mapping):
+        problems.append(
+            "metric_functions must be a dict of metric -> function(y_true, y_pred), "
+            f"got {_short(spec.metric_functions)}"
+        )
+    else:
+        for metric, function in spec.metric_functions.items():
+            if not callable(function):
+                problems.append(f"metric_functions[{metric!r}] is not callable: {_short(function)}")
+            else:
+                functions[str(metric)] = function
+
     if problems:
         raise DeclarationProblems(problems)
     doc = inspect.getdoc(func) or (inspect.cleandoc(module_doc) if module_doc else None)
@@ -651,6 +666,7 @@ def _declaration(
         higher_is_better=higher,
         doc=doc,
         repeats=repeats,
+        metric_functions=functions,
     )
 
 

@@ -11,9 +11,13 @@ import numbers
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .results import Comparison, Direction, Status
-from .stats import Summary, test_name, worse_p_value
+from .stats import Summary, worse_test
+
+if TYPE_CHECKING:
+    from .paired import PairedTest
 
 #: Absolute slack under which two metric values count as equal (float noise).
 FLOAT_NOISE = 1e-9
@@ -168,35 +172,70 @@ def compare(
     *,
     threshold: float = 0.05,
     gated: bool = True,
+    paired: PairedTest | None = None,
+    floor_limit: float = 1.0,
 ) -> Comparison:
     """Compare one metric with its baseline.
 
-    ``status`` is ``better``, ``same`` (within float noise), ``worse`` (worse by
-    at most the tolerance), ``noise`` (worse by more than the tolerance, but not
-    significantly: one-sided Welch p-value above ``threshold``) or
-    ``regressed``. A regression needs both: worse by more than the tolerance
-    (practical significance) and, when both sides have n >= 2, a p-value at
-    most ``threshold`` (statistical significance). With n == 1 on either side
-    no spread is known and the tolerance alone decides.
+    ``status`` is ``better``, ``same`` (within float noise), ``worse`` (worse,
+    but the test does not reject and the worsening is within the tolerance),
+    ``noise`` (worse beyond the tolerance, but not significantly) or
+    ``regressed``. Where a test can be made, it alone decides: a one-sided
+    test of H0 "the worsening is at most the tolerance" rejected at
+    ``threshold``. The test is ``paired`` (predictions on both sides: the
+    test set's noise and the seed's) when given, else the samples' test (the
+    seed's noise: repeats or returned sequences, n >= 2 on both sides). With
+    neither, only the tolerance decides (no noise estimate). A test whose
+    smallest possible p-value is above ``floor_limit`` (Holm's first step over
+    the session) can never reject: its p-value is shown, never failed on.
     """
     base, cur = _as_summary(baseline), _as_summary(current)
     delta = cur.mean - base.mean
     gain = delta if direction == "higher" else -delta
-    p_value = worse_p_value(base, cur, direction) if math.isfinite(cur.mean) else None
+    allowed = tolerance.allowed(base.mean)
+    p_value: float | None = None
+    test: str | None = None
+    bound: float | None = None
+    detectable: float | None = None
+    floor = 0.0
+    finite = math.isfinite(cur.mean)
+    if paired is not None and finite:
+        noise = "test examples and seeds" if max(base.n, cur.n) > 1 else "test examples"
+        if paired.p_value is None:
+            noise = "identical predictions"
+        p_value, bound = paired.p_value, paired.bound
+        test = paired.test if p_value is not None else None
+        detectable = paired.detectable(allowed, threshold)
+    else:
+        sample_test = worse_test(base, cur, direction, allowed) if finite else None
+        if sample_test is not None:
+            noise = "seeds"
+            p_value, test, floor = sample_test.p_value, sample_test.test, sample_test.floor
+            bound = sample_test.bound(-gain)
+            detectable = sample_test.detectable(allowed, threshold)
+        elif base.spread_known and cur.spread_known:
+            noise = "constant"  # neither side varied over its samples
+        else:
+            noise = "no noise estimate"
     status: Status
-    if not math.isfinite(cur.mean):
+    if not finite:
         status = "regressed"
     elif abs(delta) <= FLOAT_NOISE:
         status = "same"
     elif gain > 0:
         status = "better"
-    elif -gain <= tolerance.allowed(base.mean) + FLOAT_NOISE:
+    elif p_value is not None:
+        if p_value <= threshold and floor <= floor_limit:
+            status = "regressed"
+        elif -gain > allowed + FLOAT_NOISE:
+            status = "noise"
+        else:
+            status = "worse"
+    elif -gain <= allowed + FLOAT_NOISE:
         status = "worse"
-    elif p_value is not None and p_value > threshold:
-        status = "noise"
     else:
         status = "regressed"
-    if not gated and status in ("noise", "regressed") and math.isfinite(cur.mean):
+    if not gated and status in ("noise", "regressed") and finite:
         status = "worse"  # shown, never failed on: no verdict on significance
     return Comparison(
         metric=metric,
@@ -211,8 +250,13 @@ def compare(
         baseline_ci=base.half_width(),
         current_ci=cur.half_width(),
         p_value=p_value,
-        test=test_name(base, cur) if p_value is not None else None,
+        test=test,
         gated=gated,
+        allowed=allowed,
+        bound=bound,
+        detectable=detectable,
+        p_floor=floor,
+        noise=noise,
     )
 
 
@@ -233,15 +277,27 @@ def shown_with_ci(mean: float, half_width: float | None, n: int) -> str:
 
 def regression_message(comparison: Comparison) -> str:
     """The failure line for a regressed metric: both means with their 95%
-    intervals, the delta, the tolerance and the p-value (or why there is none)."""
+    intervals, the delta, the one-sided bound on the worsening beside the
+    tolerance, and the p-value with its test (or why there is none)."""
     c = comparison
     better = "higher" if c.direction == "higher" else "lower"
     if c.p_value is not None:
-        evidence = f"p = {c.p_value:.2g}, one-sided {c.test or 'Welch t'} test"
+        bound = (
+            f"worsening <= {c.bound:.3g} at 95% confidence, one-sided; "
+            if c.bound is not None
+            else ""
+        )
+        evidence = (
+            f"{bound}p = {c.p_value:.2g}, one-sided {c.test or 'Welch t'} test over {c.noise}"
+        )
     else:
-        evidence = "no spread known: add repeats"
+        evidence = NO_NOISE_HINT
     return (
         f"{c.metric} regressed: baseline {shown_with_ci(c.baseline, c.baseline_ci, c.baseline_n)}, "
         f"current {shown_with_ci(c.current, c.current_ci, c.current_n)}, "
         f"delta {c.delta:+.4g} (tolerance {c.tolerance}, {better} is better; {evidence})"
     )
+
+
+#: What to do when a comparison has no noise estimate.
+NO_NOISE_HINT = "no noise estimate: log predictions or add repeats"

@@ -404,6 +404,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if settings.tracking_uri is not None:
         runner.prepare_tracking()
     runner.prepare_gate(cases)
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker in (None, "gw0") and not settings.update_baseline:  # said once per session
+        import warnings
+
+        for text in runner.gate_warnings:
+            warnings.warn(pytest.PytestWarning(f"pytest-experiments: {text}"), stacklevel=1)
 
 
 # -- running ----------------------------------------------------------------------

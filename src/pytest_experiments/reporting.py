@@ -1026,7 +1026,9 @@ def render_json(session: SessionInfo, results: Sequence[CaseResult]) -> str:
     document = {
         "session": facts,
         "counts": outcome_counts(results),
-        "results": [result.to_dict() for result in results],
+        "results": [
+            {k: v for k, v in result.to_dict().items() if k != "predictions"} for result in results
+        ],
     }
     return (
         json.dumps(_json_safe(document), indent=2, sort_keys=True, allow_nan=False, default=str)

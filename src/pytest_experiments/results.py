@@ -63,12 +63,25 @@ class Comparison:
     #: Half widths of the 95% confidence intervals (None when n == 1).
     baseline_ci: float | None = None
     current_ci: float | None = None
-    #: One-sided p-value that current is worse (None when either n == 1),
-    #: and the test that gave it ("permutation" or "Welch t").
+    #: One-sided p-value of H0 "the worsening is at most the tolerance" (None:
+    #: no test was made, see ``noise``), and the test that gave it
+    #: ("paired t over test examples", "permutation" or "Welch t").
     p_value: float | None = None
     test: str | None = None
     #: Whether the metric gates the case (declared, or all when none is).
     gated: bool = True
+    #: The allowed worsening in the metric's units (the tolerance applied).
+    allowed: float = 0.0
+    #: One-sided upper 95% confidence bound on the worsening (None: no test).
+    bound: float | None = None
+    #: The smallest true worsening the gate catches with 80% power at the
+    #: threshold a case decides alone (None: not known, or it cannot fire).
+    detectable: float | None = None
+    #: The smallest p-value the test can give with these n (0: unbounded).
+    p_floor: float = 0.0
+    #: Which noise the test saw: "test examples and seeds", "test examples",
+    #: "seeds", or why there is no test ("no noise estimate", "constant").
+    noise: str = "no noise estimate"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -136,6 +149,9 @@ class CaseResult:
     #: earlier run (id, and its web page for an HTTP tracking server).
     cached_from: str | None = None
     cached_from_url: str | None = None
+    #: The case's logged predictions (:meth:`Predictions.to_text`), carried to
+    #: the controller only when it writes baselines (``--exp-update-baseline``).
+    predictions: str | None = None
 
     @classmethod
     def for_item(cls, nodeid: str, file: str, **fields: Any) -> CaseResult:

@@ -48,6 +48,8 @@ class ExperimentRun:
         self.curves: dict[str, list[list[float]]] = {}
         #: Index of the repeat running now (0 for the first; see ``repeats=``).
         self._repeat = 0
+        #: What ``log_predictions`` received, by repeat (checked, as arrays).
+        self._predictions: dict[int, dict[str, Any]] = {}
 
     # -- read-only facts ------------------------------------------------------
     @property
@@ -101,6 +103,27 @@ class ExperimentRun:
             return
         step_no = step if step is not None else len([m for m in self.metrics if m[0] == name])
         self.metrics.append((str(name), number, int(time.time() * 1000), int(step_no)))
+
+    def log_predictions(
+        self, y_true: Any, y_pred: Any, *, index: Any = None, y_score: Any = None
+    ) -> None:
+        """Hand over the predictions behind the returned metrics, once per repeat.
+
+        ``y_true`` and ``y_pred`` hold one entry per test example (lists, NumPy
+        arrays or pandas Series); ``index`` names the examples (default
+        0..n-1; a DataFrame's index works); ``y_score`` holds a score (or a row
+        of class scores) per example, for metrics such as roc_auc and log_loss.
+
+        With predictions on both sides, the gate compares the current model
+        with the baseline's on the same test examples, which sees the test
+        set's noise as well as the seed's, and works with one fit per case.
+        They are stored in the baseline's sidecar file on
+        ``--exp-update-baseline`` and as the run artifact ``predictions.npz``.
+        Works with tracking off too (the gate still uses them).
+        """
+        from .predictions import logged_entry
+
+        self._predictions[self._repeat] = logged_entry(y_true, y_pred, index, y_score)
 
     def set_tag(self, key: str, value: Any) -> None:
         if self._tracking:

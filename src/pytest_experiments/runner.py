@@ -26,6 +26,8 @@ from . import baselines as baseline_files
 from .collection import Case, Declaration, is_secret_name, mask_secret, tracked_params
 from .discovery import SEED_FIXTURE_KEY, relative_file
 from .merge import result_tags
+from .predictions import ARTIFACT as PREDICTIONS_ARTIFACT
+from .predictions import Predictions, PredictionsError, load_sidecar, sidecar_path
 from .provenance import Provenance, session_provenance
 from .results import BAD_OUTCOMES, CaseResult, Outcome
 from .run import ExperimentRun
@@ -122,6 +124,9 @@ class CaseRunner:
         self.declarations: dict[str, Declaration] = {}
         self._backend: MlflowBackend | None = None
         self._baselines: dict[str, dict[str, dict[str, Summary]]] = {}
+        self._baseline_predictions: dict[str, dict[str, Predictions]] = {}
+        #: Gated comparisons that cannot fail, found by :meth:`prepare_gate`.
+        self.gate_warnings: list[str] = []
         #: Node ids of the selected cases, by experiment file.
         self._nodeids: dict[str, set[str]] = {}
         #: Why tracking stopped for good in this process (a server that died).
@@ -178,28 +183,87 @@ class CaseRunner:
         source = self._baselines[key]
         return source.get(item.nodeid if self.settings.baseline.from_mlflow else case_id)
 
+    def baseline_predictions_for(self, item: pytest.Function, case_id: str) -> Predictions | None:
+        """The baseline's predictions for the case, from the sidecar beside its
+        baseline file (None: none were accepted with predictions)."""
+        if self.settings.baseline.from_mlflow:
+            return None
+        key = item.path.as_posix()
+        if key not in self._baseline_predictions:
+            path = sidecar_path(baseline_files.baseline_path(item.path))
+            self._baseline_predictions[key] = load_sidecar(path)
+        return self._baseline_predictions[key].get(case_id)
+
+    def _keep_predictions(
+        self,
+        active: Any,
+        result: CaseResult,
+        predictions: Predictions,
+        notes: list[str],
+    ) -> None:
+        """Log the case's predictions as a run artifact, and carry them to the
+        controller when it writes baselines."""
+        if self.settings.update_baseline:
+            result.predictions = predictions.to_text()
+        if active is None:
+            return
+        import tempfile
+
+        try:
+            with tempfile.TemporaryDirectory(prefix="pytest-experiments-") as folder:
+                path = Path(folder) / PREDICTIONS_ARTIFACT
+                path.write_bytes(predictions.to_bytes())
+                active.log_artifact(str(path), None)
+        except Exception as exc:
+            notes.append(f"could not log the predictions artifact: {_describe(exc)}")
+
     def prepare_gate(self, items: list[pytest.Item]) -> None:
-        """Count the session's gated comparisons that can be tested (baseline
-        with n >= 2), so each case can apply the part of Holm's correction it
-        can decide alone. Every process collects the same items, so every
-        worker gets the same count."""
+        """Plan the session's gated comparisons (:func:`verdict.plan_gate`):
+        Holm's m, so each case can apply the part of the correction it can
+        decide alone, and a warning for each comparison that cannot fail.
+        Every process collects the same items, so every worker gets the same
+        plan."""
+        from .paired import metric_spec
+        from .verdict import Planned, plan_gate
+
         cases = [i for i in items if isinstance(i, pytest.Function)]
         for item in cases:
             self._nodeids.setdefault(item.path.as_posix(), set()).add(item.nodeid)
-        count = 0
+        planned: list[Planned] = []
         for item in cases:
+            case_id = item.nodeid.split("::", 1)[1]
             try:
                 decl = self.declaration(item)
-                entry = self.baseline_for(item, item.nodeid.split("::", 1)[1])
+                entry = self.baseline_for(item, case_id)
+                predictions = self.baseline_predictions_for(item, case_id) if entry else None
             except Exception:  # reported by the case itself when it runs
                 continue
             if not entry:
                 continue
             gated = decl.gated(()) or set(entry)
-            count += sum(1 for m, s in entry.items() if m in gated and s.spread_known)
+            repeats = decl.repeats or self.settings.repeats
+            for metric, summary in entry.items():
+                if metric not in gated:
+                    continue
+                paired = (
+                    predictions is not None
+                    and metric_spec(metric, decl.metric_functions) is not None
+                )
+                planned.append(
+                    Planned(
+                        case=item.nodeid,
+                        metric=metric,
+                        paired=paired,
+                        baseline_n=summary.n if summary.spread_known else 1,
+                        # one repeat may still return a sequence of samples
+                        current_n=repeats if repeats > 1 else None,
+                    )
+                )
+        m, first_step, self.gate_warnings = plan_gate(planned, self.settings.alpha)
         self.gate = Gate(
             alpha=self.settings.alpha,
-            comparisons=max(1, count),
+            comparisons=m,
+            first_step=first_step,
             update_baseline=self.settings.update_baseline,
             strict_baseline=self.settings.strict_baseline,
         )
@@ -250,6 +314,7 @@ class CaseRunner:
         handle = item.stash.get(RUN_KEY, None)
         if handle is None:
             handle = item.stash[RUN_KEY] = ExperimentRun(tracking=self.settings.tracking)
+        handle._predictions = {}  # a rerun (pytest-rerunfailures) starts afresh
         base_seed = self.case_seed(item, case.values)
         repeats = decl.repeats or self.settings.repeats
         result = CaseResult.for_item(
@@ -350,6 +415,14 @@ class CaseRunner:
 
         if invalid is not None:
             problems.append(("error", invalid))
+        current_predictions = None
+        if invalid is None and handle._predictions:
+            try:
+                current_predictions = _stacked_predictions(handle, repeats)
+            except PredictionsError as exc:
+                problems.append(("error", str(exc)))
+            else:
+                self._keep_predictions(active, result, current_predictions, tracking_notes)
         summaries = {m: Summary.of(v) for m, v in samples.items()} if invalid is None else {}
         result.metrics = {m: s.mean for m, s in summaries.items()}
         result.spread = {m: s.to_dict() for m, s in summaries.items() if s.n > 1}
@@ -363,7 +436,21 @@ class CaseRunner:
                 if baseline is not None and self.settings.baseline.from_mlflow:
                     # Only what the experiment returns today is compared.
                     baseline = {m: b for m, b in baseline.items() if m in summaries}
-                verdict = evaluate(case_id, summaries, decl, baseline, self.gate)
+                base_predictions = None
+                if baseline is not None and current_predictions is not None:
+                    try:
+                        base_predictions = self.baseline_predictions_for(item, case_id)
+                    except PredictionsError as exc:
+                        problems.append(("error", str(exc)))
+                verdict = evaluate(
+                    case_id,
+                    summaries,
+                    decl,
+                    baseline,
+                    self.gate,
+                    (base_predictions, current_predictions),
+                )
+                tracking_notes.extend(verdict.notes)
                 problems.extend(verdict.problems)
                 result.comparisons = verdict.comparisons
                 result.has_baseline = verdict.has_baseline
@@ -616,6 +703,18 @@ class CaseRunner:
             warnings.warn(pytest.PytestWarning(f"{result.case_id}: {note}"), stacklevel=1)
         if failure is not None:  # outside the except: no chain of MLflow's exceptions
             pytest.fail(failure, pytrace=False)
+
+
+def _stacked_predictions(handle: ExperimentRun, repeats: int) -> Predictions:
+    """What the case logged with ``log_predictions``, one row per repeat."""
+    logged = handle._predictions
+    if sorted(logged) != list(range(repeats)):
+        called = ", ".join(str(r + 1) for r in sorted(logged))
+        raise PredictionsError(
+            f"log_predictions was called in repeat {called} of {repeats}: call it in "
+            "every repeat (each repeat's predictions enter the paired test)"
+        )
+    return Predictions.of_repeats([logged[r] for r in range(repeats)])
 
 
 def _relative(path: Path, rootdir: Path) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import os
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -147,7 +147,11 @@ class ExperimentSession:
         ):
             return  # collection errors, Ctrl-C: pytest's status stands
         from .results import BAD_OUTCOMES
+        from .verdict import rejudge
 
+        # Holm over every shard's p-values: the group fails exactly when one
+        # session of the whole study would.
+        rejudge(self.ordered_results(), self.settings.alpha)
         bad = any(r.outcome in BAD_OUTCOMES for r in self.results.values())
         session.exitstatus = pytest.ExitCode.TESTS_FAILED if bad else pytest.ExitCode.OK
 
@@ -238,6 +242,30 @@ class ExperimentSession:
             declared = (self.declared or {}).get(file)
             path = baseline_files.baseline_path(rootdir / file)
             self.updates.append(baseline_files.update(path, current, declared))
+            self.update_predictions(path, results, current, declared)
+
+    def update_predictions(
+        self,
+        path: Path,
+        results: list[CaseResult],
+        written: Mapping[str, object],
+        declared: list[str] | None,
+    ) -> None:
+        """The predictions sidecar beside a baseline file: each written case's
+        predictions (or none), stale cases dropped."""
+        from .predictions import Predictions, PredictionsError, sidecar_path, update_sidecar
+
+        current: dict[str, Predictions | None] = {}
+        for result in results:
+            if result.case_id in written:
+                text = result.predictions
+                current[result.case_id] = None if text is None else Predictions.from_text(text)
+        sidecar = sidecar_path(path)
+        try:
+            if update_sidecar(sidecar, current, declared):
+                self.updates[-1].predictions = sidecar
+        except (OSError, PredictionsError) as exc:
+            self.problems.append(f"could not write baseline predictions {sidecar}: {exc}")
 
     def find_stale(self) -> None:
         from . import baselines as baseline_files
@@ -412,6 +440,9 @@ class ExperimentSession:
                         tr.write_line(f"  {label} {name}")
             else:
                 tr.write_line(f"baseline {rel}: unchanged ({_count(update.unchanged, 'case')})")
+            if update.predictions is not None:
+                sidecar = _relative(update.predictions, self.settings.rootdir)
+                tr.write_line(f"baseline predictions {sidecar}: written", green=True)
         for file, stale in self.stale.items():
             tr.write_line(
                 f"{file}: baseline has {_count(len(stale), 'entry', 'entries')} for cases "

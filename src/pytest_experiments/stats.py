@@ -6,9 +6,10 @@ Pure functions over plain numbers; the distributions come from SciPy
 - :class:`Summary`: n, mean, sample standard deviation and the 95% Student-t
   confidence interval of a metric's samples (repeats pooled, or the values an
   experiment returned as a sequence);
-- :func:`worse_p_value`: the one-sided test that the current mean is worse
-  than the baseline's: a permutation test when both sides' samples are
-  known, Welch's t-test from n, mean and std otherwise;
+- :func:`worse_test`: the one-sided test that the current mean is worse
+  than the baseline's by more than the tolerance: a permutation test when
+  both sides' samples are known, Welch's t-test from n, mean and std
+  otherwise (the prediction-level test is in :mod:`.paired`);
 - :func:`holm`: Holm's step-down correction over the session's p-values.
 """
 
@@ -143,38 +144,89 @@ def _is_number(value: object) -> bool:
 #: many at random, seeded, so the same samples always give the same p-value
 #: (its smallest value is then 1 / 10,000).
 PERMUTATIONS = 9_999
+#: Confidence of the one-sided bound on the worsening shown in reports.
+BOUND_LEVEL = 0.95
+#: Power at which the report states the smallest worsening the gate catches.
+POWER = 0.80
 
 
-def worse_p_value(baseline: Summary, current: Summary, direction: str) -> float | None:
-    """One-sided p-value that ``current`` is worse than ``baseline``; None when
-    either side has n < 2 (no spread known, so no test can be made).
+@dataclass(frozen=True)
+class SampleTest:
+    """The test of one metric's samples (repeats or returned sequences)."""
+
+    #: One-sided p-value of H0 "worsening <= tolerance".
+    p_value: float
+    #: "permutation" (both sides' samples known) or "Welch t" (n, mean, std only).
+    test: str
+    #: The smallest p-value this test can give with these n (a permutation
+    #: test over few samples cannot go below 1 / C(n_b + n_c, n_b)).
+    floor: float
+    #: Standard error of the worsening and Welch's degrees of freedom.
+    se: float
+    df: float
+
+    def bound(self, worsening: float) -> float:
+        """One-sided upper :data:`BOUND_LEVEL` bound on the worsening (Welch)."""
+        from scipy import stats
+
+        return worsening + float(stats.t.ppf(BOUND_LEVEL, self.df)) * self.se
+
+    def detectable(self, tolerance: float, threshold: float) -> float | None:
+        """The true worsening caught with :data:`POWER` probability at one-sided
+        level ``threshold``; None when the test cannot reach ``threshold``."""
+        if self.floor > threshold or not (self.se > 0 and math.isfinite(self.df)):
+            return None
+        from scipy import stats
+
+        z = float(stats.t.isf(threshold, self.df)) + float(stats.t.ppf(POWER, self.df))
+        return tolerance + z * self.se
+
+
+def smallest_p(n_baseline: int, n_current: int) -> float:
+    """The smallest p-value the permutation test of :func:`worse_test` can give
+    with these sample sizes: one split in C(n_b + n_c, n_b) when it enumerates
+    them all, else one in :data:`PERMUTATIONS` + 1."""
+    splits = math.comb(n_baseline + n_current, n_baseline)
+    return 1.0 / splits if splits <= PERMUTATIONS + 1 else 1.0 / (PERMUTATIONS + 1)
+
+
+def worse_test(
+    baseline: Summary, current: Summary, direction: str, tolerance: float = 0.0
+) -> SampleTest | None:
+    """One-sided test of H0 "the worsening is at most ``tolerance``" against
+    H1 "it is more" from the two sides' samples (the seed's noise).
+
+    The worsening is ``baseline - current`` where higher is better. None when
+    no test can be made: either side has n < 2, or neither side varies (a
+    deterministic model: there is no noise to test against).
 
     With the samples of both sides known (baseline files keep them), a
-    permutation test of the difference in means: exact while there are at
-    most :data:`PERMUTATIONS` ways to split the pooled samples, else that
-    many seeded random splits. It assumes nothing about
-    the distribution, which matters here: a model's score over seeds is
-    discrete (61 test rows move accuracy in steps of 0.016) and often nearly
-    constant, where a t-test's variance estimate is far too confident.
-
-    With only n, mean and std known (pooled MLflow runs), Welch's t-test.
-    When neither side has any spread (a deterministic model), p is 0 when the
-    current mean is worse and 1 otherwise.
+    permutation test of the difference in means after shifting the current
+    samples by the tolerance (the location-shift model): exact while there
+    are at most :data:`PERMUTATIONS` ways to split the pooled samples, else
+    that many seeded random splits. It assumes nothing about the distribution,
+    which matters here: a score over seeds is discrete (61 test rows move
+    accuracy in steps of 0.016) and often nearly constant. With only n, mean
+    and std known, Welch's t-test on the same shifted means.
     """
     if not (baseline.spread_known and current.spread_known):
         return None
     assert baseline.std is not None and current.std is not None
-    worse = current.mean < baseline.mean if direction == "higher" else current.mean > baseline.mean
     if baseline.std == 0 and current.std == 0:
-        return 0.0 if worse and current.mean != baseline.mean else 1.0
+        return None
+    sign = 1.0 if direction == "higher" else -1.0
+    # Under H0's boundary the shifted current mean equals the baseline's.
+    shift = sign * tolerance
     alternative = "less" if direction == "higher" else "greater"
+    se = math.sqrt(baseline.std**2 / baseline.n + current.std**2 / current.n)
+    df = _welch_df(baseline, current)
     from scipy import stats
 
     if test_name(baseline, current) == "permutation":
         import numpy as np
 
         result = stats.permutation_test(
-            (np.asarray(current.samples), np.asarray(baseline.samples)),
+            (np.asarray(current.samples) + shift, np.asarray(baseline.samples)),
             _mean_difference,
             permutation_type="independent",
             alternative=alternative,
@@ -183,10 +235,11 @@ def worse_p_value(baseline: Summary, current: Summary, direction: str) -> float 
             rng=np.random.default_rng(0),
         )
         p = float(result.pvalue)
+        floor = smallest_p(baseline.n, current.n)
     else:
         p = float(
             stats.ttest_ind_from_stats(
-                current.mean,
+                current.mean + shift,
                 current.std,
                 current.n,
                 baseline.mean,
@@ -196,11 +249,34 @@ def worse_p_value(baseline: Summary, current: Summary, direction: str) -> float 
                 alternative=alternative,
             ).pvalue
         )
-    return 1.0 if math.isnan(p) else min(1.0, p)
+        floor = 0.0
+    return SampleTest(
+        p_value=1.0 if math.isnan(p) else min(1.0, p),
+        test=test_name(baseline, current),
+        floor=floor,
+        se=se,
+        df=df,
+    )
+
+
+def _welch_df(a: Summary, b: Summary) -> float:
+    """Welch-Satterthwaite degrees of freedom (inf when neither side varies)."""
+    va = (a.std or 0.0) ** 2 / a.n
+    vb = (b.std or 0.0) ** 2 / b.n
+    denominator = va**2 / (a.n - 1) + vb**2 / (b.n - 1)
+    return (va + vb) ** 2 / denominator if denominator > 0 else math.inf
+
+
+def worse_p_value(
+    baseline: Summary, current: Summary, direction: str, tolerance: float = 0.0
+) -> float | None:
+    """The p-value of :func:`worse_test` (None when it makes no test)."""
+    test = worse_test(baseline, current, direction, tolerance)
+    return None if test is None else test.p_value
 
 
 def test_name(baseline: Summary, current: Summary) -> str:
-    """Which test :func:`worse_p_value` makes: "permutation" or "Welch t"."""
+    """Which test :func:`worse_test` makes: "permutation" or "Welch t"."""
     return "permutation" if baseline.has_samples and current.has_samples else "Welch t"
 
 

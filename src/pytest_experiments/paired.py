@@ -1,0 +1,296 @@
+"""The paired, prediction-level test of the gate.
+
+With predictions logged on both sides, the current model and the baseline's
+are compared on the same test examples. The quantity tested is the
+*worsening* of a metric, ``W = M(baseline) - M(current)`` for a metric where
+higher is better (the other way round otherwise), each side's metric the mean
+over its repeats. The hypotheses are those of a non-inferiority test::
+
+    H0: W <= tolerance        H1: W > tolerance
+
+The test is a one-sample Student t-test (SciPy's ``ttest_1samp``) of the
+jackknife pseudo-values of W over the test examples against the tolerance.
+For a metric that is a mean over examples (accuracy, squared or absolute
+error) the pseudo-values are exactly the per-example worsenings, so this is
+the paired t-test of per-example differences; for the others (F1, AUC,
+balanced accuracy, R², or a function the experiment names) it is the
+jackknife's linearisation, over examples when there are at most
+:data:`JACKKNIFE_GROUPS` of them and over that many fixed groups otherwise.
+
+Why this test (benchmarks/gate.py measures it; docs/gate.md has the
+figures): it sees the noise of the finite test set, with repeats also the
+seed's (each example's prediction is averaged over the repeats before the
+difference is taken); its smallest p-value is not bounded away from zero the
+way a permutation test over a few repeats is; and against a true worsening
+exactly at the tolerance it rejected at close to the nominal rate in the
+simulations (0.035-0.052 at alpha 0.05; 0.000-0.0021 at 0.05/30), where
+the exact McNemar test was conservative (0.016 at 61 examples) and Tango's
+score test liberal at a positive tolerance (up to 0.063).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .predictions import Predictions, PredictionsError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: Most jackknife pseudo-values per comparison: beyond this many examples
+#: they are formed over this many fixed groups of examples (the cost of a
+#: metric that is not a mean over examples stays bounded).
+JACKKNIFE_GROUPS = 200
+#: Confidence of the one-sided bound on the worsening shown in reports.
+BOUND_LEVEL = 0.95
+#: Power at which the report states the smallest worsening the gate catches.
+POWER = 0.80
+#: Relative difference allowed between a returned metric and the same metric
+#: recomputed from the logged predictions.
+CONSISTENCY = 1e-6
+
+TEST_NAME = "paired t"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How to recompute a metric from predictions."""
+
+    name: str
+    #: ``function(y_true, y_pred, y_score) -> float``.
+    compute: Callable[[Any, Any, Any], float]
+    #: Whether it needs ``y_score`` (roc_auc, log_loss).
+    needs_score: bool = False
+    #: ``per_example(y_true, y_pred) -> array`` whose mean is the metric, when
+    #: the metric is a mean over examples (skips the jackknife's refits).
+    per_example: Callable[[Any, Any], Any] | None = None
+
+
+def _sk(name: str) -> Callable[..., float]:
+    from sklearn import metrics
+
+    return getattr(metrics, name)  # type: ignore[no-any-return]
+
+
+def _classification(name: str) -> Callable[[Any, Any, Any], float]:
+    def compute(y_true: Any, y_pred: Any, y_score: Any) -> float:
+        import numpy as np
+
+        function = _sk(name)
+        if len(np.unique(np.concatenate([np.unique(y_true), np.unique(y_pred)]))) > 2:
+            return float(function(y_true, y_pred, average="macro"))
+        return float(function(y_true, y_pred))
+
+    return compute
+
+
+def _roc_auc(y_true: Any, y_pred: Any, y_score: Any) -> float:
+    if getattr(y_score, "ndim", 1) == 2:
+        return float(_sk("roc_auc_score")(y_true, y_score, multi_class="ovr"))
+    return float(_sk("roc_auc_score")(y_true, y_score))
+
+
+def _log_loss(y_true: Any, y_pred: Any, y_score: Any) -> float:
+    return float(_sk("log_loss")(y_true, y_score))
+
+
+def _rmse(y_true: Any, y_pred: Any, y_score: Any) -> float:
+    return math.sqrt(float(_sk("mean_squared_error")(y_true, y_pred)))
+
+
+def _plain(name: str) -> Callable[[Any, Any, Any], float]:
+    return lambda y_true, y_pred, y_score: float(_sk(name)(y_true, y_pred))
+
+
+def _correct(y_true: Any, y_pred: Any) -> Any:
+    return (y_pred == y_true).astype(float)
+
+
+def _squared(y_true: Any, y_pred: Any) -> Any:
+    return (y_pred.astype(float) - y_true.astype(float)) ** 2
+
+
+def _absolute(y_true: Any, y_pred: Any) -> Any:
+    import numpy as np
+
+    return np.abs(y_pred.astype(float) - y_true.astype(float))
+
+
+#: Metrics recomputed by name (scikit-learn's definitions).
+KNOWN_METRICS: dict[str, MetricSpec] = {
+    spec.name: spec
+    for spec in (
+        MetricSpec("accuracy", _plain("accuracy_score"), per_example=_correct),
+        MetricSpec("balanced_accuracy", _plain("balanced_accuracy_score")),
+        MetricSpec("f1", _classification("f1_score")),
+        MetricSpec("precision", _classification("precision_score")),
+        MetricSpec("recall", _classification("recall_score")),
+        MetricSpec("roc_auc", _roc_auc, needs_score=True),
+        MetricSpec("log_loss", _log_loss, needs_score=True),
+        MetricSpec("mse", _plain("mean_squared_error"), per_example=_squared),
+        MetricSpec("rmse", _rmse),
+        MetricSpec("mae", _plain("mean_absolute_error"), per_example=_absolute),
+        MetricSpec("r2", _plain("r2_score")),
+    )
+}
+
+
+def user_metric(name: str, function: Callable[..., Any]) -> MetricSpec:
+    """A ``metric_functions=`` entry: ``function(y_true, y_pred)``, or with a
+    third parameter (``y_score``) the scores too."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+        positional = [
+            p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        takes_score = len(positional) >= 3 or any(
+            p.kind is p.VAR_POSITIONAL or p.name == "y_score" for p in parameters
+        )
+    except (TypeError, ValueError):  # a builtin without a signature
+        takes_score = False
+    if takes_score:
+        return MetricSpec(name, lambda t, p, s: float(function(t, p, s)), needs_score=True)
+    return MetricSpec(name, lambda t, p, s: float(function(t, p)))
+
+
+def metric_spec(name: str, functions: Mapping[str, Callable[..., Any]]) -> MetricSpec | None:
+    """How to recompute ``name``: the experiment's own function first, else
+    scikit-learn's by name; None when the plugin cannot recompute it."""
+    if name in functions:
+        return user_metric(name, functions[name])
+    return KNOWN_METRICS.get(name)
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """The paired test of one metric."""
+
+    #: Observed worsening (positive: current is worse), each side the mean
+    #: over its repeats of the metric recomputed from its predictions.
+    worsening: float
+    #: One-sided p-value of H0 "worsening <= tolerance" (None: nothing varied,
+    #: no test was made).
+    p_value: float | None
+    #: One-sided upper :data:`BOUND_LEVEL` confidence bound on the worsening.
+    bound: float | None
+    #: Standard error of the worsening, and its degrees of freedom.
+    se: float
+    df: int
+    #: Test examples compared.
+    examples: int
+    test: str = TEST_NAME
+
+    def detectable(self, tolerance: float, threshold: float) -> float | None:
+        """The true worsening this test catches with :data:`POWER` probability
+        at one-sided level ``threshold`` (same standard error assumed)."""
+        if not (self.se > 0 and math.isfinite(self.se)) or self.df < 1:
+            return None
+        from scipy import stats
+
+        z = float(stats.t.isf(threshold, self.df)) + float(stats.t.ppf(POWER, self.df))
+        return tolerance + z * self.se
+
+
+def _metric(spec: MetricSpec, y_true: Any, pred: Any, score: Any) -> float:
+    if spec.needs_score and score is None:
+        raise PredictionsError(f"metric {spec.name!r} needs y_score in log_predictions")
+    return float(spec.compute(y_true, pred, score))
+
+
+def side_value(spec: MetricSpec, side: Predictions, rows: Any = None) -> float:
+    """The metric on ``side`` (the mean over its repeats), on ``rows`` only if given."""
+    import numpy as np
+
+    values = []
+    for r in range(side.repeats):
+        pred = side.y_pred[r]
+        score = None if side.y_score is None else side.y_score[r]
+        true = side.y_true
+        if rows is not None:
+            true, pred = true[rows], pred[rows]
+            score = None if score is None else score[rows]
+        values.append(_metric(spec, true, pred, score))
+    return float(np.mean(values))
+
+
+def _pseudo_values(
+    spec: MetricSpec, baseline: Predictions, current: Predictions, sign: float
+) -> tuple[float, np.ndarray]:
+    """(observed worsening, its jackknife pseudo-values)."""
+    import numpy as np
+
+    n = baseline.rows
+    if spec.per_example is not None:
+        base = np.mean([spec.per_example(baseline.y_true, p) for p in baseline.y_pred], axis=0)
+        cur = np.mean([spec.per_example(current.y_true, p) for p in current.y_pred], axis=0)
+        per = sign * (base - cur)
+        return float(per.mean()), per
+    full = sign * (side_value(spec, baseline) - side_value(spec, current))
+    groups = min(n, JACKKNIFE_GROUPS)
+    if groups == n:
+        assignment = np.arange(n)
+    else:  # fixed groups, the same for the same number of examples
+        assignment = np.random.default_rng(0).permutation(n) % groups
+    pseudo = np.empty(groups)
+    for g in range(groups):
+        keep = assignment != g
+        partial = sign * (side_value(spec, baseline, keep) - side_value(spec, current, keep))
+        pseudo[g] = groups * full - (groups - 1) * partial
+    return full, pseudo
+
+
+def paired_test(
+    spec: MetricSpec,
+    baseline: Predictions,
+    current: Predictions,
+    direction: str,
+    tolerance: float,
+) -> PairedTest:
+    """Test H0 "worsening <= tolerance" on the same test examples.
+
+    ``current`` must already be aligned to ``baseline``
+    (:meth:`Predictions.aligned_to`). Raises PredictionsError when the metric
+    cannot be computed on these predictions."""
+    import numpy as np
+    from scipy import stats
+
+    sign = 1.0 if direction == "higher" else -1.0
+    try:
+        worsening, pseudo = _pseudo_values(spec, baseline, current, sign)
+    except PredictionsError:
+        raise
+    except Exception as exc:  # the metric refused these predictions (one class left...)
+        raise PredictionsError(
+            f"metric {spec.name!r} could not be recomputed from the predictions: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    k = len(pseudo)
+    se = float(np.std(pseudo, ddof=1) / math.sqrt(k)) if k > 1 else 0.0
+    if not (se > 0 and math.isfinite(se)):
+        # Every example moved alike (identical predictions: nothing moved).
+        return PairedTest(worsening, None, None, 0.0, k - 1, baseline.rows)
+    p = float(stats.ttest_1samp(pseudo, tolerance, alternative="greater").pvalue)
+    bound = worsening + float(stats.t.ppf(BOUND_LEVEL, k - 1)) * se
+    return PairedTest(worsening, p, bound, se, k - 1, baseline.rows)
+
+
+def consistency_problem(
+    metric: str, returned: float, spec: MetricSpec, current: Predictions
+) -> str | None:
+    """A note when the metric the experiment returned is not the one its
+    logged predictions give (the paired test would test something else)."""
+    try:
+        recomputed = side_value(spec, current)
+    except Exception as exc:
+        return f"{metric}: not recomputed from the logged predictions ({exc})"
+    if math.isclose(recomputed, returned, rel_tol=CONSISTENCY, abs_tol=CONSISTENCY):
+        return None
+    return (
+        f"{metric}: the experiment returned {returned:.6g} but its logged predictions "
+        f"give {recomputed:.6g}; the paired test was not used for it (return the metric "
+        "computed on the predictions you log, or name your own in metric_functions=)"
+    )
