@@ -68,7 +68,7 @@ def failures(markdown: str) -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
     for block in section.split("\n### ")[1:]:
         lines = block.split("\n")
-        outcome = re.fullmatch(r"Outcome: (\w+)", lines[2])
+        outcome = re.fullmatch(r"Outcome: (\w+(?: error)?)", lines[2])
         assert outcome is not None, block
         fence = FENCE.match(lines[4])
         assert fence is not None, block
@@ -554,3 +554,66 @@ def test_user_hooks_add_a_column_and_a_section(study: pytest.Pytester, xdist: bo
     assert "<" not in outside_code(markdown.split("## Sign-off")[0])
     assert markdown.endswith("\n\n## Sign-off\n\n7 new cases, tracking None.\n")
     assert markdown.count("## Sign-off") == 1
+
+
+EMPTY_GRID = """
+from pytest_experiments import experiment
+
+
+@experiment(params={"a": []})
+def exp_empty(a):
+    return {"score": a}
+"""
+
+
+@MODES
+def test_collection_error_is_counted_and_explained(study: pytest.Pytester, xdist: bool) -> None:
+    # A red run says why in its report: the file that failed to collect is
+    # counted in the header and listed under Failures with pytest's message.
+    study.makepyfile(exp_000_empty=EMPTY_GRID)
+    result = run(study, xdist, "--exp-report", "report.md", "--exp-json", "r.json")
+    assert result.ret != 0, result.stdout.str()
+    markdown = read(study.path / "report.md")
+    listed = failures(markdown)
+    outcome, message = listed["exp_000_empty.py"]
+    assert outcome == "collection error"
+    assert "exp_empty: params['a'] is empty" in message
+    cases = header_fields(markdown)["Cases"]
+    if xdist:  # xdist runs the other files' cases; pytest alone stops at the error
+        assert cases == "7 new; 1 collection error"
+        assert "PARTIAL" not in markdown
+        assert "experiments: 7 new; 1 collection error" in result.stdout.lines
+    else:
+        assert cases == "no cases; 1 collection error"
+        assert "> **PARTIAL REPORT**: 1 collection error (exp\\_000\\_empty.py) stopped" in (
+            markdown
+        )
+    data = json.loads(read(study.path / "r.json"))
+    assert [e["nodeid"] for e in data["session"]["collection_errors"]] == ["exp_000_empty.py"]
+
+
+@pytest.mark.parametrize("option", ["--exp-report", "--exp-json"])
+def test_unwritable_output_path_is_a_usage_error_at_start_up(
+    study: pytest.Pytester, option: str
+) -> None:
+    study.makeconftest("")
+    study.mkdir("reports")
+    marker = study.path / "ran"
+    body = f"def exp_mark():\n    open({str(marker)!r}, 'w').close()\n    return {{'x': 1}}\n"
+    study.makepyfile(exp_003_mark=body)
+    for target, reason in (
+        ("conftest.py/report.md", "conftest.py is not a directory"),
+        ("conftest.py/sub/report.md", "conftest.py is not a directory"),
+        ("reports", "reports is a directory"),
+    ):
+        result = run(study, False, option, target)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+        err = result.stderr.str()
+        assert f"{option} {target}: cannot write the file there:" in err, err
+        assert reason in err, err
+        assert not marker.exists()  # no case ran
+    # Under xdist too, before any worker runs a case.
+    result = run(study, True, option, "conftest.py/report.md")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    assert "conftest.py is not a directory" in result.stderr.str()
+    assert not marker.exists()

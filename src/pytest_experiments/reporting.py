@@ -303,12 +303,15 @@ def _format_seconds(seconds: float) -> str:
     return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
-def _counts_text(results: Sequence[CaseResult]) -> str:
+def _counts_text(results: Sequence[CaseResult], collection_errors: int = 0) -> str:
     counts = outcome_counts(results)
     parts = [f"{count} {outcome}" for outcome, count in counts.items() if count]
     cached = sum(1 for r in results if r.cached_from)
     more = f" ({cached} cached: not run again)" if cached else ""
-    return (", ".join(parts) + more) if parts else "no cases"
+    text = (", ".join(parts) + more) if parts else "no cases"
+    if collection_errors:
+        text += f"; {_plural(collection_errors, 'collection error')}"
+    return text
 
 
 def outcome_counts(results: Sequence[CaseResult]) -> dict[str, int]:
@@ -663,11 +666,18 @@ def _leaderboard(session: SessionInfo, results: Sequence[CaseResult]) -> list[st
     return ["## Leaderboard", "", intro, *sections]
 
 
-def _failures(results: Sequence[CaseResult]) -> list[str]:
+def _failures(
+    results: Sequence[CaseResult], collection_errors: Sequence[Mapping[str, str]] = ()
+) -> list[str]:
+    """Each collection error, then each bad case, with its message."""
     bad = [r for r in results if r.outcome in BAD_OUTCOMES]
-    if not bad:
+    if not bad and not collection_errors:
         return []
     lines = ["## Failures"]
+    for error in collection_errors:
+        lines += ["", f"### {escape_cell(error['nodeid'])}", ""]
+        lines += ["Outcome: collection error", ""]
+        lines += _code_block(error.get("message") or "(no message)")
     for result in bad:
         lines += ["", f"### {escape_cell(result.nodeid)}", ""]
         lines += [f"Outcome: {escape_cell(result.outcome)}", ""]
@@ -725,7 +735,17 @@ def render_markdown(
     extra_columns = extra_columns or {}
     plots = plots or {}
     lines = ["# Experiment report", ""]
-    if session.partial:
+    broken = session.collection_errors
+    if session.partial and broken and not results:
+        lines += [
+            (
+                f"> **PARTIAL REPORT**: {_plural(len(broken), 'collection error')} "
+                f"({', '.join(escape_cell(e['nodeid']) for e in broken)}) stopped the session "
+                "before any case ran; see Failures."
+            ),
+            "",
+        ]
+    elif session.partial:
         lines += [
             (
                 "> **PARTIAL REPORT**: the session was interrupted or stopped early; "
@@ -744,7 +764,7 @@ def render_markdown(
         f"- Data fingerprint: {fingerprint}",
         f"- Tracking: {escape_cell(session.tracking_uri) if session.tracking_uri else 'off'}",
         *_group_lines(session),
-        f"- Cases: {_counts_text(results)}",
+        f"- Cases: {_counts_text(results, len(broken))}",
         f"- Wall time: {escape_cell(_format_seconds(session.wall_time))}",
     ]
     for group in _group(results):
@@ -754,7 +774,7 @@ def render_markdown(
     leaderboard = _leaderboard(session, results)
     if leaderboard:
         lines += ["", *leaderboard]
-    failures = _failures(results)
+    failures = _failures(results, broken)
     if failures:
         lines += [""]
         lines += failures
@@ -963,7 +983,9 @@ def _terminal_group(group: Sequence[CaseResult], width: int) -> list[str]:
     return lines + _terminal_blocks(labels, tails, [_plain(n) for n in names], cells, width)
 
 
-def render_terminal(results: Sequence[CaseResult], width: int = 100) -> list[str]:
+def render_terminal(
+    results: Sequence[CaseResult], width: int = 100, collection_errors: int = 0
+) -> list[str]:
     """Plain text that fits *width* columns, one part per experiment, then the counts.
 
     An experiment is a table when it fits: columns case, one per metric (each
@@ -978,7 +1000,8 @@ def render_terminal(results: Sequence[CaseResult], width: int = 100) -> list[str
     layout is used. (Only a single number wider than *width*, which needs a
     width under about 30, makes a line longer than *width*.) Text is not
     Markdown escaped, only made single-line. Output is ASCII apart from the
-    user's own text.
+    user's own text. *collection_errors* (files that failed to collect) are
+    counted on the last line.
     """
     lines: list[str] = []
     for group in _group(results):
@@ -987,7 +1010,7 @@ def render_terminal(results: Sequence[CaseResult], width: int = 100) -> list[str
         lines += _terminal_group(group, width)
     if lines:
         lines.append("")
-    lines += _wrap(f"experiments: {_counts_text(results)}", width)
+    lines += _wrap(f"experiments: {_counts_text(results, collection_errors)}", width)
     return lines
 
 

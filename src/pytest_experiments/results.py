@@ -183,6 +183,9 @@ class SessionInfo:
     #: For ``--exp-merge``: group, what the name matched ("session group" or
     #: "session id"), runs, sessions and missing cases; None for a session.
     merged: dict[str, Any] | None = None
+    #: Files (or other collectors) that failed to collect, each as
+    #: ``{"nodeid": ..., "message": ...}``: a red run says why in its report.
+    collection_errors: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
