@@ -494,13 +494,17 @@ def test_github_summary_without_report_option_and_opt_out(
     assert "# Experiment report" in read(study.path / "report.md")
 
 
-def check_run_column(markdown: str, new_runs: dict[str, Any]) -> None:
-    """Each case's run cell is the id of its MLflow run (sqlite: no web page, no link)."""
+def check_run_column(markdown: str, document: dict[str, Any], new_runs: dict[str, Any]) -> None:
+    """Each case's run cell is the short id of its MLflow run (sqlite: no web
+    page, no link); the JSON keeps the whole id."""
+    ids = {r["case_id"]: r["run_id"] for r in document["results"]}
     for experiment in ("exp_grid", "exp_other"):
         found = table(markdown, experiment)
         assert found.header[-3:] == ["outcome", "duration", "run"]
         for label, row in found.records().items():
-            assert unescape(row["run"]) == new_runs[f"{experiment}[{label}]"].info.run_id
+            run_id = new_runs[f"{experiment}[{label}]"].info.run_id
+            assert len(run_id) == 32 and ids[f"{experiment}[{label}]"] == run_id
+            assert unescape(row["run"]) == run_id[:8]
             assert "](" not in row["run"]
 
 
@@ -512,7 +516,9 @@ def test_run_column_with_tracking(study: pytest.Pytester) -> None:
     db = study.path / "mlflow.db"
     seen: set[str] = set()
     for xdist in (False, True):
-        result = run(study, xdist, "--exp-report", "report.md", tracking=True)
+        result = run(
+            study, xdist, "--exp-report", "report.md", "--exp-json", "r.json", tracking=True
+        )
         assert result.ret == 0, result.stdout.str()
         markdown = read(study.path / "report.md")
         runs = [r for r in store_runs(db) if r.info.run_id not in seen]
@@ -525,7 +531,7 @@ def test_run_column_with_tracking(study: pytest.Pytester) -> None:
         tags = new_runs["exp_grid[a=1-b=0.5]"].data.tags
         assert fields["Commit"] == sha == tags["git.commit"]
         assert fields["Data fingerprint"] == tags["data.fingerprint"][:12]
-        check_run_column(markdown, new_runs)
+        check_run_column(markdown, json.loads(read(study.path / "r.json")), new_runs)
 
 
 @MODES

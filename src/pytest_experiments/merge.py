@@ -133,6 +133,8 @@ class DeclaredCase:
     file: str
     params: Mapping[str, Any] = field(default_factory=dict)
     expect: Mapping[str, str] = field(default_factory=dict)
+    #: The metrics its experiment declares (see ``CaseResult.gated_metrics``).
+    gated_metrics: Sequence[str] = ()
     doc: str | None = None
     #: ``"higher"``/``"lower"``: which way is better for a metric.
     direction: Callable[[str], str] = _higher_is_better
@@ -237,6 +239,7 @@ def result_from_run(case: DeclaredCase, run: StoredRun, notes: Sequence[str] = (
         comparisons=comparisons,
         has_baseline=TAG_COMPARISONS in tags,
         expect=dict(case.expect),
+        gated_metrics=list(case.gated_metrics),
         run_id=run.run_id,
         run_url=run.url,
         doc=case.doc,
@@ -433,6 +436,7 @@ def declared_case(item: pytest.Item, runner: CaseRunner) -> DeclaredCase:
         file=relative_file(item),
         params=runner.case_params(item),
         expect={k: c.text for k, c in decl.expect.items()},
+        gated_metrics=decl.declared_metrics(),
         doc=decl.doc,
         direction=decl.direction,
         skipped=skipped,

@@ -241,19 +241,31 @@ def _best(values: Sequence[object], direction: str) -> float | None:
 _MAX_COLUMN_DECIMALS = 6
 
 
-def _column_format(values: Sequence[object]) -> Callable[[object], str]:
+def _column_format(
+    values: Sequence[object], halves: Sequence[float | None] = ()
+) -> Callable[[object], str]:
     """How the numbers of one metric column are shown: with the same decimals.
 
     Each value first gets :func:`format_number`; when all finite ones are plain
     decimals (no exponent), they are all written with the most decimals any of
     them needs (``0.8`` next to ``0.8235`` becomes ``0.8000``), so a right
-    aligned column lines up. Non-finite values and non-numbers are unchanged.
+    aligned column lines up. When some values have a confidence interval
+    (*halves*: its half-widths), the column keeps the decimals that give the
+    narrowest interval two significant digits instead (``55.8 ± 4.1``, not
+    ``55.8486 ± 4``): digits beyond those are noise. The column's deltas and
+    half-widths are written the same way. Non-finite values and non-numbers
+    are unchanged.
     """
     finite = [v for v in (_finite(value) for value in values) if v is not None]
     texts = [format_number(v) for v in finite]
     decimals = max((len(t.partition(".")[2]) for t in texts), default=0)
     if any("e" in t for t in texts) or not 0 < decimals <= _MAX_COLUMN_DECIMALS:
         decimals = -1
+    widths = [h for h in (_finite(h) for h in halves) if h is not None and h > 0]
+    if widths and not any("e" in t for t in texts):
+        wanted = max(max(0, 1 - math.floor(math.log10(h))) for h in widths)
+        if wanted <= _MAX_COLUMN_DECIMALS:
+            decimals = wanted
 
     def show(value: object) -> str:
         number = _finite(value)
@@ -264,6 +276,50 @@ def _column_format(values: Sequence[object]) -> Callable[[object], str]:
         return "" if value is None else str(value)
 
     return show
+
+
+def _half_width(result: CaseResult, metric: str) -> float | None:
+    """Half-width of the 95% confidence interval of a metric's mean (n > 1), else None."""
+    spread = result.spread.get(metric)
+    if spread and spread.get("n", 1) > 1 and spread.get("std") is not None:
+        from .stats import Summary
+
+        half = Summary.from_dict(spread).half_width()
+        if half is not None and math.isfinite(half):
+            return half
+    return None
+
+
+def _metric_format(group: Sequence[CaseResult], metric: str) -> Callable[[object], str]:
+    """:func:`_column_format` for *metric*'s column in *group* (values and intervals)."""
+    return _column_format(
+        [r.metrics.get(metric) for r in group], [_half_width(r, metric) for r in group]
+    )
+
+
+def _delta_format(group: Sequence[CaseResult], metric: str) -> Callable[[object], str]:
+    """How the deltas of *metric* in *group* are shown: all with the same decimals,
+    enough for the largest to keep four significant digits (``+0.004000`` beside
+    ``+0.000067``, never ``+6.688e-05`` beside ``+0.004``)."""
+    deltas = [
+        d
+        for r in group
+        if (c := r.comparisons.get(metric)) is not None and c.status != "same"
+        if (d := _finite(c.delta)) is not None and d != 0
+    ]
+    show = _column_format(deltas)
+    if not deltas or not any("e" in format_number(d) for d in deltas):
+        return show
+    largest = max(abs(d) for d in deltas)
+    decimals = max(0, 3 - math.floor(math.log10(largest)))
+    if decimals > _MAX_COLUMN_DECIMALS or largest >= 1e15:
+        return show
+
+    def fixed(value: object) -> str:
+        number = _finite(value)
+        return f"{number:.{decimals}f}" if number is not None else show(value)
+
+    return fixed
 
 
 def _is_best(value: object, best: float | None, show: Callable[[object], str]) -> bool:
@@ -283,8 +339,14 @@ def _delta_metrics(group: Sequence[CaseResult], metrics: Sequence[str]) -> list[
     return [m for m in metrics if m in compared] + [m for m in compared if m not in metrics]
 
 
-def _signed(number: float) -> str:
-    text = format_number(number)
+def _own_format(value: object) -> str:
+    """A number as :func:`format_number` writes it alone (no column to match)."""
+    number = _as_number(value)
+    return format_number(number) if number is not None else str(value)
+
+
+def _signed(number: float, show: Callable[[object], str] = _own_format) -> str:
+    text = show(number)
     if (number > 0) and not text.startswith("+"):
         return "+" + text
     return text
@@ -362,15 +424,18 @@ def _md_table(
     return [_md_row(header), _md_row(separator), *(_md_row(row) for row in rows)]
 
 
-def _delta_cell(comparison: Comparison) -> str:
+def _delta_cell(comparison: Comparison, show: Callable[[object], str] = _own_format) -> str:
     c = comparison
     mark = _DELTA_MARKS.get(c.status, c.status)
     if c.status == "same":
         # Within float noise of the baseline: a number like 1e-16 would only distract.
         return escape_cell(mark)
+    if not c.gated and c.status != "better":
+        # Shown for information: it cannot fail the case, so no alarm.
+        return escape_cell(f"{_signed(c.delta, show)} (not gated)")
     if c.status in ("noise", "regressed") and c.p_value is not None:
         mark = mark[:-1] + f", p={_p_text(c.p_value)})"
-    return escape_cell(f"{_signed(c.delta)} {mark}")
+    return escape_cell(f"{_signed(c.delta, show)} {mark}")
 
 
 def _p_text(p: float) -> str:
@@ -380,13 +445,9 @@ def _p_text(p: float) -> str:
 def _value_text(result: CaseResult, metric: str, show: Callable[[object], str]) -> str:
     """A metric's cell: the mean, with the half width of its 95% interval when n > 1."""
     text = show(result.metrics[metric])
-    spread = result.spread.get(metric)
-    if spread and spread.get("n", 1) > 1 and spread.get("std") is not None:
-        from .stats import Summary
-
-        half = Summary.from_dict(spread).half_width()
-        if half is not None and math.isfinite(half):
-            text += f" ± {half:.2g}"
+    half = _half_width(result, metric)
+    if half is not None:
+        text += f" ± {show(half)}"
     return text
 
 
@@ -402,8 +463,8 @@ def _run_link(run_id: str | None, run_url: str | None) -> str:
         url = _safe_url(run_url)
         if url is not None:
             return f"[{escape_cell(run_id[:8])}]({url})"
-    if run_id:
-        return escape_cell(run_id)
+    if run_id:  # the JSON keeps the whole id
+        return escape_cell(run_id[:8])
     return ""
 
 
@@ -416,11 +477,18 @@ def _experiment_section(
     group: Sequence[CaseResult],
     extra_columns: Mapping[str, Mapping[str, str]],
     plots: Sequence[tuple[str, str]] = (),
+    shown_docs: set[tuple[str, str]] | None = None,
 ) -> list[str]:
+    """One experiment's heading, description, table and notes. *shown_docs*
+    holds the (file, description) pairs already shown: a description the
+    experiment shares with an earlier one of its file (the module's
+    docstring) is not repeated."""
     first = group[0]
     lines = [f"## {escape_cell(first.experiment)} ({escape_cell(first.file)})", ""]
     doc = next((_first_paragraph(r.doc) for r in group if _first_paragraph(r.doc)), "")
-    if doc:
+    seen = shown_docs if shown_docs is not None else set()
+    if doc and (first.file, doc) not in seen:
+        seen.add((first.file, doc))
         lines += [_escape_block(doc), ""]
 
     params = _union([r.params for r in group])
@@ -465,7 +533,8 @@ def _experiment_section(
     )
 
     best = {m: _best([r.metrics.get(m) for r in group], _direction(group, m)) for m in metrics}
-    shows = {m: _column_format([r.metrics.get(m) for r in group]) for m in metrics}
+    shows = {m: _metric_format(group, m) for m in metrics}
+    delta_shows = {m: _delta_format(group, m) for m in delta_metrics}
     rows: list[list[str]] = []
     for result in group:
         row = [escape_cell(_case_label(result.case_id))]
@@ -483,7 +552,7 @@ def _experiment_section(
                 continue
             comparison = result.comparisons.get(metric)
             if comparison is not None:
-                row.append(_delta_cell(comparison))
+                row.append(_delta_cell(comparison, delta_shows[metric]))
             elif metric == first_delta and not result.has_baseline and not result.comparisons:
                 row.append("new")
             else:
@@ -495,6 +564,12 @@ def _experiment_section(
             row.append(_run_cell(result))
         rows.append(row)
     lines += _md_table(header, numeric, rows)
+    if any(_half_width(r, m) is not None for r in group for m in metrics):
+        lines += [
+            "",
+            "`mean ± h`: the mean of the case's repeats and the half-width h of its "
+            "95% confidence interval.",
+        ]
     return lines + _gate_notes(group) + _images(plots)
 
 
@@ -767,10 +842,11 @@ def render_markdown(
         f"- Cases: {_counts_text(results, len(broken))}",
         f"- Wall time: {escape_cell(_format_seconds(session.wall_time))}",
     ]
+    shown_docs: set[tuple[str, str]] = set()
     for group in _group(results):
         lines += [""]
         key = (group[0].file, group[0].experiment)
-        lines += _experiment_section(group, extra_columns, plots.get(key, ()))
+        lines += _experiment_section(group, extra_columns, plots.get(key, ()), shown_docs)
     leaderboard = _leaderboard(session, results)
     if leaderboard:
         lines += ["", *leaderboard]
@@ -922,13 +998,18 @@ def _terminal_value(
     return _plain(show(metrics[metric]))
 
 
-def _terminal_delta(comparison: Comparison | None) -> str:
+def _terminal_delta(
+    comparison: Comparison | None,
+    show: Callable[[object], str] = _own_format,
+) -> str:
     if comparison is None:
         return ""
     if comparison.status == "same":
         return _TERMINAL_DELTA_MARKS["same"]
     mark = _TERMINAL_DELTA_MARKS.get(comparison.status, comparison.status)
-    return _plain(f"{_signed(comparison.delta)} {mark}")
+    if not comparison.gated and comparison.status != "better":
+        mark = "not gated"
+    return _plain(f"{_signed(comparison.delta, show)} {mark}")
 
 
 def _terminal_group(group: Sequence[CaseResult], width: int) -> list[str]:
@@ -939,7 +1020,8 @@ def _terminal_group(group: Sequence[CaseResult], width: int) -> list[str]:
         m for r in group for m, comparison in r.comparisons.items() if comparison.status != "same"
     }
     delta_only = [m for m in _delta_metrics(group, metrics) if m not in metrics and m in moved]
-    shows = {m: _column_format([r.metrics.get(m) for r in group]) for m in metrics}
+    shows = {m: _metric_format(group, m) for m in metrics}
+    delta_shows = {m: _delta_format(group, m) for m in moved}
     names = [*metrics, *delta_only]
     labels = [_plain(_case_label(r.case_id)) for r in group]
     tails = [f"{_plain(_outcome_text(r))}  {_format_seconds(r.duration)}" for r in group]
@@ -947,7 +1029,7 @@ def _terminal_group(group: Sequence[CaseResult], width: int) -> list[str]:
         [
             (
                 _terminal_value(r.metrics, m, shows[m]) if m in shows else "",
-                _terminal_delta(r.comparisons.get(m)) if m in moved else "",
+                _terminal_delta(r.comparisons.get(m), delta_shows[m]) if m in moved else "",
             )
             for m in names
         ]

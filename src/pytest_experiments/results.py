@@ -121,6 +121,9 @@ class CaseResult:
     has_baseline: bool = False
     #: Expectations as written, metric -> condition text.
     expect: dict[str, str] = field(default_factory=dict)
+    #: The metrics the experiment declares (expect, tolerance, direction
+    #: lists), which gate its cases; empty: every returned metric gates.
+    gated_metrics: list[str] = field(default_factory=list)
     #: Tracking run id and its web page (only for an HTTP tracking server).
     run_id: str | None = None
     run_url: str | None = None

@@ -257,6 +257,7 @@ class CaseRunner:
             relative_file(item),
             params=params,
             expect={k: c.text for k, c in decl.expect.items()},
+            gated_metrics=list(decl.declared_metrics()),
             doc=decl.doc,
             repeats=repeats,
             seeds=repeat_seeds(base_seed, repeats),
