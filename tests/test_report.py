@@ -258,8 +258,8 @@ def test_report_tables_header_terminal_and_json(study: pytest.Pytester, xdist: b
     assert other.header == ["case", "k", "accuracy", "outcome", "duration"]
     assert [cell_value(c) for c in other.column("accuracy")] == [(True, "0.75")]
 
-    # Leaderboard by the first metric in an expect (score); exp_other has no
-    # score and is left out.
+    # Leaderboard by the first metric in an expect (score); exp_other has one
+    # case only, nothing to rank it against.
     board = table(markdown, "Leaderboard")
     assert board.header == ["rank", "experiment", "case", "score", "outcome"]
     assert "By score (higher is better)." in markdown
@@ -623,3 +623,69 @@ def test_unwritable_output_path_is_a_usage_error_at_start_up(
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
     assert "conftest.py is not a directory" in result.stderr.str()
     assert not marker.exists()
+
+
+DIGITS = """
+from pytest_experiments import experiment
+
+
+@experiment(params={"C": [0.1, 1.0]}, expect={"accuracy": ">= 0.5"})
+def exp_digits(C):
+    return {"accuracy": 0.8 + C / 10}
+"""
+
+DIABETES = """
+from pytest_experiments import experiment
+
+
+@experiment(params={{"alpha": [0.1, 1.0, 10.0]}}, expect={{"mse": "<= 100"}}{primary})
+def exp_diabetes(alpha):
+    return {{"mse": 50 + alpha, "r2": 0.5 - alpha / 100}}
+"""
+
+
+@MODES
+def test_a_file_without_the_ini_primary_metric_is_ranked_by_its_own(
+    project: pytest.Pytester, xdist: bool
+) -> None:
+    project.makeini("[pytest]\nexperiments_primary_metric = accuracy\n")
+    project.makepyfile(exp_001_digits=DIGITS, exp_002_diabetes=DIABETES.format(primary=""))
+    result = run(project, xdist, "--exp-report", "report.md")
+    assert result.ret == 0, result.stdout.str()
+    markdown = read(project.path / "report.md")
+    board = markdown.split("\n## Leaderboard\n", 1)[1]
+    digits, diabetes = board.split("\n### exp\\_002\\_diabetes.py\n", 1)
+    assert "By accuracy (higher is better)." in digits
+    # No accuracy in the diabetes file: ranked by its own first metric, and said so.
+    assert "No case returned accuracy (ini experiments\\_primary\\_metric)" in diabetes
+    assert "By mse (lower is better)." in diabetes
+    ranked = [t for t in parse_tables(markdown) if "mse" in t.header and "rank" in t.header]
+    assert [unescape(c) for c in ranked[0].column("case")] == [
+        "alpha=0.1",
+        "alpha=1.0",
+        "alpha=10.0",
+    ]
+
+    # The experiment names its own: ranked by r2, nothing to explain.
+    project.makepyfile(exp_002_diabetes=DIABETES.format(primary=', primary_metric="r2"'))
+    result = run(project, xdist, "--exp-report", "report.md", "--exp-json", "r.json")
+    assert result.ret == 0, result.stdout.str()
+    markdown = read(project.path / "report.md")
+    diabetes = markdown.split("\n### exp\\_002\\_diabetes.py\n", 1)[1]
+    assert "By r2 (higher is better)." in diabetes and "No case returned" not in diabetes
+    data = json.loads(read(project.path / "r.json"))
+    assert data["session"]["primary_metrics"] == {
+        "exp_001_digits.py": "accuracy",
+        "exp_002_diabetes.py": "r2",
+    }
+
+
+def test_a_primary_metric_that_is_not_a_name_is_a_collection_error(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(exp_002_diabetes=DIABETES.format(primary=", primary_metric=''"))
+    result = project.runpytest("--exp-no-tracking")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        ["*exp_002_diabetes.py::exp_diabetes: primary_metric='' must be a metric name*"]
+    )

@@ -50,6 +50,7 @@ def experiment(
     lower_is_better: Iterable[str] = (),
     higher_is_better: Iterable[str] = (),
     repeats: int | None = None,
+    primary_metric: str | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -63,6 +64,7 @@ def experiment(
     lower_is_better: Iterable[str] = (),
     higher_is_better: Iterable[str] = (),
     repeats: int | None = None,
+    primary_metric: str | None = None,
 ) -> F | Callable[[F], F]:
     """Declare an experiment: a function that returns a mapping of metrics.
 
@@ -80,6 +82,9 @@ def experiment(
     one pytest item with the id ``exp_forest[n_estimators=50]``. ``repeats=N``
     runs each case's body N times, each with its own seed derived from the
     session seed (default: ``--exp-repeats``, ini ``experiments_repeats``, 1).
+    ``primary_metric`` names the metric the report's leaderboard ranks the
+    experiment's file by (default: ini ``experiments_primary_metric``, else
+    the first metric in an ``expect``, else the first returned).
     """
 
     if func is not None and not callable(func):
@@ -100,6 +105,7 @@ def experiment(
         lower_is_better=lower(lower_is_better),
         higher_is_better=lower(higher_is_better),
         repeats=repeats,
+        primary_metric=primary_metric,
     )
 
     def decorate(f: F) -> F:

@@ -472,6 +472,8 @@ class Declaration:
     doc: str | None
     #: Times each case's body runs (None: the session's --exp-repeats).
     repeats: int | None = None
+    #: The metric the leaderboard ranks its file by (None: the session's default).
+    primary_metric: str | None = None
 
     def declared_metrics(self) -> tuple[str, ...]:
         """Metrics the declaration names (expect, tolerance, direction lists)."""
@@ -637,6 +639,10 @@ def _declaration(
     ):
         problems.append(f"repeats={repeats!r} must be a positive integer")
 
+    primary = spec.primary_metric
+    if primary is not None and (not isinstance(primary, str) or not primary.strip()):
+        problems.append(f"primary_metric={primary!r} must be a metric name (a non-empty string)")
+
     if problems:
         raise DeclarationProblems(problems)
     doc = inspect.getdoc(func) or (inspect.cleandoc(module_doc) if module_doc else None)
@@ -651,6 +657,7 @@ def _declaration(
         higher_is_better=higher,
         doc=doc,
         repeats=repeats,
+        primary_metric=primary,
     )
 
 

@@ -135,6 +135,7 @@ class DeclaredCase:
     expect: Mapping[str, str] = field(default_factory=dict)
     #: The metrics its experiment declares (see ``CaseResult.gated_metrics``).
     gated_metrics: Sequence[str] = ()
+    primary_metric: str | None = None
     doc: str | None = None
     #: ``"higher"``/``"lower"``: which way is better for a metric.
     direction: Callable[[str], str] = _higher_is_better
@@ -240,6 +241,7 @@ def result_from_run(case: DeclaredCase, run: StoredRun, notes: Sequence[str] = (
         has_baseline=TAG_COMPARISONS in tags,
         expect=dict(case.expect),
         gated_metrics=list(case.gated_metrics),
+        primary_metric=case.primary_metric,
         run_id=run.run_id,
         run_url=run.url,
         doc=case.doc,
@@ -270,6 +272,7 @@ def missing_result(case: DeclaredCase, group: str, running: Sequence[StoredRun])
         outcome=MISSING,
         message=message,
         expect=dict(case.expect),
+        primary_metric=case.primary_metric,
         doc=case.doc,
         run_id=newest.run_id if newest else None,
         run_url=newest.url if newest else None,
@@ -437,6 +440,7 @@ def declared_case(item: pytest.Item, runner: CaseRunner) -> DeclaredCase:
         params=runner.case_params(item),
         expect={k: c.text for k, c in decl.expect.items()},
         gated_metrics=decl.declared_metrics(),
+        primary_metric=decl.primary_metric,
         doc=decl.doc,
         direction=decl.direction,
         skipped=skipped,

@@ -27,6 +27,7 @@ from .results import BAD_OUTCOMES, OUTCOMES, CaseResult, Comparison, SessionInfo
 __all__ = [
     "choose_primary_metric",
     "escape_cell",
+    "file_primary_metric",
     "format_number",
     "outcome_counts",
     "render_json",
@@ -637,17 +638,50 @@ def _by_file(results: Sequence[CaseResult]) -> dict[str, list[CaseResult]]:
     return files
 
 
+def _declared_primary(results: Sequence[CaseResult]) -> str | None:
+    """The first ``@experiment(primary_metric=...)`` among *results*, else None."""
+    return next((r.primary_metric for r in results if r.primary_metric), None)
+
+
+def _file_primary(results: Sequence[CaseResult], configured: str | None) -> tuple[str | None, str]:
+    """The metric one file's cases are ranked by, and why when it is not the
+    configured one: the experiment's own ``primary_metric``, else
+    *configured* when some case returned it, else the file's own choice
+    (:func:`choose_primary_metric`) with a sentence saying so."""
+    declared = _declared_primary(results)
+    if declared:
+        return declared, ""
+    if not configured or any(configured in r.metrics for r in results):
+        return choose_primary_metric(results, configured), ""
+    own = choose_primary_metric(results, None)
+    why = (
+        f"No case returned {escape_cell(configured)} (ini experiments\\_primary\\_metric)"
+        + (f"; ranked by {escape_cell(own)}, the file's first metric" if own else "")
+        + ". `@experiment(primary_metric=...)` names the file's own."
+    )
+    return own, why
+
+
+def file_primary_metric(results: Sequence[CaseResult], configured: str | None) -> str | None:
+    """The metric one experiment file's *results* are ranked by (see the leaderboard)."""
+    return _file_primary(results, configured)[0]
+
+
 def _ranking_metrics(session: SessionInfo, results: Sequence[CaseResult]) -> dict[str, str | None]:
     """Experiment file -> the metric its cases are ranked by (None: it has none).
 
-    Per file, :func:`choose_primary_metric` over that file's cases; with the
-    ``"global"`` leaderboard, the one metric chosen over all cases, for every file.
+    Per file, its experiments' own ``primary_metric``, else the configured one
+    when the file returned it, else :func:`choose_primary_metric` over that
+    file's cases; with the ``"global"`` leaderboard, the one metric chosen
+    over all cases, for every file.
     """
     if _leaderboard_mode(session) == "global":
-        metric = choose_primary_metric(results, session.primary_metric)
+        metric = choose_primary_metric(
+            results, session.primary_metric or _declared_primary(results)
+        )
         return dict.fromkeys(_by_file(results), metric)
     return {
-        file: choose_primary_metric(mine, session.primary_metric)
+        file: _file_primary(mine, session.primary_metric)[0]
         for file, mine in _by_file(results).items()
     }
 
@@ -729,12 +763,16 @@ def _leaderboard(session: SessionInfo, results: Sequence[CaseResult]) -> list[st
         ]
     sections: list[str] = []
     for file, mine in _by_file(results).items():
-        metric = metrics[file]
-        if metric is None or sum(_finite(r.metrics.get(metric)) is not None for r in mine) < 2:
-            continue
-        table = _leaderboard_table(mine, metric, with_file=False)
-        if table is not None:
-            sections += ["", f"### {escape_cell(file)}", "", *table]
+        metric, why = _file_primary(mine, session.primary_metric)
+        ranked = (
+            0 if metric is None else sum(_finite(r.metrics.get(metric)) is not None for r in mine)
+        )
+        table = _leaderboard_table(mine, metric, with_file=False) if metric else None
+        if ranked < 2 or table is None:
+            if not why:
+                continue  # one case (or none with a value) has nothing to be ranked against
+            table = [f"Not ranked: {_plural(ranked, 'case')} with a value."]
+        sections += ["", f"### {escape_cell(file)}", "", *([why, ""] if why else []), *table]
     if not sections:
         return []
     intro = f"Cases ranked within their experiment file, top {LEADERBOARD_TOP} of each."

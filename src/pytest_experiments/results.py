@@ -124,6 +124,8 @@ class CaseResult:
     #: The metrics the experiment declares (expect, tolerance, direction
     #: lists), which gate its cases; empty: every returned metric gates.
     gated_metrics: list[str] = field(default_factory=list)
+    #: ``@experiment(primary_metric=...)``: the metric its file is ranked by.
+    primary_metric: str | None = None
     #: Tracking run id and its web page (only for an HTTP tracking server).
     run_id: str | None = None
     run_url: str | None = None

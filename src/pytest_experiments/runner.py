@@ -258,6 +258,7 @@ class CaseRunner:
             params=params,
             expect={k: c.text for k, c in decl.expect.items()},
             gated_metrics=list(decl.declared_metrics()),
+            primary_metric=decl.primary_metric,
             doc=decl.doc,
             repeats=repeats,
             seeds=repeat_seeds(base_seed, repeats),

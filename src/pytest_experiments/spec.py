@@ -23,3 +23,4 @@ class ExperimentSpec:
     lower_is_better: tuple[str, ...] = ()
     higher_is_better: tuple[str, ...] = ()
     repeats: int | None = None
+    primary_metric: str | None = None
