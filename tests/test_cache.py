@@ -761,7 +761,7 @@ def test_code_changes_rerun_exactly_their_cases_sqlite(
     assert len(f_samples) == 2 and f_samples[0] != f_samples[1]
     report = (root / "r.md").read_text()
     assert report.count("new (cached)") == len(ALL) - 1
-    assert f"cached from {first['exp_a[n=1]']['run_id']}" in report
+    assert f"cached from {first['exp_a[n=1]']['run_id'][:8]}" in report  # short, as every run id
     assert "9 cached: not run again" in report
 
     # The experiment file.

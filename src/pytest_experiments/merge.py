@@ -421,19 +421,9 @@ def declared_case(item: pytest.Item, runner: CaseRunner) -> DeclaredCase:
 
     assert isinstance(item, pytest.Function)
     decl = runner.declaration(item)
-    skipped: str | None = None
-    not_run: str | None = None
-    try:  # pytest's own reading of skip/skipif/xfail marks (a private module)
-        from _pytest.skipping import evaluate_skip_marks, evaluate_xfail_marks
+    from .pytest_internals import skipped_by_marks
 
-        skip = evaluate_skip_marks(item)
-        if skip is not None:
-            skipped = skip.reason or "skipped by its marks"
-        xfail = evaluate_xfail_marks(item)
-        if xfail is not None and not xfail.run:
-            not_run = f"[NOTRUN] {xfail.reason}".strip()
-    except Exception:  # a condition that cannot be evaluated here: expect a run
-        pass
+    skipped, not_run = skipped_by_marks(item)
     return DeclaredCase(
         nodeid=item.nodeid,
         file=relative_file(item),
@@ -547,7 +537,12 @@ def merge_session(
             f"--exp-merge {group}: no experiment case was collected; give the paths and "
             "selection the group ran, e.g. pytest experiments/ --exp-merge NAME"
         )
-    cases = [declared_case(item, runner) for item in items]
+    from .pytest_internals import PytestChanged
+
+    try:
+        cases = [declared_case(item, runner) for item in items]
+    except PytestChanged as exc:
+        pytest.exit(str(exc), returncode=pytest.ExitCode.INTERNAL_ERROR)
     runs, matched = read_group(settings, {case.file for case in cases}, group)
     merged = merge_results(cases, runs, group, matched)
     merged.uri = redact_uri(settings.tracking_uri)
