@@ -598,3 +598,28 @@ def test_a_chart_of_a_repeated_metric_shows_the_mean_alone_and_the_samples_apart
     assert sorted((m.step, m.value) for m in kept) == list(enumerate(samples))
     # A metric whose samples were all alike keeps them apart too.
     assert [m.step for m in client.get_metric_history(run.info.run_id, "one")] == [0]
+
+
+def test_mlflows_cloudpickle_caution_shows_once_in_a_failure(
+    project: pytest.Pytester, template: Path
+) -> None:
+    # MLflow's own stderr handler repeated what pytest's log capture shows.
+    write(
+        project.path,
+        "exp_001_model.py",
+        """
+        from sklearn.linear_model import LogisticRegression
+        from pytest_experiments import experiment
+
+        @experiment(expect={"acc": ">= 2"})
+        def exp_model(experiment_run):
+            model = LogisticRegression().fit([[0], [1], [0], [1]], [0, 1, 0, 1])
+            experiment_run.log_model(model)
+            return {"acc": 1.0}
+        """,
+    )
+    copy_store(template, project.path / "mlflow.db")
+    for mode in (("-p", "no:xdist"), ("-n", "2")):
+        result = runpytest_forked(project, *mode)
+        assert result.ret == 1, output(result)
+        assert output(result).count("cloudpickle format requires exercising caution") == 1, mode

@@ -573,7 +573,9 @@ class XdistHooks:
         if problem is None and self.settings.tracking_uri is not None:
             problem = usage_problem(self.settings)
         if problem is not None:
-            pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
+            # A usage error, said as pytest says one ("ERROR: ...", exit 4);
+            # pytest.exit printed "! _pytest.outcomes.Exit: ..." from here.
+            raise pytest.UsageError(problem)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
