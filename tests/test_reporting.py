@@ -1513,3 +1513,22 @@ def test_a_shared_module_docstring_is_shown_once_per_file() -> None:
     assert text.count(module_doc) == 2  # once for e.py, once for f.py
     assert text.count("Its own description.") == 1
     assert text.index(module_doc) < text.index("## exp\\_b")
+
+
+def test_the_leaderboard_shows_values_as_the_table_does() -> None:
+    spreads = {"a": [50.0, 52.5, 55.0, 58.5], "b": [60.0, 61.0, 64.5, 66.0]}
+    results = [
+        case(
+            nodeid=f"e.py::exp[{label}]",
+            case_id=f"exp[{label}]",
+            metrics={"mse": statistics.fmean(samples)},
+            spread={"mse": spread_of(samples)},
+            directions={"mse": "lower"},
+        )
+        for label, samples in spreads.items()
+    ]
+    text = render_markdown(make_session(), results)
+    tables = parse_tables(text)
+    shown = [bold_value(c)[1].partition(" ± ")[0] for c in tables[0].column("mse")]
+    ranked = [unescape(c) for c in tables[-1].column("mse")]
+    assert ranked == shown, (ranked, shown)

@@ -695,7 +695,8 @@ def _ranked(
     scored = [(v, r) for r in results if (v := _finite(r.metrics.get(metric))) is not None]
     # Stable sort: equal values keep result order.
     scored.sort(key=lambda item: item[0] if direction == "lower" else -item[0])
-    show = _column_format([value for value, _ in scored])
+    # Shown as in the experiment tables: with intervals, to their precision.
+    show = _column_format([v for v, _ in scored], [_half_width(r, metric) for _, r in scored])
     rows: list[tuple[int, str, CaseResult]] = []
     rank = 0
     previous: str | None = None
