@@ -1483,6 +1483,34 @@ def test_deltas_of_a_column_share_their_decimals() -> None:
     ]
     assert decimals(terminal[0][2]) == decimals(terminal[1][2]) == decimals(cells[0])
 
+    # Plain forms that need more decimals than a column pads to.
+    mixed = [
+        case(
+            case_id=f"exp[{label}]",
+            metrics={"r2": 0.4 + delta},
+            has_baseline=True,
+            comparisons={"r2": gated("r2", delta, "better", None)},
+        )
+        for label, delta in (("a", 0.0002324), ("b", 0.009342), ("c", 0.1126))
+    ]
+    table = parse_tables(render_markdown(make_session(), mixed))[0]
+    cells = [unescape(c).split(" ")[0] for c in table.column("Δ r2")]
+    assert len({decimals(c) for c in cells}) == 1, cells
+    assert float(cells[2]) == pytest.approx(0.1126)
+
+    # With intervals, a delta keeps the precision of the means it joins.
+    samples = [3000.0, 3100.0, 2950.0, 3180.0]
+    spread = case(
+        case_id="exp[s]",
+        metrics={"mse": statistics.fmean(samples)},
+        spread={"mse": spread_of(samples)},
+        has_baseline=True,
+        comparisons={"mse": gated("mse", 53.6276, "better", None)},
+    )
+    row = parse_tables(render_markdown(make_session(), [spread]))[0].row("s")
+    value = bold_value(row["mse"])[1].partition(" ± ")[0]
+    assert decimals(unescape(row["Δ mse"]).split(" ")[0]) == decimals(value) == 0
+
 
 def test_a_metric_that_is_not_gated_is_not_marked_worse() -> None:
     worse = dataclasses.replace(gated("r2", -0.03, "worse", None), gated=False)

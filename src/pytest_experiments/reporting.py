@@ -242,10 +242,8 @@ def _best(values: Sequence[object], direction: str) -> float | None:
 _MAX_COLUMN_DECIMALS = 6
 
 
-def _column_format(
-    values: Sequence[object], halves: Sequence[float | None] = ()
-) -> Callable[[object], str]:
-    """How the numbers of one metric column are shown: with the same decimals.
+def _column_decimals(values: Sequence[object], halves: Sequence[float | None] = ()) -> int:
+    """The decimals one column's numbers are written with; -1: each its own form.
 
     Each value first gets :func:`format_number`; when all finite ones are plain
     decimals (no exponent), they are all written with the most decimals any of
@@ -253,9 +251,7 @@ def _column_format(
     aligned column lines up. When some values have a confidence interval
     (*halves*: its half-widths), the column keeps the decimals that give the
     narrowest interval two significant digits instead (``55.8 ± 4.1``, not
-    ``55.8486 ± 4``): digits beyond those are noise. The column's deltas and
-    half-widths are written the same way. Non-finite values and non-numbers
-    are unchanged.
+    ``55.8486 ± 4``): digits beyond those are noise.
     """
     finite = [v for v in (_finite(value) for value in values) if v is not None]
     texts = [format_number(v) for v in finite]
@@ -267,6 +263,12 @@ def _column_format(
         wanted = max(max(0, 1 - math.floor(math.log10(h))) for h in widths)
         if wanted <= _MAX_COLUMN_DECIMALS:
             decimals = wanted
+    return decimals
+
+
+def _fixed(decimals: int) -> Callable[[object], str]:
+    """Numbers with *decimals* decimals (-1: :func:`format_number`'s own form);
+    non-finite values and non-numbers unchanged."""
 
     def show(value: object) -> str:
         number = _finite(value)
@@ -277,6 +279,13 @@ def _column_format(
         return "" if value is None else str(value)
 
     return show
+
+
+def _column_format(
+    values: Sequence[object], halves: Sequence[float | None] = ()
+) -> Callable[[object], str]:
+    """How the numbers of one metric column are shown (see :func:`_column_decimals`)."""
+    return _fixed(_column_decimals(values, halves))
 
 
 def _half_width(result: CaseResult, metric: str) -> float | None:
@@ -299,28 +308,31 @@ def _metric_format(group: Sequence[CaseResult], metric: str) -> Callable[[object
 
 
 def _delta_format(group: Sequence[CaseResult], metric: str) -> Callable[[object], str]:
-    """How the deltas of *metric* in *group* are shown: all with the same decimals,
-    enough for the largest to keep four significant digits (``+0.004000`` beside
-    ``+0.000067``, never ``+6.688e-05`` beside ``+0.004``)."""
+    """How the deltas of *metric* in *group* are shown: all with the same decimals.
+
+    With intervals, those of the metric's values (a delta is no more precise
+    than the means it joins); else those the deltas need (see
+    :func:`_column_decimals`), or, when that would mix forms (``+6.688e-05``
+    beside ``+0.004``), enough for the largest to keep four significant digits.
+    """
+    halves = [_half_width(r, metric) for r in group]
+    if any(h is not None for h in halves):
+        decimals = _column_decimals([r.metrics.get(metric) for r in group], halves)
+        if decimals >= 0:
+            return _fixed(decimals)
     deltas = [
         d
         for r in group
         if (c := r.comparisons.get(metric)) is not None and c.status != "same"
         if (d := _finite(c.delta)) is not None and d != 0
     ]
-    show = _column_format(deltas)
-    if not deltas or not any("e" in format_number(d) for d in deltas):
-        return show
-    largest = max(abs(d) for d in deltas)
-    decimals = max(0, 3 - math.floor(math.log10(largest)))
-    if decimals > _MAX_COLUMN_DECIMALS or largest >= 1e15:
-        return show
-
-    def fixed(value: object) -> str:
-        number = _finite(value)
-        return f"{number:.{decimals}f}" if number is not None else show(value)
-
-    return fixed
+    decimals = _column_decimals(deltas)
+    if decimals < 0 and any(not float(d).is_integer() for d in deltas):
+        largest = max(abs(d) for d in deltas)
+        if largest < 1e15:
+            wanted = max(0, 3 - math.floor(math.log10(largest)))
+            decimals = wanted if wanted <= _MAX_COLUMN_DECIMALS else -1
+    return _fixed(decimals)
 
 
 def _is_best(value: object, best: float | None, show: Callable[[object], str]) -> bool:
