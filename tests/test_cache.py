@@ -292,7 +292,16 @@ def test_samples_come_back_from_the_metric_history(values: list[float]) -> None:
 def test_find_hit_takes_the_newest_run_whose_dependencies_hold() -> None:
     now = Deps(files={"h.py": "1"}, dists={"numpy": "2"})
     stats = {"acc": {"mean": 0.5, "n": 2, "std": 0.1}}
-    histories = {("ok", "acc"): [(0, 0.4), (1, 0.6), (2, 0.5)], ("short", "acc"): [(0, 0.4)]}
+    # The samples under "acc.samples", the mean alone under "acc"; a run of
+    # an earlier version kept both in the history of "acc".
+    histories = {
+        ("ok", "acc.samples"): [(0, 0.4), (1, 0.6)],
+        ("ok", "acc"): [(0, 0.5)],
+        ("old", "acc.samples"): [],
+        ("old", "acc"): [(0, 0.4), (1, 0.6), (2, 0.5)],
+        ("short", "acc.samples"): [(0, 0.4)],
+        ("short", "acc"): [(0, 0.5)],
+    }
     moved = _stored("moved", extra=Deps(files={"h.py": "0"}, dists={"numpy": "2"}).encode())
     runs = [moved, _stored("short", stats=stats), _stored("ok", stats=stats)]
     calls: list[tuple[str, str]] = []
@@ -304,7 +313,10 @@ def test_find_hit_takes_the_newest_run_whose_dependencies_hold() -> None:
     hit = find_hit(runs, now, {"h.py": "1"}.get, {"numpy": "2"}.get, history)
     assert hit is not None and hit.run.run_id == "ok"
     assert hit.samples == {"acc": [0.4, 0.6]}
-    assert calls == [("short", "acc"), ("ok", "acc")]  # the moved run was never read
+    # The moved run was never read.
+    assert calls == [("short", "acc.samples"), ("short", "acc"), ("ok", "acc.samples")]
+    old = find_hit([_stored("old", stats=stats)], now, {}.get, {}.get, history)
+    assert old is not None and old.samples == {"acc": [0.4, 0.6]}
     plain = find_hit([_stored("p")], now, {}.get, {}.get, history)
     assert plain is not None and plain.samples == {"acc": [0.5]}
     assert find_hit([moved], now, {}.get, {}.get, history) is None
@@ -749,7 +761,7 @@ def test_code_changes_rerun_exactly_their_cases_sqlite(
     assert len(f_samples) == 2 and f_samples[0] != f_samples[1]
     report = (root / "r.md").read_text()
     assert report.count("new (cached)") == len(ALL) - 1
-    assert f"cached from {first['exp_a[n=1]']['run_id']}" in report
+    assert f"cached from {first['exp_a[n=1]']['run_id'][:8]}" in report  # short, as every run id
     assert "9 cached: not run again" in report
 
     # The experiment file.

@@ -360,3 +360,49 @@ def test_merge_refuses_what_it_cannot_do_in_one_line(study: Path, project: pytes
     assert not (project.path / "none").exists()  # a merge never creates a store
     assert not (project.path / "mlflow.db").exists()
     assert not (project.path / "r.md").exists()
+
+
+SKIPPED_CASE = """
+import pytest
+
+from pytest_experiments import experiment
+
+
+@pytest.mark.skip(reason="needs a GPU")
+@experiment(params={"k": [1]})
+def exp_gpu(k):
+    return {"acc": 1.0}
+
+
+@experiment(params={"k": [1]})
+def exp_cpu(k):
+    return {"acc": 0.5}
+"""
+
+
+@pytest.mark.parametrize("moved", [False, True], ids=["pytest-as-is", "api-moved"])
+def test_merge_reads_skip_marks_with_pytest_or_stops_loudly(
+    project: pytest.Pytester, template: Path, moved: bool
+) -> None:
+    """A case its marks skip has no run and is not missing; if pytest's
+    private reading of marks moves, the merge says so and stops (it used to
+    pass in silence and call every skipped case missing)."""
+    from _forked import runpytest_forked
+
+    project.makepyfile(exp_001_gpu=SKIPPED_CASE)
+    copy_store(template, project.path / "mlflow.db")
+    ran = runpytest_forked(project, "--exp-session-group", "G")
+    assert ran.ret == 0, ran.stdout.str()
+    if moved:  # what a pytest release that renames it would leave
+        project.makeconftest("import _pytest.skipping\ndel _pytest.skipping.evaluate_skip_marks\n")
+    result = runpytest_forked(project, "--exp-merge", "G", "--exp-json", "m.json")
+    output = result.stdout.str() + result.stderr.str()
+    if not moved:
+        assert result.ret == 0, output
+        document = json.loads((project.path / "m.json").read_text())
+        assert [r["outcome"] for r in document["results"]] == ["skipped", "new"]
+        return
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR, output
+    assert f"pytest {pytest.__version__} does not provide" in output
+    assert "_pytest.skipping.evaluate_skip_marks" in output
+    assert_no_traceback(output)

@@ -25,6 +25,7 @@ from typing import Any
 import matplotlib.figure  # noqa: F401
 import numpy  # noqa: F401
 import pytest
+from _forked import runpytest_forked
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.axes import Axes
@@ -693,3 +694,29 @@ def test_a_failing_plot_is_a_warning_and_the_report_is_still_written(
     assert image_links((project.path / "report.md").read_text()) == []
     problems = [line for line in result.outlines if line.startswith("pytest-experiments:")]
     assert len(problems) == 1 and "plot folder" in problems[0], problems
+
+
+LOWER_IS_BETTER = """
+from pytest_experiments import experiment
+
+
+@experiment(params={"alpha": [0.1, 1.0, 10.0]}, lower_is_better=["mse"])
+def exp_ridge(alpha):
+    return {"mse": 3.0 + alpha, "r2": 0.5 - alpha / 100}
+"""
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["no-xdist", "n2"])
+def test_a_declared_lower_is_better_metric_is_plotted_before_any_baseline(
+    project: pytest.Pytester, xdist: bool
+) -> None:
+    # mse is declared (lower_is_better), so it gates and gets its sweep on
+    # the first run, without a baseline; r2 is not declared, so it has none.
+    project.makepyfile(exp_001_ridge=LOWER_IS_BETTER)
+    args = ("--exp-no-tracking", "--exp-report", "report.md")
+    result = runpytest_forked(project, "-n", "2", *args) if xdist else project.runpytest(*args)
+    assert result.ret == 0, result.stdout.str()
+    markdown = (project.path / "report.md").read_text()
+    assert image_links(markdown) == [
+        ("mse vs alpha", "report_files/exp_001_ridge-exp_ridge-mse.png")
+    ]

@@ -403,6 +403,26 @@ def test_pytest_repeat_count_is_refused_with_the_way_to_repeat(
     result.assert_outcomes(passed=2)
 
 
+def test_a_dead_tracking_server_is_a_plain_usage_error_under_xdist_too(
+    project: pytest.Pytester,
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    write(project.path, "exp_001_quick.py", QUICK)
+    for mode in (("-p", "no:xdist"), ("-n", "2")):
+        result = runpytest_forked(project, *mode, "--exp-tracking-uri", f"http://127.0.0.1:{port}")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, mode
+        text = result.stdout.str() + result.stderr.str()
+        assert (
+            f"ERROR: pytest-experiments: cannot reach tracking server http://127.0.0.1:{port}"
+            in (text)
+        ), (mode, text)
+        assert "_pytest.outcomes.Exit" not in text and "Traceback" not in text, (mode, text)
+
+
 FLAKY = """
     from pathlib import Path
     from pytest_experiments import experiment

@@ -68,7 +68,7 @@ def failures(markdown: str) -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
     for block in section.split("\n### ")[1:]:
         lines = block.split("\n")
-        outcome = re.fullmatch(r"Outcome: (\w+)", lines[2])
+        outcome = re.fullmatch(r"Outcome: (\w+(?: error)?)", lines[2])
         assert outcome is not None, block
         fence = FENCE.match(lines[4])
         assert fence is not None, block
@@ -258,8 +258,8 @@ def test_report_tables_header_terminal_and_json(study: pytest.Pytester, xdist: b
     assert other.header == ["case", "k", "accuracy", "outcome", "duration"]
     assert [cell_value(c) for c in other.column("accuracy")] == [(True, "0.75")]
 
-    # Leaderboard by the first metric in an expect (score); exp_other has no
-    # score and is left out.
+    # Leaderboard by the first metric in an expect (score); exp_other has one
+    # case only, nothing to rank it against.
     board = table(markdown, "Leaderboard")
     assert board.header == ["rank", "experiment", "case", "score", "outcome"]
     assert "By score (higher is better)." in markdown
@@ -494,13 +494,17 @@ def test_github_summary_without_report_option_and_opt_out(
     assert "# Experiment report" in read(study.path / "report.md")
 
 
-def check_run_column(markdown: str, new_runs: dict[str, Any]) -> None:
-    """Each case's run cell is the id of its MLflow run (sqlite: no web page, no link)."""
+def check_run_column(markdown: str, document: dict[str, Any], new_runs: dict[str, Any]) -> None:
+    """Each case's run cell is the short id of its MLflow run (sqlite: no web
+    page, no link); the JSON keeps the whole id."""
+    ids = {r["case_id"]: r["run_id"] for r in document["results"]}
     for experiment in ("exp_grid", "exp_other"):
         found = table(markdown, experiment)
         assert found.header[-3:] == ["outcome", "duration", "run"]
         for label, row in found.records().items():
-            assert unescape(row["run"]) == new_runs[f"{experiment}[{label}]"].info.run_id
+            run_id = new_runs[f"{experiment}[{label}]"].info.run_id
+            assert len(run_id) == 32 and ids[f"{experiment}[{label}]"] == run_id
+            assert unescape(row["run"]) == run_id[:8]
             assert "](" not in row["run"]
 
 
@@ -512,7 +516,9 @@ def test_run_column_with_tracking(study: pytest.Pytester) -> None:
     db = study.path / "mlflow.db"
     seen: set[str] = set()
     for xdist in (False, True):
-        result = run(study, xdist, "--exp-report", "report.md", tracking=True)
+        result = run(
+            study, xdist, "--exp-report", "report.md", "--exp-json", "r.json", tracking=True
+        )
         assert result.ret == 0, result.stdout.str()
         markdown = read(study.path / "report.md")
         runs = [r for r in store_runs(db) if r.info.run_id not in seen]
@@ -525,7 +531,7 @@ def test_run_column_with_tracking(study: pytest.Pytester) -> None:
         tags = new_runs["exp_grid[a=1-b=0.5]"].data.tags
         assert fields["Commit"] == sha == tags["git.commit"]
         assert fields["Data fingerprint"] == tags["data.fingerprint"][:12]
-        check_run_column(markdown, new_runs)
+        check_run_column(markdown, json.loads(read(study.path / "r.json")), new_runs)
 
 
 @MODES
@@ -554,3 +560,132 @@ def test_user_hooks_add_a_column_and_a_section(study: pytest.Pytester, xdist: bo
     assert "<" not in outside_code(markdown.split("## Sign-off")[0])
     assert markdown.endswith("\n\n## Sign-off\n\n7 new cases, tracking None.\n")
     assert markdown.count("## Sign-off") == 1
+
+
+EMPTY_GRID = """
+from pytest_experiments import experiment
+
+
+@experiment(params={"a": []})
+def exp_empty(a):
+    return {"score": a}
+"""
+
+
+@MODES
+def test_collection_error_is_counted_and_explained(study: pytest.Pytester, xdist: bool) -> None:
+    # A red run says why in its report: the file that failed to collect is
+    # counted in the header and listed under Failures with pytest's message.
+    study.makepyfile(exp_000_empty=EMPTY_GRID)
+    result = run(study, xdist, "--exp-report", "report.md", "--exp-json", "r.json")
+    assert result.ret != 0, result.stdout.str()
+    markdown = read(study.path / "report.md")
+    listed = failures(markdown)
+    outcome, message = listed["exp_000_empty.py"]
+    assert outcome == "collection error"
+    assert "exp_empty: params['a'] is empty" in message
+    cases = header_fields(markdown)["Cases"]
+    if xdist:  # xdist runs the other files' cases; pytest alone stops at the error
+        assert cases == "7 new; 1 collection error"
+        assert "PARTIAL" not in markdown
+        assert "experiments: 7 new; 1 collection error" in result.stdout.lines
+    else:
+        assert cases == "no cases; 1 collection error"
+        assert "> **PARTIAL REPORT**: 1 collection error (exp\\_000\\_empty.py) stopped" in (
+            markdown
+        )
+    data = json.loads(read(study.path / "r.json"))
+    assert [e["nodeid"] for e in data["session"]["collection_errors"]] == ["exp_000_empty.py"]
+
+
+@pytest.mark.parametrize("option", ["--exp-report", "--exp-json"])
+def test_unwritable_output_path_is_a_usage_error_at_start_up(
+    study: pytest.Pytester, option: str
+) -> None:
+    study.makeconftest("")
+    study.mkdir("reports")
+    marker = study.path / "ran"
+    body = f"def exp_mark():\n    open({str(marker)!r}, 'w').close()\n    return {{'x': 1}}\n"
+    study.makepyfile(exp_003_mark=body)
+    for target, reason in (
+        ("conftest.py/report.md", "conftest.py is not a directory"),
+        ("conftest.py/sub/report.md", "conftest.py is not a directory"),
+        ("reports", "reports is a directory"),
+    ):
+        result = run(study, False, option, target)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+        err = result.stderr.str()
+        assert f"{option} {target}: cannot write the file there:" in err, err
+        assert reason in err, err
+        assert not marker.exists()  # no case ran
+    # Under xdist too, before any worker runs a case.
+    result = run(study, True, option, "conftest.py/report.md")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    assert "conftest.py is not a directory" in result.stderr.str()
+    assert not marker.exists()
+
+
+DIGITS = """
+from pytest_experiments import experiment
+
+
+@experiment(params={"C": [0.1, 1.0]}, expect={"accuracy": ">= 0.5"})
+def exp_digits(C):
+    return {"accuracy": 0.8 + C / 10}
+"""
+
+DIABETES = """
+from pytest_experiments import experiment
+
+
+@experiment(params={{"alpha": [0.1, 1.0, 10.0]}}, expect={{"mse": "<= 100"}}{primary})
+def exp_diabetes(alpha):
+    return {{"mse": 50 + alpha, "r2": 0.5 - alpha / 100}}
+"""
+
+
+@MODES
+def test_a_file_without_the_ini_primary_metric_is_ranked_by_its_own(
+    project: pytest.Pytester, xdist: bool
+) -> None:
+    project.makeini("[pytest]\nexperiments_primary_metric = accuracy\n")
+    project.makepyfile(exp_001_digits=DIGITS, exp_002_diabetes=DIABETES.format(primary=""))
+    result = run(project, xdist, "--exp-report", "report.md")
+    assert result.ret == 0, result.stdout.str()
+    markdown = read(project.path / "report.md")
+    board = markdown.split("\n## Leaderboard\n", 1)[1]
+    digits, diabetes = board.split("\n### exp\\_002\\_diabetes.py\n", 1)
+    assert "By accuracy (higher is better)." in digits
+    # No accuracy in the diabetes file: ranked by its own first metric, and said so.
+    assert "No case returned accuracy (ini experiments\\_primary\\_metric)" in diabetes
+    assert "By mse (lower is better)." in diabetes
+    ranked = [t for t in parse_tables(markdown) if "mse" in t.header and "rank" in t.header]
+    assert [unescape(c) for c in ranked[0].column("case")] == [
+        "alpha=0.1",
+        "alpha=1.0",
+        "alpha=10.0",
+    ]
+
+    # The experiment names its own: ranked by r2, nothing to explain.
+    project.makepyfile(exp_002_diabetes=DIABETES.format(primary=', primary_metric="r2"'))
+    result = run(project, xdist, "--exp-report", "report.md", "--exp-json", "r.json")
+    assert result.ret == 0, result.stdout.str()
+    markdown = read(project.path / "report.md")
+    diabetes = markdown.split("\n### exp\\_002\\_diabetes.py\n", 1)[1]
+    assert "By r2 (higher is better)." in diabetes and "No case returned" not in diabetes
+    data = json.loads(read(project.path / "r.json"))
+    assert data["session"]["primary_metrics"] == {
+        "exp_001_digits.py": "accuracy",
+        "exp_002_diabetes.py": "r2",
+    }
+
+
+def test_a_primary_metric_that_is_not_a_name_is_a_collection_error(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(exp_002_diabetes=DIABETES.format(primary=", primary_metric=''"))
+    result = project.runpytest("--exp-no-tracking")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        ["*exp_002_diabetes.py::exp_diabetes: primary_metric='' must be a metric name*"]
+    )

@@ -469,7 +469,8 @@ def test_run_column(markdown: str) -> None:
     assert rf.row("a|b")["run"] == (
         "[01234567](http://127.0.0.1:5000/#/experiments/1/runs/0123456789abcdef)"
     )
-    assert unescape(rf.row("html")["run"]) == "fedcba9876543210"
+    # No web page (a sqlite store): the id, short like a linked one.
+    assert unescape(rf.row("html")["run"]) == "fedcba98"
     # Not an http(s) URL: shown as plain text, never as a link.
     assert unescape(rf.row("lines")["run"]) == "abc"
     assert "javascript" not in markdown
@@ -1419,5 +1420,143 @@ def test_gate_notes_under_the_table() -> None:
         for r in results[1:]
     ]
     text = render_markdown(make_session(), quiet)
-    assert "within noise" in text  # the delta cell still says so
+    # The delta cells say the metric is not gated, with no alarming "worse".
+    cells = [unescape(c) for c in parse_tables(text)[0].column("Δ acc")]
+    assert cells == ["-0.02 (not gated)", "-0.05 (not gated)"]
     assert "by more than the tolerance" not in text and "No spread known" not in text
+
+
+def decimals(text: str) -> int:
+    assert "e" not in text, text
+    return len(text.partition(".")[2])
+
+
+def test_intervals_keep_two_significant_digits_the_column_shares_them_and_is_labelled() -> None:
+    # Spread of about 3 (half-width 2.x): 55.8486 ± 2.6 would claim digits
+    # that are noise; the column keeps the interval's one decimal throughout.
+    samples = [50.0, 52.5, 55.0, 58.5, 60.0, 57.0, 59.0, 54.788]
+    repeated = case(
+        case_id="exp[r]",
+        metrics={"mse": statistics.fmean(samples)},
+        spread={"mse": spread_of(samples)},
+    )
+    single = case(case_id="exp[s]", metrics={"mse": 61.12345})
+    text = render_markdown(make_session(), [repeated, single])
+    table = parse_tables(text)[0]
+    mean, _, half = bold_value(table.row("r")["mse"])[1].partition(" ± ")
+    other = bold_value(table.row("s")["mse"])[1]
+    assert decimals(mean) == decimals(half) == decimals(other) == 1, (mean, half, other)
+    expected = scipy_stats_half(samples)
+    assert 1 <= expected < 10  # one decimal gives it two significant digits
+    assert float(half) == pytest.approx(expected, abs=0.05)
+    assert float(mean) == pytest.approx(statistics.fmean(samples), abs=0.05)
+    # Labelled once, under the table.
+    assert text.count("95% confidence interval") == 1
+    assert "95% confidence" not in render_markdown(make_session(), [single])
+
+
+def scipy_stats_half(samples: list[float]) -> float:
+    from scipy import stats as scipy_stats
+
+    n = len(samples)
+    return float(scipy_stats.t.ppf(0.975, n - 1) * statistics.stdev(samples) / math.sqrt(n))
+
+
+def test_deltas_of_a_column_share_their_decimals() -> None:
+    results = [
+        case(
+            case_id=f"exp[{label}]",
+            metrics={"acc": 0.9 + delta},
+            has_baseline=True,
+            comparisons={"acc": gated("acc", delta, "better", None)},
+        )
+        for label, delta in (("big", 0.004), ("tiny", 6.688e-05))
+    ]
+    table = parse_tables(render_markdown(make_session(), results))[0]
+    cells = [unescape(c).split(" ")[0] for c in table.column("Δ acc")]
+    assert decimals(cells[0]) == decimals(cells[1]), cells
+    assert float(cells[0]) == pytest.approx(0.004) and cells[1].startswith("+0.0000")
+    terminal = [
+        line.split()
+        for line in render_terminal(results, width=80)
+        if line.startswith(("big", "tiny"))
+    ]
+    assert decimals(terminal[0][2]) == decimals(terminal[1][2]) == decimals(cells[0])
+
+    # Plain forms that need more decimals than a column pads to.
+    mixed = [
+        case(
+            case_id=f"exp[{label}]",
+            metrics={"r2": 0.4 + delta},
+            has_baseline=True,
+            comparisons={"r2": gated("r2", delta, "better", None)},
+        )
+        for label, delta in (("a", 0.0002324), ("b", 0.009342), ("c", 0.1126))
+    ]
+    table = parse_tables(render_markdown(make_session(), mixed))[0]
+    cells = [unescape(c).split(" ")[0] for c in table.column("Δ r2")]
+    assert len({decimals(c) for c in cells}) == 1, cells
+    assert float(cells[2]) == pytest.approx(0.1126)
+
+    # With intervals, a delta keeps the precision of the means it joins.
+    samples = [3000.0, 3100.0, 2950.0, 3180.0]
+    spread = case(
+        case_id="exp[s]",
+        metrics={"mse": statistics.fmean(samples)},
+        spread={"mse": spread_of(samples)},
+        has_baseline=True,
+        comparisons={"mse": gated("mse", 53.6276, "better", None)},
+    )
+    row = parse_tables(render_markdown(make_session(), [spread]))[0].row("s")
+    value = bold_value(row["mse"])[1].partition(" ± ")[0]
+    assert decimals(unescape(row["Δ mse"]).split(" ")[0]) == decimals(value) == 0
+
+
+def test_a_metric_that_is_not_gated_is_not_marked_worse() -> None:
+    worse = dataclasses.replace(gated("r2", -0.03, "worse", None), gated=False)
+    noise = gated("acc", -0.02, "noise", 0.2)
+    result = case(
+        metrics={"acc": 0.88, "r2": 0.87},
+        has_baseline=True,
+        comparisons={"acc": noise, "r2": worse},
+    )
+    row = parse_tables(render_markdown(make_session(), [result]))[0].row("x")
+    assert unescape(row["Δ r2"]) == "-0.03 (not gated)"
+    assert unescape(row["Δ acc"]).startswith("-0.02 ▼ worse (within noise")
+    line = next(line for line in render_terminal([result], width=80) if line.startswith("x "))
+    assert "-0.03 not gated" in line and "-0.02 noise" in line
+
+
+def test_a_shared_module_docstring_is_shown_once_per_file() -> None:
+    module_doc = "Digits: one model per experiment."
+    results = [
+        case(nodeid=f"e.py::{name}[x]", experiment=name, case_id=f"{name}[x]", doc=doc)
+        for name, doc in (
+            ("exp_a", module_doc),
+            ("exp_b", module_doc),
+            ("exp_c", "Its own description."),
+        )
+    ] + [case(nodeid="f.py::exp_d[x]", file="f.py", experiment="exp_d", doc=module_doc)]
+    text = render_markdown(make_session(), results)
+    assert text.count(module_doc) == 2  # once for e.py, once for f.py
+    assert text.count("Its own description.") == 1
+    assert text.index(module_doc) < text.index("## exp\\_b")
+
+
+def test_the_leaderboard_shows_values_as_the_table_does() -> None:
+    spreads = {"a": [50.0, 52.5, 55.0, 58.5], "b": [60.0, 61.0, 64.5, 66.0]}
+    results = [
+        case(
+            nodeid=f"e.py::exp[{label}]",
+            case_id=f"exp[{label}]",
+            metrics={"mse": statistics.fmean(samples)},
+            spread={"mse": spread_of(samples)},
+            directions={"mse": "lower"},
+        )
+        for label, samples in spreads.items()
+    ]
+    text = render_markdown(make_session(), results)
+    tables = parse_tables(text)
+    shown = [bold_value(c)[1].partition(" ± ")[0] for c in tables[0].column("mse")]
+    ranked = [unescape(c) for c in tables[-1].column("mse")]
+    assert ranked == shown, (ranked, shown)

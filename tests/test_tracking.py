@@ -564,3 +564,62 @@ def test_a_store_that_answers_with_an_error_is_not_asked_again() -> None:
     with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
         _retry(_fails_once, calls, _not_found)
     assert len(calls) == 1
+
+
+def test_a_chart_of_a_repeated_metric_shows_the_mean_alone_and_the_samples_apart(
+    project: pytest.Pytester, template: Path
+) -> None:
+    # MLflow shows a metric's latest value and charts its whole history: the
+    # mean alone there (8 repeats drew 9 points), the samples under their own key.
+    write(
+        project.path,
+        "exp_001_rep.py",
+        """
+        from pytest_experiments import experiment
+
+        @experiment(params={"k": [1]}, repeats=3)
+        def exp_rep(k, seed):
+            return {"acc": (seed % 97) / 100, "one": 1.0}
+        """,
+    )
+    from mlflow.tracking import MlflowClient
+
+    db = copy_store(template, project.path / "mlflow.db")
+    result = runpytest_forked(project, "-n", "2", "--exp-json", "r.json")
+    assert result.ret == 0, output(result)
+    (run,) = all_runs(db)
+    client = MlflowClient(sqlite_uri(db))
+    data = read_json(project.path / "r.json")["results"][0]
+    samples = data["spread"]["acc"]["samples"]
+    assert len(samples) == 3 and run.data.metrics["acc"] == data["metrics"]["acc"]
+    mean = client.get_metric_history(run.info.run_id, "acc")
+    assert [(m.step, m.value) for m in mean] == [(0, data["metrics"]["acc"])]
+    kept = client.get_metric_history(run.info.run_id, "acc.samples")
+    assert sorted((m.step, m.value) for m in kept) == list(enumerate(samples))
+    # A metric whose samples were all alike keeps them apart too.
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "one")] == [0]
+
+
+def test_mlflows_cloudpickle_caution_shows_once_in_a_failure(
+    project: pytest.Pytester, template: Path
+) -> None:
+    # MLflow's own stderr handler repeated what pytest's log capture shows.
+    write(
+        project.path,
+        "exp_001_model.py",
+        """
+        from sklearn.linear_model import LogisticRegression
+        from pytest_experiments import experiment
+
+        @experiment(expect={"acc": ">= 2"})
+        def exp_model(experiment_run):
+            model = LogisticRegression().fit([[0], [1], [0], [1]], [0, 1, 0, 1])
+            experiment_run.log_model(model)
+            return {"acc": 1.0}
+        """,
+    )
+    copy_store(template, project.path / "mlflow.db")
+    for mode in (("-p", "no:xdist"), ("-n", "2")):
+        result = runpytest_forked(project, *mode)
+        assert result.ret == 1, output(result)
+        assert output(result).count("cloudpickle format requires exercising caution") == 1, mode

@@ -51,6 +51,7 @@ def experiment(
     higher_is_better: Iterable[str] = (),
     repeats: int | None = None,
     metric_functions: Mapping[str, Callable[..., float]] | None = None,
+    primary_metric: str | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -65,6 +66,7 @@ def experiment(
     higher_is_better: Iterable[str] = (),
     repeats: int | None = None,
     metric_functions: Mapping[str, Callable[..., float]] | None = None,
+    primary_metric: str | None = None,
 ) -> F | Callable[[F], F]:
     """Declare an experiment: a function that returns a mapping of metrics.
 
@@ -87,6 +89,10 @@ def experiment(
     example by example; ``metric_functions={"f2": fn}`` names how to recompute
     a metric it does not know by name (``fn(y_true, y_pred)`` or
     ``fn(y_true, y_pred, y_score)``).
+
+    ``primary_metric`` names the metric the report's leaderboard ranks the
+    experiment's file by (default: ini ``experiments_primary_metric``, else
+    the first metric in an ``expect``, else the first returned).
     """
 
     if func is not None and not callable(func):
@@ -108,6 +114,7 @@ def experiment(
         higher_is_better=lower(higher_is_better),
         repeats=repeats,
         metric_functions=metric_functions if metric_functions is not None else {},
+        primary_metric=primary_metric,
     )
 
     def decorate(f: F) -> F:

@@ -48,6 +48,7 @@ from typing import Any, Protocol
 
 from .discovery import matches_any
 from .tags import (
+    SAMPLES_SUFFIX,
     TAG_CACHE_DEPS,
     TAG_CACHE_KEY,
     TAG_CACHED_FROM,
@@ -573,9 +574,10 @@ def hit_index(runs: Iterable[StoredRun], session_id: str) -> dict[str, list[Stor
 def samples_from_history(
     mean: float, n: int, history: Iterable[tuple[int, float]]
 ) -> list[float] | None:
-    """A metric's ``n`` samples from its MLflow history (sample ``i`` at step
-    ``i``, the mean at step ``n``), checked against the recorded mean; None
-    when the history does not hold exactly those samples."""
+    """A metric's ``n`` samples from an MLflow history (sample ``i`` at step
+    ``i``; steps from ``n`` on, where runs of earlier versions logged the
+    mean, are ignored), checked against the recorded mean; None when the
+    history does not hold exactly those samples."""
     by_step: dict[int, float] = {}
     for step, value in history:
         if step < n:
@@ -588,6 +590,20 @@ def samples_from_history(
     if math.fsum(samples) / n != mean:
         return None
     return samples
+
+
+def _stored_samples(
+    run_id: str,
+    metric: str,
+    mean: float,
+    n: int,
+    history: Callable[[str, str], Iterable[tuple[int, float]]],
+) -> list[float] | None:
+    """The samples under ``<metric>.samples``, else (a run logged before they
+    moved there) in the metric's own history."""
+    return samples_from_history(
+        mean, n, history(run_id, metric + SAMPLES_SUFFIX)
+    ) or samples_from_history(mean, n, history(run_id, metric))
 
 
 @dataclass(frozen=True)
@@ -622,7 +638,7 @@ def find_hit(
         samples: dict[str, list[float]] = {}
         for metric, n in counts.items():
             mean = run.metrics[metric]
-            got = [mean] if n == 1 else samples_from_history(mean, n, history(run.run_id, metric))
+            got = [mean] if n == 1 else _stored_samples(run.run_id, metric, mean, n, history)
             if got is None:
                 break
             samples[metric] = got

@@ -474,6 +474,8 @@ class Declaration:
     repeats: int | None = None
     #: ``metric_functions=``: metric -> function recomputing it from predictions.
     metric_functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    #: The metric the leaderboard ranks its file by (None: the session's default).
+    primary_metric: str | None = None
 
     def declared_metrics(self) -> tuple[str, ...]:
         """Metrics the declaration names (expect, tolerance, direction lists)."""
@@ -651,6 +653,9 @@ def _declaration(
                 problems.append(f"metric_functions[{metric!r}] is not callable: {_short(function)}")
             else:
                 functions[str(metric)] = function
+    primary = spec.primary_metric
+    if primary is not None and (not isinstance(primary, str) or not primary.strip()):
+        problems.append(f"primary_metric={primary!r} must be a metric name (a non-empty string)")
 
     if problems:
         raise DeclarationProblems(problems)
@@ -667,6 +672,7 @@ def _declaration(
         doc=doc,
         repeats=repeats,
         metric_functions=functions,
+        primary_metric=primary,
     )
 
 

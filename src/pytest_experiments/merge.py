@@ -133,6 +133,9 @@ class DeclaredCase:
     file: str
     params: Mapping[str, Any] = field(default_factory=dict)
     expect: Mapping[str, str] = field(default_factory=dict)
+    #: The metrics its experiment declares (see ``CaseResult.gated_metrics``).
+    gated_metrics: Sequence[str] = ()
+    primary_metric: str | None = None
     doc: str | None = None
     #: ``"higher"``/``"lower"``: which way is better for a metric.
     direction: Callable[[str], str] = _higher_is_better
@@ -237,6 +240,8 @@ def result_from_run(case: DeclaredCase, run: StoredRun, notes: Sequence[str] = (
         comparisons=comparisons,
         has_baseline=TAG_COMPARISONS in tags,
         expect=dict(case.expect),
+        gated_metrics=list(case.gated_metrics),
+        primary_metric=case.primary_metric,
         run_id=run.run_id,
         run_url=run.url,
         doc=case.doc,
@@ -267,6 +272,7 @@ def missing_result(case: DeclaredCase, group: str, running: Sequence[StoredRun])
         outcome=MISSING,
         message=message,
         expect=dict(case.expect),
+        primary_metric=case.primary_metric,
         doc=case.doc,
         run_id=newest.run_id if newest else None,
         run_url=newest.url if newest else None,
@@ -415,24 +421,16 @@ def declared_case(item: pytest.Item, runner: CaseRunner) -> DeclaredCase:
 
     assert isinstance(item, pytest.Function)
     decl = runner.declaration(item)
-    skipped: str | None = None
-    not_run: str | None = None
-    try:  # pytest's own reading of skip/skipif/xfail marks (a private module)
-        from _pytest.skipping import evaluate_skip_marks, evaluate_xfail_marks
+    from .pytest_internals import skipped_by_marks
 
-        skip = evaluate_skip_marks(item)
-        if skip is not None:
-            skipped = skip.reason or "skipped by its marks"
-        xfail = evaluate_xfail_marks(item)
-        if xfail is not None and not xfail.run:
-            not_run = f"[NOTRUN] {xfail.reason}".strip()
-    except Exception:  # a condition that cannot be evaluated here: expect a run
-        pass
+    skipped, not_run = skipped_by_marks(item)
     return DeclaredCase(
         nodeid=item.nodeid,
         file=relative_file(item),
         params=runner.case_params(item),
         expect={k: c.text for k, c in decl.expect.items()},
+        gated_metrics=decl.declared_metrics(),
+        primary_metric=decl.primary_metric,
         doc=decl.doc,
         direction=decl.direction,
         skipped=skipped,
@@ -539,7 +537,12 @@ def merge_session(
             f"--exp-merge {group}: no experiment case was collected; give the paths and "
             "selection the group ran, e.g. pytest experiments/ --exp-merge NAME"
         )
-    cases = [declared_case(item, runner) for item in items]
+    from .pytest_internals import PytestChanged
+
+    try:
+        cases = [declared_case(item, runner) for item in items]
+    except PytestChanged as exc:
+        pytest.exit(str(exc), returncode=pytest.ExitCode.INTERNAL_ERROR)
     runs, matched = read_group(settings, {case.file for case in cases}, group)
     merged = merge_results(cases, runs, group, matched)
     merged.uri = redact_uri(settings.tracking_uri)

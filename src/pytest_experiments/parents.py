@@ -97,7 +97,7 @@ def finish_parents(
                     drawn = plotting.write_all(group, Path(scratch) / str(index))
                     problems.extend(drawn.problems)
                     pngs = [p for paths in drawn.paths().values() for p in paths]
-                metric = reporting.choose_primary_metric(group, info.primary_metric)
+                metric = reporting.file_primary_metric(group, info.primary_metric)
                 best = best_case(group, metric)
                 backend.finish_parent(
                     run_id,

@@ -23,7 +23,8 @@ What is plotted, per experiment (file + function):
   each case's first repeat.
 
 Gated metrics are those a case's baseline comparisons mark gated; for cases
-without a baseline, the metrics named in ``expect``; when an experiment
+without a baseline, the metrics its declaration names (``expect``,
+``tolerance``, ``lower_is_better``, ``higher_is_better``); when an experiment
 names none, every metric it returns. Non-finite values are left out; cases
 that returned no metrics (errors, skips) have no points.
 """
@@ -284,12 +285,15 @@ def _union(keys: Iterable[Iterable[str]]) -> list[str]:
 def gated_metrics(group: Sequence[CaseResult]) -> list[str]:
     """The metrics of one experiment that its sweep plots show.
 
-    Those its baseline comparisons mark gated; else those its ``expect``
-    names; else every metric it returned. Returned metrics first, in order.
+    Those its baseline comparisons mark gated; else those its declaration
+    names (``expect``, ``tolerance``, ``lower_is_better``...), with or without
+    a baseline; else every metric it returned. Returned metrics first, in order.
     """
     returned = _union(r.metrics for r in group)
-    chosen = _union([m for m, c in r.comparisons.items() if c.gated] for r in group) or _union(
-        r.expect for r in group
+    chosen = (
+        _union([m for m, c in r.comparisons.items() if c.gated] for r in group)
+        or _union(r.gated_metrics for r in group)
+        or _union(r.expect for r in group)
     )
     if not chosen:
         return returned

@@ -249,6 +249,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.tx = []
     if not hasattr(config, "workerinput"):
         if settings.report_path or settings.json_path:  # written even when nothing was collected
+            from .settings import output_problems
+
+            problem = output_problems(config, settings)
+            if problem is not None:
+                raise pytest.UsageError(problem)
             from .session import experiment_session
 
             experiment_session(config, settings)

@@ -27,6 +27,7 @@ from .results import BAD_OUTCOMES, OUTCOMES, CaseResult, Comparison, SessionInfo
 __all__ = [
     "choose_primary_metric",
     "escape_cell",
+    "file_primary_metric",
     "format_number",
     "outcome_counts",
     "render_json",
@@ -241,19 +242,33 @@ def _best(values: Sequence[object], direction: str) -> float | None:
 _MAX_COLUMN_DECIMALS = 6
 
 
-def _column_format(values: Sequence[object]) -> Callable[[object], str]:
-    """How the numbers of one metric column are shown: with the same decimals.
+def _column_decimals(values: Sequence[object], halves: Sequence[float | None] = ()) -> int:
+    """The decimals one column's numbers are written with; -1: each its own form.
 
     Each value first gets :func:`format_number`; when all finite ones are plain
     decimals (no exponent), they are all written with the most decimals any of
     them needs (``0.8`` next to ``0.8235`` becomes ``0.8000``), so a right
-    aligned column lines up. Non-finite values and non-numbers are unchanged.
+    aligned column lines up. When some values have a confidence interval
+    (*halves*: its half-widths), the column keeps the decimals that give the
+    narrowest interval two significant digits instead (``55.8 ± 4.1``, not
+    ``55.8486 ± 4``): digits beyond those are noise.
     """
     finite = [v for v in (_finite(value) for value in values) if v is not None]
     texts = [format_number(v) for v in finite]
     decimals = max((len(t.partition(".")[2]) for t in texts), default=0)
     if any("e" in t for t in texts) or not 0 < decimals <= _MAX_COLUMN_DECIMALS:
         decimals = -1
+    widths = [h for h in (_finite(h) for h in halves) if h is not None and h > 0]
+    if widths and not any("e" in t for t in texts):
+        wanted = max(max(0, 1 - math.floor(math.log10(h))) for h in widths)
+        if wanted <= _MAX_COLUMN_DECIMALS:
+            decimals = wanted
+    return decimals
+
+
+def _fixed(decimals: int) -> Callable[[object], str]:
+    """Numbers with *decimals* decimals (-1: :func:`format_number`'s own form);
+    non-finite values and non-numbers unchanged."""
 
     def show(value: object) -> str:
         number = _finite(value)
@@ -264,6 +279,60 @@ def _column_format(values: Sequence[object]) -> Callable[[object], str]:
         return "" if value is None else str(value)
 
     return show
+
+
+def _column_format(
+    values: Sequence[object], halves: Sequence[float | None] = ()
+) -> Callable[[object], str]:
+    """How the numbers of one metric column are shown (see :func:`_column_decimals`)."""
+    return _fixed(_column_decimals(values, halves))
+
+
+def _half_width(result: CaseResult, metric: str) -> float | None:
+    """Half-width of the 95% confidence interval of a metric's mean (n > 1), else None."""
+    spread = result.spread.get(metric)
+    if spread and spread.get("n", 1) > 1 and spread.get("std") is not None:
+        from .stats import Summary
+
+        half = Summary.from_dict(spread).half_width()
+        if half is not None and math.isfinite(half):
+            return half
+    return None
+
+
+def _metric_format(group: Sequence[CaseResult], metric: str) -> Callable[[object], str]:
+    """:func:`_column_format` for *metric*'s column in *group* (values and intervals)."""
+    return _column_format(
+        [r.metrics.get(metric) for r in group], [_half_width(r, metric) for r in group]
+    )
+
+
+def _delta_format(group: Sequence[CaseResult], metric: str) -> Callable[[object], str]:
+    """How the deltas of *metric* in *group* are shown: all with the same decimals.
+
+    With intervals, those of the metric's values (a delta is no more precise
+    than the means it joins); else those the deltas need (see
+    :func:`_column_decimals`), or, when that would mix forms (``+6.688e-05``
+    beside ``+0.004``), enough for the largest to keep four significant digits.
+    """
+    halves = [_half_width(r, metric) for r in group]
+    if any(h is not None for h in halves):
+        decimals = _column_decimals([r.metrics.get(metric) for r in group], halves)
+        if decimals >= 0:
+            return _fixed(decimals)
+    deltas = [
+        d
+        for r in group
+        if (c := r.comparisons.get(metric)) is not None and c.status != "same"
+        if (d := _finite(c.delta)) is not None and d != 0
+    ]
+    decimals = _column_decimals(deltas)
+    if decimals < 0 and any(not float(d).is_integer() for d in deltas):
+        largest = max(abs(d) for d in deltas)
+        if largest < 1e15:
+            wanted = max(0, 3 - math.floor(math.log10(largest)))
+            decimals = wanted if wanted <= _MAX_COLUMN_DECIMALS else -1
+    return _fixed(decimals)
 
 
 def _is_best(value: object, best: float | None, show: Callable[[object], str]) -> bool:
@@ -283,8 +352,14 @@ def _delta_metrics(group: Sequence[CaseResult], metrics: Sequence[str]) -> list[
     return [m for m in metrics if m in compared] + [m for m in compared if m not in metrics]
 
 
-def _signed(number: float) -> str:
-    text = format_number(number)
+def _own_format(value: object) -> str:
+    """A number as :func:`format_number` writes it alone (no column to match)."""
+    number = _as_number(value)
+    return format_number(number) if number is not None else str(value)
+
+
+def _signed(number: float, show: Callable[[object], str] = _own_format) -> str:
+    text = show(number)
     if (number > 0) and not text.startswith("+"):
         return "+" + text
     return text
@@ -303,12 +378,15 @@ def _format_seconds(seconds: float) -> str:
     return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
-def _counts_text(results: Sequence[CaseResult]) -> str:
+def _counts_text(results: Sequence[CaseResult], collection_errors: int = 0) -> str:
     counts = outcome_counts(results)
     parts = [f"{count} {outcome}" for outcome, count in counts.items() if count]
     cached = sum(1 for r in results if r.cached_from)
     more = f" ({cached} cached: not run again)" if cached else ""
-    return (", ".join(parts) + more) if parts else "no cases"
+    text = (", ".join(parts) + more) if parts else "no cases"
+    if collection_errors:
+        text += f"; {_plural(collection_errors, 'collection error')}"
+    return text
 
 
 def outcome_counts(results: Sequence[CaseResult]) -> dict[str, int]:
@@ -359,15 +437,18 @@ def _md_table(
     return [_md_row(header), _md_row(separator), *(_md_row(row) for row in rows)]
 
 
-def _delta_cell(comparison: Comparison) -> str:
+def _delta_cell(comparison: Comparison, show: Callable[[object], str] = _own_format) -> str:
     c = comparison
     mark = _DELTA_MARKS.get(c.status, c.status)
     if c.status == "same":
         # Within float noise of the baseline: a number like 1e-16 would only distract.
         return escape_cell(mark)
+    if not c.gated and c.status != "better":
+        # Shown for information: it cannot fail the case, so no alarm.
+        return escape_cell(f"{_signed(c.delta, show)} (not gated)")
     if c.status in ("noise", "regressed") and c.p_value is not None:
         mark = mark[:-1] + f", p={_p_text(c.p_value)})"
-    return escape_cell(f"{_signed(c.delta)} {mark}")
+    return escape_cell(f"{_signed(c.delta, show)} {mark}")
 
 
 def _p_text(p: float) -> str:
@@ -377,13 +458,9 @@ def _p_text(p: float) -> str:
 def _value_text(result: CaseResult, metric: str, show: Callable[[object], str]) -> str:
     """A metric's cell: the mean, with the half width of its 95% interval when n > 1."""
     text = show(result.metrics[metric])
-    spread = result.spread.get(metric)
-    if spread and spread.get("n", 1) > 1 and spread.get("std") is not None:
-        from .stats import Summary
-
-        half = Summary.from_dict(spread).half_width()
-        if half is not None and math.isfinite(half):
-            text += f" ± {half:.2g}"
+    half = _half_width(result, metric)
+    if half is not None:
+        text += f" ± {show(half)}"
     return text
 
 
@@ -399,8 +476,8 @@ def _run_link(run_id: str | None, run_url: str | None) -> str:
         url = _safe_url(run_url)
         if url is not None:
             return f"[{escape_cell(run_id[:8])}]({url})"
-    if run_id:
-        return escape_cell(run_id)
+    if run_id:  # the JSON keeps the whole id
+        return escape_cell(run_id[:8])
     return ""
 
 
@@ -413,11 +490,18 @@ def _experiment_section(
     group: Sequence[CaseResult],
     extra_columns: Mapping[str, Mapping[str, str]],
     plots: Sequence[tuple[str, str]] = (),
+    shown_docs: set[tuple[str, str]] | None = None,
 ) -> list[str]:
+    """One experiment's heading, description, table and notes. *shown_docs*
+    holds the (file, description) pairs already shown: a description the
+    experiment shares with an earlier one of its file (the module's
+    docstring) is not repeated."""
     first = group[0]
     lines = [f"## {escape_cell(first.experiment)} ({escape_cell(first.file)})", ""]
     doc = next((_first_paragraph(r.doc) for r in group if _first_paragraph(r.doc)), "")
-    if doc:
+    seen = shown_docs if shown_docs is not None else set()
+    if doc and (first.file, doc) not in seen:
+        seen.add((first.file, doc))
         lines += [_escape_block(doc), ""]
 
     params = _union([r.params for r in group])
@@ -462,7 +546,8 @@ def _experiment_section(
     )
 
     best = {m: _best([r.metrics.get(m) for r in group], _direction(group, m)) for m in metrics}
-    shows = {m: _column_format([r.metrics.get(m) for r in group]) for m in metrics}
+    shows = {m: _metric_format(group, m) for m in metrics}
+    delta_shows = {m: _delta_format(group, m) for m in delta_metrics}
     rows: list[list[str]] = []
     for result in group:
         row = [escape_cell(_case_label(result.case_id))]
@@ -480,7 +565,7 @@ def _experiment_section(
                 continue
             comparison = result.comparisons.get(metric)
             if comparison is not None:
-                row.append(_delta_cell(comparison))
+                row.append(_delta_cell(comparison, delta_shows[metric]))
             elif metric == first_delta and not result.has_baseline and not result.comparisons:
                 row.append("new")
             else:
@@ -492,6 +577,12 @@ def _experiment_section(
             row.append(_run_cell(result))
         rows.append(row)
     lines += _md_table(header, numeric, rows)
+    if any(_half_width(r, m) is not None for r in group for m in metrics):
+        lines += [
+            "",
+            "`mean ± h`: the mean of the case's repeats and the half-width h of its "
+            "95% confidence interval.",
+        ]
     return lines + _gate_notes(group) + _images(plots)
 
 
@@ -559,17 +650,50 @@ def _by_file(results: Sequence[CaseResult]) -> dict[str, list[CaseResult]]:
     return files
 
 
+def _declared_primary(results: Sequence[CaseResult]) -> str | None:
+    """The first ``@experiment(primary_metric=...)`` among *results*, else None."""
+    return next((r.primary_metric for r in results if r.primary_metric), None)
+
+
+def _file_primary(results: Sequence[CaseResult], configured: str | None) -> tuple[str | None, str]:
+    """The metric one file's cases are ranked by, and why when it is not the
+    configured one: the experiment's own ``primary_metric``, else
+    *configured* when some case returned it, else the file's own choice
+    (:func:`choose_primary_metric`) with a sentence saying so."""
+    declared = _declared_primary(results)
+    if declared:
+        return declared, ""
+    if not configured or any(configured in r.metrics for r in results):
+        return choose_primary_metric(results, configured), ""
+    own = choose_primary_metric(results, None)
+    why = (
+        f"No case returned {escape_cell(configured)} (ini experiments\\_primary\\_metric)"
+        + (f"; ranked by {escape_cell(own)}, the file's first metric" if own else "")
+        + ". `@experiment(primary_metric=...)` names the file's own."
+    )
+    return own, why
+
+
+def file_primary_metric(results: Sequence[CaseResult], configured: str | None) -> str | None:
+    """The metric one experiment file's *results* are ranked by (see the leaderboard)."""
+    return _file_primary(results, configured)[0]
+
+
 def _ranking_metrics(session: SessionInfo, results: Sequence[CaseResult]) -> dict[str, str | None]:
     """Experiment file -> the metric its cases are ranked by (None: it has none).
 
-    Per file, :func:`choose_primary_metric` over that file's cases; with the
-    ``"global"`` leaderboard, the one metric chosen over all cases, for every file.
+    Per file, its experiments' own ``primary_metric``, else the configured one
+    when the file returned it, else :func:`choose_primary_metric` over that
+    file's cases; with the ``"global"`` leaderboard, the one metric chosen
+    over all cases, for every file.
     """
     if _leaderboard_mode(session) == "global":
-        metric = choose_primary_metric(results, session.primary_metric)
+        metric = choose_primary_metric(
+            results, session.primary_metric or _declared_primary(results)
+        )
         return dict.fromkeys(_by_file(results), metric)
     return {
-        file: choose_primary_metric(mine, session.primary_metric)
+        file: _file_primary(mine, session.primary_metric)[0]
         for file, mine in _by_file(results).items()
     }
 
@@ -583,7 +707,8 @@ def _ranked(
     scored = [(v, r) for r in results if (v := _finite(r.metrics.get(metric))) is not None]
     # Stable sort: equal values keep result order.
     scored.sort(key=lambda item: item[0] if direction == "lower" else -item[0])
-    show = _column_format([value for value, _ in scored])
+    # Shown as in the experiment tables: with intervals, to their precision.
+    show = _column_format([v for v, _ in scored], [_half_width(r, metric) for _, r in scored])
     rows: list[tuple[int, str, CaseResult]] = []
     rank = 0
     previous: str | None = None
@@ -651,23 +776,34 @@ def _leaderboard(session: SessionInfo, results: Sequence[CaseResult]) -> list[st
         ]
     sections: list[str] = []
     for file, mine in _by_file(results).items():
-        metric = metrics[file]
-        if metric is None or sum(_finite(r.metrics.get(metric)) is not None for r in mine) < 2:
-            continue
-        table = _leaderboard_table(mine, metric, with_file=False)
-        if table is not None:
-            sections += ["", f"### {escape_cell(file)}", "", *table]
+        metric, why = _file_primary(mine, session.primary_metric)
+        ranked = (
+            0 if metric is None else sum(_finite(r.metrics.get(metric)) is not None for r in mine)
+        )
+        table = _leaderboard_table(mine, metric, with_file=False) if metric else None
+        if ranked < 2 or table is None:
+            if not why:
+                continue  # one case (or none with a value) has nothing to be ranked against
+            table = [f"Not ranked: {_plural(ranked, 'case')} with a value."]
+        sections += ["", f"### {escape_cell(file)}", "", *([why, ""] if why else []), *table]
     if not sections:
         return []
     intro = f"Cases ranked within their experiment file, top {LEADERBOARD_TOP} of each."
     return ["## Leaderboard", "", intro, *sections]
 
 
-def _failures(results: Sequence[CaseResult]) -> list[str]:
+def _failures(
+    results: Sequence[CaseResult], collection_errors: Sequence[Mapping[str, str]] = ()
+) -> list[str]:
+    """Each collection error, then each bad case, with its message."""
     bad = [r for r in results if r.outcome in BAD_OUTCOMES]
-    if not bad:
+    if not bad and not collection_errors:
         return []
     lines = ["## Failures"]
+    for error in collection_errors:
+        lines += ["", f"### {escape_cell(error['nodeid'])}", ""]
+        lines += ["Outcome: collection error", ""]
+        lines += _code_block(error.get("message") or "(no message)")
     for result in bad:
         lines += ["", f"### {escape_cell(result.nodeid)}", ""]
         lines += [f"Outcome: {escape_cell(result.outcome)}", ""]
@@ -725,7 +861,17 @@ def render_markdown(
     extra_columns = extra_columns or {}
     plots = plots or {}
     lines = ["# Experiment report", ""]
-    if session.partial:
+    broken = session.collection_errors
+    if session.partial and broken and not results:
+        lines += [
+            (
+                f"> **PARTIAL REPORT**: {_plural(len(broken), 'collection error')} "
+                f"({', '.join(escape_cell(e['nodeid']) for e in broken)}) stopped the session "
+                "before any case ran; see Failures."
+            ),
+            "",
+        ]
+    elif session.partial:
         lines += [
             (
                 "> **PARTIAL REPORT**: the session was interrupted or stopped early; "
@@ -744,17 +890,18 @@ def render_markdown(
         f"- Data fingerprint: {fingerprint}",
         f"- Tracking: {escape_cell(session.tracking_uri) if session.tracking_uri else 'off'}",
         *_group_lines(session),
-        f"- Cases: {_counts_text(results)}",
+        f"- Cases: {_counts_text(results, len(broken))}",
         f"- Wall time: {escape_cell(_format_seconds(session.wall_time))}",
     ]
+    shown_docs: set[tuple[str, str]] = set()
     for group in _group(results):
         lines += [""]
         key = (group[0].file, group[0].experiment)
-        lines += _experiment_section(group, extra_columns, plots.get(key, ()))
+        lines += _experiment_section(group, extra_columns, plots.get(key, ()), shown_docs)
     leaderboard = _leaderboard(session, results)
     if leaderboard:
         lines += ["", *leaderboard]
-    failures = _failures(results)
+    failures = _failures(results, broken)
     if failures:
         lines += [""]
         lines += failures
@@ -902,13 +1049,18 @@ def _terminal_value(
     return _plain(show(metrics[metric]))
 
 
-def _terminal_delta(comparison: Comparison | None) -> str:
+def _terminal_delta(
+    comparison: Comparison | None,
+    show: Callable[[object], str] = _own_format,
+) -> str:
     if comparison is None:
         return ""
     if comparison.status == "same":
         return _TERMINAL_DELTA_MARKS["same"]
     mark = _TERMINAL_DELTA_MARKS.get(comparison.status, comparison.status)
-    return _plain(f"{_signed(comparison.delta)} {mark}")
+    if not comparison.gated and comparison.status != "better":
+        mark = "not gated"
+    return _plain(f"{_signed(comparison.delta, show)} {mark}")
 
 
 def _terminal_group(group: Sequence[CaseResult], width: int) -> list[str]:
@@ -919,7 +1071,8 @@ def _terminal_group(group: Sequence[CaseResult], width: int) -> list[str]:
         m for r in group for m, comparison in r.comparisons.items() if comparison.status != "same"
     }
     delta_only = [m for m in _delta_metrics(group, metrics) if m not in metrics and m in moved]
-    shows = {m: _column_format([r.metrics.get(m) for r in group]) for m in metrics}
+    shows = {m: _metric_format(group, m) for m in metrics}
+    delta_shows = {m: _delta_format(group, m) for m in moved}
     names = [*metrics, *delta_only]
     labels = [_plain(_case_label(r.case_id)) for r in group]
     tails = [f"{_plain(_outcome_text(r))}  {_format_seconds(r.duration)}" for r in group]
@@ -927,7 +1080,7 @@ def _terminal_group(group: Sequence[CaseResult], width: int) -> list[str]:
         [
             (
                 _terminal_value(r.metrics, m, shows[m]) if m in shows else "",
-                _terminal_delta(r.comparisons.get(m)) if m in moved else "",
+                _terminal_delta(r.comparisons.get(m), delta_shows[m]) if m in moved else "",
             )
             for m in names
         ]
@@ -963,7 +1116,9 @@ def _terminal_group(group: Sequence[CaseResult], width: int) -> list[str]:
     return lines + _terminal_blocks(labels, tails, [_plain(n) for n in names], cells, width)
 
 
-def render_terminal(results: Sequence[CaseResult], width: int = 100) -> list[str]:
+def render_terminal(
+    results: Sequence[CaseResult], width: int = 100, collection_errors: int = 0
+) -> list[str]:
     """Plain text that fits *width* columns, one part per experiment, then the counts.
 
     An experiment is a table when it fits: columns case, one per metric (each
@@ -978,7 +1133,8 @@ def render_terminal(results: Sequence[CaseResult], width: int = 100) -> list[str
     layout is used. (Only a single number wider than *width*, which needs a
     width under about 30, makes a line longer than *width*.) Text is not
     Markdown escaped, only made single-line. Output is ASCII apart from the
-    user's own text.
+    user's own text. *collection_errors* (files that failed to collect) are
+    counted on the last line.
     """
     lines: list[str] = []
     for group in _group(results):
@@ -987,7 +1143,7 @@ def render_terminal(results: Sequence[CaseResult], width: int = 100) -> list[str
         lines += _terminal_group(group, width)
     if lines:
         lines.append("")
-    lines += _wrap(f"experiments: {_counts_text(results)}", width)
+    lines += _wrap(f"experiments: {_counts_text(results, collection_errors)}", width)
     return lines
 
 

@@ -134,6 +134,11 @@ class CaseResult:
     has_baseline: bool = False
     #: Expectations as written, metric -> condition text.
     expect: dict[str, str] = field(default_factory=dict)
+    #: The metrics the experiment declares (expect, tolerance, direction
+    #: lists), which gate its cases; empty: every returned metric gates.
+    gated_metrics: list[str] = field(default_factory=list)
+    #: ``@experiment(primary_metric=...)``: the metric its file is ranked by.
+    primary_metric: str | None = None
     #: Tracking run id and its web page (only for an HTTP tracking server).
     run_id: str | None = None
     run_url: str | None = None
@@ -199,6 +204,9 @@ class SessionInfo:
     #: For ``--exp-merge``: group, what the name matched ("session group" or
     #: "session id"), runs, sessions and missing cases; None for a session.
     merged: dict[str, Any] | None = None
+    #: Files (or other collectors) that failed to collect, each as
+    #: ``{"nodeid": ..., "message": ...}``: a red run says why in its report.
+    collection_errors: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -33,7 +33,14 @@ from .results import BAD_OUTCOMES, CaseResult, Outcome
 from .run import ExperimentRun
 from .settings import Settings
 from .stats import Summary
-from .tags import TAG_CACHE_KEY, TAG_CACHED_FROM, TAG_METRICS, TAG_OUTCOME, TAG_STATS
+from .tags import (
+    SAMPLES_SUFFIX,
+    TAG_CACHE_KEY,
+    TAG_CACHED_FROM,
+    TAG_METRICS,
+    TAG_OUTCOME,
+    TAG_STATS,
+)
 from .verdict import SEVERITY, Gate, evaluate
 
 if TYPE_CHECKING:
@@ -322,6 +329,8 @@ class CaseRunner:
             relative_file(item),
             params=params,
             expect={k: c.text for k, c in decl.expect.items()},
+            gated_metrics=list(decl.declared_metrics()),
+            primary_metric=decl.primary_metric,
             doc=decl.doc,
             repeats=repeats,
             seeds=repeat_seeds(base_seed, repeats),
@@ -735,9 +744,9 @@ def seed_rngs(seed: int) -> None:
 
 
 def _metric_history(metrics: Mapping[str, Summary]) -> list[tuple[str, float, int, int]]:
-    """(name, value, ms, step) for MLflow: a single value at step 0; with
-    several samples, each at its index, then the mean at step n, so the
-    run's headline value (MLflow's latest) is the mean."""
+    """(name, value, ms, step) for MLflow: the value, or the mean of several
+    samples, at step 0 (MLflow's headline value, and the only point of its
+    chart); the samples at their index under ``<name>.samples``."""
     now = int(time.time() * 1000)
     history: list[tuple[str, float, int, int]] = []
     for name, summary in metrics.items():
@@ -745,11 +754,11 @@ def _metric_history(metrics: Mapping[str, Summary]) -> list[tuple[str, float, in
             continue
         if summary.n > 1:
             history += [
-                (name, v, now, i) for i, v in enumerate(summary.samples) if math.isfinite(v)
+                (name + SAMPLES_SUFFIX, v, now, i)
+                for i, v in enumerate(summary.samples)
+                if math.isfinite(v)
             ]
-            history.append((name, summary.mean, now + 1, summary.n))
-        else:
-            history.append((name, summary.mean, now, 0))
+        history.append((name, summary.mean, now, 0))
     return history
 
 

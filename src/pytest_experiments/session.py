@@ -57,8 +57,17 @@ class ExperimentSession:
         self.plots: dict[tuple[str, str], list[Path]] = {}
         #: Under xdist: MLflow imported here while the workers run cases.
         self.warmup: Warmup | None = None
+        #: Collectors that failed to collect: node id -> pytest's message.
+        self.collection_errors: dict[str, str] = {}
 
     # -- incoming ---------------------------------------------------------------
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A file that failed to collect (under xdist, each failure once: the
+        controller hears of it from the first worker that reports it)."""
+        if report.failed:
+            nodeid = report.nodeid or "."
+            self.collection_errors.setdefault(nodeid, str(report.longrepr).strip())
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown":
             self.finished.add(report.nodeid)
@@ -99,7 +108,12 @@ class ExperimentSession:
         self.partial = exitstatus == pytest.ExitCode.INTERRUPTED or (stopped and unfinished)
         if self.declared is None:
             self.declared = session.config.stash.get(DECLARED_KEY, None)
-        if not self.results and not self.experiments and not self.wants_output():
+        if (
+            not self.results
+            and not self.experiments
+            and not self.collection_errors
+            and not self.wants_output()
+        ):
             return
         if self.merge is not None:
             self.merge_exit_status(session)
@@ -297,6 +311,10 @@ class ExperimentSession:
             primary_metric=self.settings.primary_metric,
             leaderboard=self.settings.leaderboard,
             session_group=self.settings.session_group if self.settings.tracking else None,
+            collection_errors=[
+                {"nodeid": nodeid, "message": message}
+                for nodeid, message in self.collection_errors.items()
+            ],
         )
         return info if self.merge is None else self.merge.session_info(info)
 
@@ -405,8 +423,10 @@ class ExperimentSession:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             self.written.append(str(path))
-        except OSError as exc:
-            self.problems.append(f"could not write {path}: {exc.strerror}")
+        except OSError as exc:  # changed since start-up: say what stands in the way
+            from .settings import unwritable
+
+            self.problems.append(f"could not write {path}: {unwritable(path) or exc.strerror}")
 
     # -- terminal -----------------------------------------------------------------
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -418,7 +438,10 @@ class ExperimentSession:
         tr.section("experiments")
         if self.results:
             width = self.config.get_terminal_writer().fullwidth
-            for line in reporting.render_terminal(self.ordered_results(), width=width):
+            lines = reporting.render_terminal(
+                self.ordered_results(), width=width, collection_errors=len(self.collection_errors)
+            )
+            for line in lines:
                 tr.write_line(line)
         for text, bad in self.merge.summary_lines() if self.merge is not None else ():
             tr.write_line(text, red=bad)
@@ -581,7 +604,9 @@ class XdistHooks:
         if problem is None and self.settings.tracking_uri is not None:
             problem = usage_problem(self.settings)
         if problem is not None:
-            pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
+            # A usage error, said as pytest says one ("ERROR: ...", exit 4);
+            # pytest.exit printed "! _pytest.outcomes.Exit: ..." from here.
+            raise pytest.UsageError(problem)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

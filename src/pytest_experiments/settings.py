@@ -313,3 +313,40 @@ def parse_devices(text: str) -> str:
     if len(set(items)) != len(items):
         raise argparse.ArgumentTypeError(f"--exp-devices {text!r}: a device is listed twice")
     return ",".join(items)
+
+
+def output_problems(config: pytest.Config, settings: Settings) -> str | None:
+    """Why the report or JSON file could not be written, checked at start-up
+    so that a typo fails before any case runs (None: both can be written).
+    Nothing is created here; missing folders are created with the file."""
+    base = Path(config.invocation_params.dir)
+    targets = [
+        (
+            "--exp-report" if config.option.exp_report else "ini experiments_report",
+            settings.report_path,
+        ),
+        ("--exp-json", settings.json_path),
+    ]
+    for name, target in targets:
+        if target:
+            problem = unwritable(Path(target) if Path(target).is_absolute() else base / target)
+            if problem is not None:
+                return f"{name} {target}: cannot write the file there: {problem}"
+    return None
+
+
+def unwritable(path: Path) -> str | None:
+    """Why a file cannot be written at *path* (its missing folders would be
+    created), or None when nothing stands in the way that can be seen."""
+    if path.is_dir():
+        return f"{path} is a directory"
+    folder = path.parent
+    while not folder.exists():  # also False below a file (NotADirectoryError)
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a directory"
+    if path.exists():
+        return None if os.access(path, os.W_OK) else f"{path}: permission denied"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder}: permission denied"
+    return None

@@ -26,3 +26,4 @@ class ExperimentSpec:
     #: Metric name -> ``function(y_true, y_pred[, y_score])`` recomputing it from
     #: logged predictions (for the paired gate), beside scikit-learn's by name.
     metric_functions: Mapping[str, Any] = field(default_factory=dict)
+    primary_metric: str | None = None

@@ -16,6 +16,10 @@ TAG_MACHINE = "pytest.machine"
 TAG_METRICS = "experiments.metrics"
 #: JSON spread of metrics with n > 1: metric -> {"mean", "n", "std"}.
 TAG_STATS = "experiments.stats"
+#: A metric with several samples keeps them in the history of the metric
+#: ``<metric>.samples`` (steps 0 to n-1), so a chart of the metric itself
+#: shows the mean alone.
+SAMPLES_SUFFIX = ".samples"
 #: sha256 over what a case's result depends on (see cache.py), on every case run.
 TAG_CACHE_KEY = "experiments.cache_key"
 #: Project modules and distributions loaded when the case ended (compressed

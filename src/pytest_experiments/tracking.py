@@ -12,6 +12,7 @@ workers racing on a brand-new store never see a half-migrated database.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import importlib.metadata
@@ -24,7 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -175,9 +176,33 @@ class MlflowRun:
             kwargs.setdefault("serialization_format", "cloudpickle")
             if "pip_requirements" not in kwargs and "extra_pip_requirements" not in kwargs:
                 kwargs["pip_requirements"] = self._backend.sklearn_requirements()
-            mlflow.sklearn.log_model(model, name=name, **kwargs)
+            with _said_once("mlflow.sklearn"):
+                mlflow.sklearn.log_model(model, name=name, **kwargs)
             return
         importlib_flavor(flavor).log_model(model, name=name, **kwargs)
+
+
+@contextlib.contextmanager
+def _said_once(logger: str) -> Iterator[None]:
+    """Records of *logger* (MLflow's cloudpickle caution) reach pytest's log
+    capture only: MLflow's own stderr handler on the ``mlflow`` logger wrote
+    them a second time, so a failure's output showed each twice (under
+    "Captured stderr call" and "Captured log call")."""
+    import logging
+
+    def elsewhere(record: logging.LogRecord) -> bool:
+        return not (record.name == logger or record.name.startswith(logger + "."))
+
+    # MLflow's own handler is a plain StreamHandler; pytest's capture handlers,
+    # which pytest also puts on this non-propagating logger, are subclasses.
+    handlers = [h for h in logging.getLogger("mlflow").handlers if type(h) is logging.StreamHandler]
+    for handler in handlers:
+        handler.addFilter(elsewhere)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(elsewhere)
 
 
 def importlib_flavor(flavor: str) -> Any:
