@@ -7,6 +7,7 @@ imports mlflow.
 from __future__ import annotations
 
 import contextlib
+import enum
 import hashlib
 import inspect
 import itertools
@@ -435,6 +436,37 @@ def tracked_params(values: Mapping[str, Any]) -> dict[str, Any]:
                 mask_secret(setting) if is_secret_name(name) else _setting_value(setting)
             )
     return tracked
+
+
+def described_in_full(value: object, depth: int = 0) -> bool:
+    """Whether :func:`tracked_params` pins *value* down: two values with the
+    same tracked params are equal. True for None, bools, ints, floats, strs,
+    enums, NumPy arrays of numbers, lists, tuples, dicts and sets of such
+    values, and estimators whose settings are such values; False for anything
+    else (a function, a closure, an object whose repr leaves its state out).
+    The run cache leaves a sweep's literals out of the key only when every
+    case's values are described in full."""
+    value = _python_scalar(value)
+    kind = type(value)
+    if value is None or kind in (bool, int, float, str) or isinstance(value, enum.Enum):
+        return True
+    if depth >= _MAX_DEPTH:
+        return False
+    inner = depth + 1
+    params = estimator_params(value)
+    if params is not None:
+        return all(described_in_full(v, inner) for v in params.values())
+    if kind in (list, tuple, set, frozenset):
+        return all(described_in_full(v, inner) for v in value)  # type: ignore[attr-defined]
+    if kind is dict:
+        return all(
+            described_in_full(k, inner) and described_in_full(v, inner)
+            for k, v in value.items()  # type: ignore[attr-defined]
+        )
+    numpy = sys.modules.get("numpy")
+    return bool(
+        numpy is not None and isinstance(value, numpy.ndarray) and not value.dtype.hasobject
+    )
 
 
 def _setting_value(value: object) -> Any:

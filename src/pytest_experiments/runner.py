@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import baselines as baseline_files
-from .collection import Case, Declaration, is_secret_name, mask_secret, tracked_params
+from .collection import (
+    Case,
+    Declaration,
+    described_in_full,
+    is_secret_name,
+    mask_secret,
+    tracked_params,
+)
 from .discovery import SEED_FIXTURE_KEY, relative_file
 from .merge import result_tags
 from .provenance import Provenance, session_provenance
@@ -420,7 +427,11 @@ class CaseRunner:
                     conftests[_relative(Path(path), rootdir)] = digest
             parts = cache.KeyParts(
                 nodeid=item.nodeid,
-                experiment=cache.file_digest(item.path),
+                experiment=cache.experiment_digest(
+                    item.path,
+                    item.originalname,
+                    verbatim=not all(map(described_in_full, case.values.values())),
+                ),
                 conftests=conftests,
                 params=tracked_params(case.values),
                 seeds=result.seeds,
