@@ -44,7 +44,7 @@ def experiment(func: F, /) -> F: ...
 @overload
 def experiment(
     *,
-    params: Mapping[str, Collection[Any]] | Sequence[Mapping[str, Any]] | None = None,
+    params: Mapping[str, Collection[Any]] | Iterable[Mapping[str, Any]] | None = None,
     expect: Mapping[str, str] | None = None,
     tolerance: Mapping[str, float | str] | float | str | None = None,
     lower_is_better: Iterable[str] = (),
@@ -57,7 +57,7 @@ def experiment(
     func: F | None = None,
     /,
     *,
-    params: Mapping[str, Collection[Any]] | Sequence[Mapping[str, Any]] | None = None,
+    params: Mapping[str, Collection[Any]] | Iterable[Mapping[str, Any]] | None = None,
     expect: Mapping[str, str] | None = None,
     tolerance: Mapping[str, float | str] | float | str | None = None,
     lower_is_better: Iterable[str] = (),
