@@ -396,7 +396,7 @@ def search_space(params: object) -> list[Any] | None:
                 ]
             )
     try:
-        cases = list(params)
+        cases: list[Any] = list(params)  # type: ignore[call-overload]
     except Exception as exc:
         raise DeclarationProblems(
             [f"params is a {kind} that raised {type(exc).__name__}: {_short(str(exc), 200)}"]

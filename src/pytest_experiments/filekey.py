@@ -186,4 +186,4 @@ def _code_only(value: ast.expr) -> str:
         kept = _LeaveOutLiterals().visit(copy.deepcopy(value))
     except _Verbatim:
         return "verbatim " + ast.dump(value)
-    return ast.dump(kept)
+    return ast.dump(kept) if kept is not None else ""

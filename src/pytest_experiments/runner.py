@@ -31,6 +31,7 @@ from .collection import (
     mask_secret,
     tracked_params,
 )
+from .cost import CostMeter
 from .discovery import SEED_FIXTURE_KEY, relative_file
 from .merge import result_tags
 from .provenance import Provenance, session_provenance
@@ -295,6 +296,8 @@ class CaseRunner:
                     message = f"MLflow tracking failed at run start: {_describe(exc)}"
                     problems.append(("error", message))
 
+        meter = CostMeter()
+        meter.start()
         start = time.perf_counter()
         # A cache hit runs no repeat: its samples are those of the stored run.
         samples: dict[str, list[float]] = dict(hit.samples) if hit is not None else {}
@@ -326,6 +329,7 @@ class CaseRunner:
                 samples.setdefault(metric, []).extend(values)
         handle._repeat = 0
         result.duration = time.perf_counter() - start
+        result.cost = meter.stop()
         result.curves = handle._report_curves()
 
         if raised is not None:
@@ -588,6 +592,7 @@ class CaseRunner:
             handle._detach()
             return
         all_metrics = _metric_history(metrics) + handle.metrics
+        all_metrics += _cost_metrics(result.cost, {m[0] for m in all_metrics}, notes)
         all_tags = {**handle.tags, **tags, **result_tags(result)}
         user_params = {
             k: mask_secret(v) if is_secret_name(k) else v for k, v in handle.params.items()
@@ -627,6 +632,19 @@ class CaseRunner:
             warnings.warn(pytest.PytestWarning(f"{result.case_id}: {note}"), stacklevel=1)
         if failure is not None:  # outside the except: no chain of MLflow's exceptions
             pytest.fail(failure, pytrace=False)
+
+
+def _cost_metrics(
+    cost: Mapping[str, float], taken: set[str], notes: list[str]
+) -> list[tuple[str, float, int, int]]:
+    """The case's cost as metrics at step 0; a name the experiment itself
+    logged or returned keeps the experiment's value."""
+    now = int(time.time() * 1000)
+    for name in sorted(taken & cost.keys()):
+        notes.append(
+            f"metric {name!r} is the experiment's own; the case's cost is not logged there"
+        )
+    return [(k, v, now, 0) for k, v in cost.items() if k not in taken and math.isfinite(v)]
 
 
 def _relative(path: Path, rootdir: Path) -> str:

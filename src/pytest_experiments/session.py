@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .cost import cost_cell, cost_section
 from .discovery import DECLARED_KEY, REPORT_ENTRY, REPORTS_KEY, in_experiment_file
 from .settings import Settings
 
@@ -308,6 +309,8 @@ class ExperimentSession:
                 columns: dict[str, str] = {}
                 for part in hook.pytest_experiments_report_columns(result=result):
                     columns.update({str(k): str(v) for k, v in (part or {}).items()})
+                if self.settings.report_cost and result.cost:
+                    columns["cost"] = cost_cell(result.cost)
                 if columns:
                     extra_columns[result.nodeid] = columns
             sections = [
@@ -317,6 +320,8 @@ class ExperimentSession:
                 )
                 for s in (part or [])
             ]
+            if self.settings.report_cost:
+                sections.append(cost_section(results))
             links = self._write_plots(results) if self.settings.report_path else {}
             markdown = reporting.render_markdown(
                 info, results, extra_columns=extra_columns, extra_sections=sections, plots=links
