@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from _forked import runpytest_forked
+from _runs import all_runs
 from _server import copy_store, read_json, runs_by_name, sqlite_uri, write
 
 from pytest_experiments.cost import CPU, PEAK, WALL, cost_cell
@@ -71,3 +72,38 @@ def test_cost_cell_reads_each_part() -> None:
     cell = cost_cell({WALL: 1.5, CPU: 1.25, PEAK: 300.4, "cost.gpu_peak_memory_mb": 2048.0})
     assert cell == "1.50 s, CPU 1.25 s, 300 MiB, GPU 2048 MiB"
     assert cost_cell({WALL: 250.0}) == "250 s"
+
+
+SLEEPY = """
+    import time
+
+    from pytest_experiments import experiment
+
+
+    @experiment(params={"n": [1, 2]})
+    def exp_sleepy(n):
+        time.sleep(1.5)
+        return {"acc": 1.0}
+"""
+
+
+def test_mlflow_system_metrics_land_in_each_case_run(
+    project: pytest.Pytester, template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("psutil")  # MLflow's system metrics need it
+    root = project.path
+    write(root, "exp_sleepy.py", SLEEPY)
+    uri = sqlite_uri(copy_store(template, root / "store.db"))
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING", "1")
+    result = runpytest_forked(project, "--exp-tracking-uri", uri, "-n", "2", timeout=300)
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    runs = all_runs(uri, "exp_sleepy", parents=True)
+    cases = [run for run in runs if run.info.run_name.startswith("exp_sleepy[")]
+    parents = [run for run in runs if run.data.tags.get("experiments.parent") == "true"]
+    assert len(cases) == 2 and len(parents) == 1
+    for run in cases:
+        assert any(m.startswith("system/") for m in run.data.metrics), run.data.metrics
+        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+    assert not any(m.startswith("system/") for m in parents[0].data.metrics)
