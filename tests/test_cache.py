@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from _forked import runpytest_forked
+from _runs import own_metrics
 from _server import (
     all_runs,
     copy_store,
@@ -744,7 +745,7 @@ def test_code_changes_rerun_exactly_their_cases_sqlite(
         assert origin.info.run_id in run.data.tags["mlflow.note.content"]
         assert run.data.tags[TAG_OUTCOME] == res["outcome"] == "new"
         assert run.data.params == origin.data.params
-        assert run.data.metrics == origin.data.metrics
+        assert run.data.metrics == own_metrics(origin)  # no cost: it computed nothing
     f_samples = second["exp_f[seed=5]"]["spread"]["x"]["samples"]
     assert len(f_samples) == 2 and f_samples[0] != f_samples[1]
     report = (root / "r.md").read_text()

@@ -329,7 +329,9 @@ class CaseRunner:
                 samples.setdefault(metric, []).extend(values)
         handle._repeat = 0
         result.duration = time.perf_counter() - start
-        result.cost = meter.stop()
+        cost = meter.stop()
+        # A cached case computed nothing: its cost is in the run it came from.
+        result.cost = cost if hit is None else {}
         result.curves = handle._report_curves()
 
         if raised is not None:

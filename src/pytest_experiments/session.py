@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .cost import cost_cell, cost_section
 from .discovery import DECLARED_KEY, REPORT_ENTRY, REPORTS_KEY, in_experiment_file
 from .settings import Settings
 
@@ -299,6 +298,7 @@ class ExperimentSession:
 
     def write_outputs(self) -> None:
         from . import reporting
+        from .cost import cost_cell, cost_section
 
         results = self.ordered_results()
         info = self.session_info()
