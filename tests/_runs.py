@@ -30,3 +30,8 @@ def all_runs(
         token = page.token
         if not token:
             return runs
+
+
+def own_metrics(run: Any) -> dict[str, float]:
+    """A run's metrics without the case's cost (``cost.*``, logged on every case run)."""
+    return {k: v for k, v in run.data.metrics.items() if not k.startswith("cost.")}

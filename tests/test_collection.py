@@ -24,6 +24,8 @@ import pytest
 from _forked import runpytest_forked
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy.stats import loguniform, randint, uniform
+from sklearn.model_selection import ParameterGrid, ParameterSampler
 
 # Imported here, so that pytester's in-process runs keep them (it unloads the
 # modules a run imports): baselines they read must be this Summary.
@@ -1228,3 +1230,125 @@ def test_ids_identical_in_separate_processes(project: pytest.Pytester) -> None:
         "0.1-name=a]",
         "0.1-name=b]",
     }
+
+
+# ---------------------------------------------- scikit-learn search spaces (issue 28)
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_iter=st.integers(1, 8),
+    low=st.floats(1e-8, 1.0),
+    width=st.floats(1e-3, 1e3),
+)
+def test_sampled_floats_get_twelve_digit_ids_and_exact_logged_values(
+    seed: int, n_iter: int, low: float, width: float
+) -> None:
+    space = {"alpha": loguniform(low, low * (1 + width)), "depth": randint(1, 9), "k": ["a", "b"]}
+    drawn = list(ParameterSampler(space, n_iter=n_iter, random_state=seed))
+    cases = expand_cases(ParameterSampler(space, n_iter=n_iter, random_state=seed))
+    again = expand_cases(ParameterSampler(space, n_iter=n_iter, random_state=seed))
+    assert [c.id for c in cases] == [c.id for c in again]
+    assert len(cases) == n_iter
+    for case, values in zip(cases, drawn, strict=True):
+        alpha = float(values["alpha"])
+        assert tracked_params(case.values)["alpha"] == alpha  # the exact value
+        assert case.display == {"alpha": alpha, "depth": int(values["depth"]), "k": values["k"]}
+        fields = re.fullmatch(r"alpha=(.+)-depth=(\d+)-k=(\w+)", case.id)
+        assert fields is not None, case.id
+        text, depth, k = fields.groups()
+        assert float(text) == float(f"{alpha:.12g}")
+        assert len(text.replace(".", "").split("e")[0].strip("0")) <= 12
+        assert depth == str(values["depth"]) and k == values["k"]
+
+
+def test_a_parameter_grid_is_an_explicit_list_of_cases() -> None:
+    grid = ParameterGrid([{"kernel": ["rbf"], "C": [1, 10]}, {"kernel": ["linear"], "C": [1]}])
+    cases = expand_cases(grid)
+    assert [dict(c.values) for c in cases] == list(grid)
+    assert [c.id for c in cases] == [
+        "C=" + str(v["C"]) + "-kernel=" + v["kernel"] for v in list(grid)
+    ]
+
+
+def test_a_sampler_without_a_fixed_seed_is_a_declaration_error() -> None:
+    for state in (None, np.random.RandomState(0), 1.5):
+        with pytest.raises(DeclarationError, match=r"random_state=.*ParameterSampler\(\.\.\., "):
+            expand_cases(ParameterSampler({"a": uniform()}, n_iter=2, random_state=state))  # type: ignore[arg-type]
+    assert len(expand_cases(ParameterSampler({"a": uniform()}, 2, random_state=np.int64(3)))) == 2
+
+
+SEARCH_FILE = """
+from scipy.stats import loguniform, randint
+from sklearn.model_selection import ParameterGrid, ParameterSampler
+
+from pytest_experiments import experiment
+
+
+@experiment(
+    params=ParameterSampler(
+        {"alpha": loguniform(1e-4, 1e-1), "depth": randint(1, 6)}, n_iter=4, random_state=7
+    )
+)
+def exp_sampled(alpha, depth):
+    return {"score": alpha * depth}
+
+
+@experiment(params=ParameterGrid({"C": [0.1, 1.0], "kernel": ["rbf", "linear"]}))
+def exp_grid(params):
+    return {"score": params["C"]}
+"""
+
+UNSEEDED_FILE = """
+from scipy.stats import uniform
+from sklearn.model_selection import ParameterSampler
+
+from pytest_experiments import experiment
+
+
+@experiment(params=ParameterSampler({"a": uniform()}, n_iter=3))
+def exp_unseeded(a):
+    return {"score": a}
+"""
+
+
+def test_search_spaces_run_under_xdist_with_exact_values_logged(
+    project: pytest.Pytester, template: Path
+) -> None:
+    """Every worker collects the same sampled cases (xdist refuses to run
+    otherwise); each case's run logs the exact values its id abbreviates."""
+    from _server import copy_store, runs_by_name, sqlite_uri
+
+    project.makepyfile(exp_search=SEARCH_FILE)
+    uri = sqlite_uri(copy_store(template, project.path / "store.db"))
+    result = runpytest_forked(project, "-n", "2", "--exp-tracking-uri", uri, timeout=300)
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    result.assert_outcomes(passed=8)
+    runs = runs_by_name(uri, "exp_search")
+    sampled = {name: run for name, run in runs.items() if name.startswith("exp_sampled[")}
+    assert len(sampled) == 4
+    for name, run in sampled.items():
+        alpha = float(run.data.params["alpha"])
+        depth = int(run.data.params["depth"])
+        assert 1e-4 <= alpha <= 1e-1 and 1 <= depth <= 5
+        assert name == f"exp_sampled[alpha={float(f'{alpha:.12g}')!r}-depth={depth}]"
+        assert run.data.metrics["score"] == alpha * depth
+    grid = {name for name in runs if name.startswith("exp_grid[")}
+    assert grid == {f"exp_grid[C={c}-kernel={k}]" for c in (0.1, 1.0) for k in ("rbf", "linear")}
+
+
+@pytest.mark.parametrize("mode", ["no-xdist", "xdist"])
+def test_an_unseeded_sampler_is_a_collection_error(project: pytest.Pytester, mode: str) -> None:
+    project.makepyfile(exp_unseeded=UNSEEDED_FILE)
+    if mode == "xdist":
+        result = runpytest_forked(project, "--exp-no-tracking", "-n", "2")
+    else:
+        result = runpytest_forked(project, "--exp-no-tracking", "-p", "no:xdist")
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str() + result.stderr.str()
+    assert (
+        "exp_unseeded.py::exp_unseeded: params is a ParameterSampler with random_state=None"
+        in output
+    )
+    assert "ParameterSampler(..., random_state=0)" in output
+    assert "Traceback" not in output and "src/pytest_experiments" not in output

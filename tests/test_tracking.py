@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from _forked import runpytest_forked
+from _runs import own_metrics
 from _server import (
     all_runs,
     artifact_text,
@@ -113,7 +114,7 @@ def test_one_run_per_case_with_params_metrics_tags_and_artifacts(
         n, kind = re.fullmatch(r"exp_grid\[n=(\d)-kind=(\w)\]", case_id).groups()  # type: ignore[union-attr]
         assert run.info.status == "FINISHED"
         assert run.data.params == {"n": n, "kind": kind, "seed": "42", "extra_param": f"{kind}-{n}"}
-        assert run.data.metrics == {
+        assert own_metrics(run) == {
             "score": int(n) * 1.5,
             "double": int(n) * 2,
             "active_is_mine": 1.0,
@@ -510,7 +511,7 @@ def test_n8_on_a_brand_new_sqlite_default_loses_and_duplicates_no_run(
         assert run.info.run_name == case_id
         assert client.get_experiment(run.info.experiment_id).name == file[:-3]
         i = int(run.data.params["i"])
-        assert run.data.metrics == {"value": float(i), "half": i / 2}
+        assert own_metrics(run) == {"value": float(i), "half": i / 2}
     assert [p.name for p in project.path.glob(".mlflow.db*")] == []  # no temporary leftovers
 
 

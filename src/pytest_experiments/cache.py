@@ -4,7 +4,9 @@ which stored run may stand in for running it again.
 A case's inputs come in two parts:
 
 - its **key** (tag ``experiments.cache_key``): a sha256 over the case's node
-  id, its experiment file's bytes, every ``conftest.py`` from the rootdir
+  id, its experiment file's source without the literal values of its
+  ``params=`` declarations (:mod:`.filekey`; a sweep grows without
+  re-running the cases it had), every ``conftest.py`` from the rootdir
   down to the file's folder, its params (canonical JSON), seeds and repeats,
   the data fingerprint, and the versions of Python and of the plugin;
 - its **dependencies** (tag ``experiments.cache_deps``): the source digest of
@@ -47,6 +49,7 @@ from pathlib import Path, PurePath
 from typing import Any, Protocol
 
 from .discovery import matches_any
+from .filekey import experiment_file_key
 from .tags import (
     SAMPLES_SUFFIX,
     TAG_CACHE_DEPS,
@@ -60,7 +63,7 @@ from .tags import (
 
 #: Changes whenever what goes into a key or its dependencies changes, so that
 #: runs recorded by an older recipe never answer.
-RECIPE = "1"
+RECIPE = "2"
 
 #: Outcomes of runs whose metrics are valid (they are evaluated again today).
 HIT_OUTCOMES = frozenset({"passed", "new", "failed", "regressed"})
@@ -151,7 +154,7 @@ class KeyParts:
     """Everything a case's key is made of."""
 
     nodeid: str
-    #: sha256 of the experiment file.
+    #: The experiment file without the literals of its sweeps (:func:`experiment_digest`).
     experiment: str | None
     #: conftest.py files on the case's path: path relative to rootdir -> sha256.
     conftests: Mapping[str, str | None]
@@ -176,6 +179,16 @@ class KeyParts:
             "python": self.python,
             "plugin": self.plugin,
         }
+
+
+def experiment_digest(path: str | os.PathLike[str], function: str, verbatim: bool) -> str | None:
+    """What an experiment file puts in the key of a case of ``function``: its
+    source with the literals of its ``params=`` declarations left out (see
+    :mod:`.filekey`), and with ``verbatim`` (the case's values are not
+    described in full by its params) the function's own ``params=`` text as
+    written. None when the file cannot be read."""
+    key = experiment_file_key(path)
+    return None if key is None else key.for_experiment(function, verbatim)
 
 
 def case_key(parts: KeyParts) -> str:

@@ -7,6 +7,7 @@ imports mlflow.
 from __future__ import annotations
 
 import contextlib
+import enum
 import hashlib
 import inspect
 import itertools
@@ -294,11 +295,16 @@ def expand_cases(params: object) -> list[Case]:
 
     A dict of columns is a grid (cartesian product, keys in declared order): a
     column is a list, tuple, range or 1-d NumPy array. A list of dicts is an
-    explicit list of cases; None is a single empty case. Raises
+    explicit list of cases, and so is a scikit-learn ``ParameterGrid`` or
+    ``ParameterSampler`` (see :func:`search_space`); None is a single empty
+    case. Raises
     :class:`DeclarationProblems` listing every malformed column or entry.
     """
     if params is None:
         return [Case(values={}, id="", display={}, mark={})]
+    space = search_space(params)
+    if space is not None:
+        params = space
     problems: list[str] = []
     if isinstance(params, Mapping):
         if len(params) == 0:
@@ -353,10 +359,51 @@ def expand_cases(params: object) -> list[Case]:
         return [_case(e, [(k, *_shown(k, v)) for k, v in e.items()]) for e in entries]
     raise DeclarationProblems(
         [
-            "params must be a dict of lists (a grid) or a list of dicts (cases), "
+            "params must be a dict of lists (a grid), a list of dicts (cases), or a "
+            "scikit-learn ParameterGrid or ParameterSampler, "
             f"got {type(params).__name__}: {_short(params)}"
         ]
     )
+
+
+def search_space(params: object) -> list[Any] | None:
+    """The cases of a scikit-learn ``ParameterGrid`` or ``ParameterSampler``
+    (a list of dicts); None for anything else. scikit-learn is never imported
+    here: such an object exists only once it is.
+
+    A sampler must draw the same cases in every process (each xdist worker
+    collects on its own) and every session (each case's id keys its baseline
+    entry and its cached runs): its ``random_state`` must be an int. Sampled
+    floats get ids as every float does (:func:`float_text`), their exact
+    values are logged."""
+    selection = sys.modules.get("sklearn.model_selection")
+    if selection is None:
+        return None
+    sampler = getattr(selection, "ParameterSampler", None)
+    grid = getattr(selection, "ParameterGrid", None)
+    kinds = tuple(k for k in (sampler, grid) if isinstance(k, type))
+    if not kinds or not isinstance(params, kinds):
+        return None
+    kind = type(params).__name__
+    if sampler is not None and isinstance(params, sampler):
+        state = getattr(params, "random_state", None)
+        if isinstance(state, bool) or not isinstance(_python_scalar(state), int):
+            raise DeclarationProblems(
+                [
+                    f"params is a ParameterSampler with random_state={_short(state)}: it would "
+                    "draw other cases in every xdist worker and every session; give it a "
+                    "fixed seed, ParameterSampler(..., random_state=0)"
+                ]
+            )
+    try:
+        cases: list[Any] = list(params)  # type: ignore[call-overload]
+    except Exception as exc:
+        raise DeclarationProblems(
+            [f"params is a {kind} that raised {type(exc).__name__}: {_short(str(exc), 200)}"]
+        ) from None
+    if not cases:
+        raise DeclarationProblems([f"params is a {kind} without cases"])
+    return cases
 
 
 def _column(key: str, column: object) -> list[Any]:
@@ -435,6 +482,37 @@ def tracked_params(values: Mapping[str, Any]) -> dict[str, Any]:
                 mask_secret(setting) if is_secret_name(name) else _setting_value(setting)
             )
     return tracked
+
+
+def described_in_full(value: object, depth: int = 0) -> bool:
+    """Whether :func:`tracked_params` pins *value* down: two values with the
+    same tracked params are equal. True for None, bools, ints, floats, strs,
+    enums, NumPy arrays of numbers, lists, tuples, dicts and sets of such
+    values, and estimators whose settings are such values; False for anything
+    else (a function, a closure, an object whose repr leaves its state out).
+    The run cache leaves a sweep's literals out of the key only when every
+    case's values are described in full."""
+    value = _python_scalar(value)
+    kind = type(value)
+    if value is None or kind in (bool, int, float, str) or isinstance(value, enum.Enum):
+        return True
+    if depth >= _MAX_DEPTH:
+        return False
+    inner = depth + 1
+    params = estimator_params(value)
+    if params is not None:
+        return all(described_in_full(v, inner) for v in params.values())
+    if kind in (list, tuple, set, frozenset):
+        return all(described_in_full(v, inner) for v in value)  # type: ignore[attr-defined]
+    if kind is dict:
+        return all(
+            described_in_full(k, inner) and described_in_full(v, inner)
+            for k, v in value.items()  # type: ignore[attr-defined]
+        )
+    numpy = sys.modules.get("numpy")
+    return bool(
+        numpy is not None and isinstance(value, numpy.ndarray) and not value.dtype.hasobject
+    )
 
 
 def _setting_value(value: object) -> Any:

@@ -132,6 +132,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write a Markdown comparison report to PATH",
     )
     group.addoption(
+        "--exp-report-cost",
+        action="store_true",
+        default=None,
+        help="add what each case cost (wall and CPU seconds, peak memory) to the report, "
+        "with totals per experiment (ini experiments_report_cost)",
+    )
+    group.addoption(
         "--exp-json",
         default=None,
         metavar="PATH",
@@ -210,6 +217,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "experiments_report", default="", help="write the Markdown report here (like --exp-report)"
+    )
+    parser.addini(
+        "experiments_report_cost",
+        type="bool",
+        default=False,
+        help="like --exp-report-cost for every session (default false)",
     )
     parser.addini(
         "experiments_primary_metric",

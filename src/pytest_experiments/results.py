@@ -126,6 +126,9 @@ class CaseResult:
     message: str | None = None
     #: Wall seconds of the call phase.
     duration: float = 0.0
+    #: What the case cost (:mod:`.cost`): ``cost.wall_seconds``,
+    #: ``cost.cpu_seconds``, ``cost.peak_memory_mb``, ``cost.gpu_peak_memory_mb``.
+    cost: dict[str, float] = field(default_factory=dict)
     #: ``"higher"``/``"lower"`` per metric, for marking best values and deltas.
     directions: dict[str, Direction] = field(default_factory=dict)
     #: Baseline comparison per metric (empty when the case is new).

@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import baselines as baseline_files
-from .collection import Case, Declaration, is_secret_name, mask_secret, tracked_params
+from .collection import (
+    Case,
+    Declaration,
+    described_in_full,
+    is_secret_name,
+    mask_secret,
+    tracked_params,
+)
+from .cost import CostMeter
 from .discovery import SEED_FIXTURE_KEY, relative_file
 from .merge import result_tags
 from .predictions import ARTIFACT as PREDICTIONS_ARTIFACT
@@ -362,6 +370,8 @@ class CaseRunner:
                     message = f"MLflow tracking failed at run start: {_describe(exc)}"
                     problems.append(("error", message))
 
+        meter = CostMeter()
+        meter.start()
         start = time.perf_counter()
         # A cache hit runs no repeat: its samples are those of the stored run.
         samples: dict[str, list[float]] = dict(hit.samples) if hit is not None else {}
@@ -393,6 +403,9 @@ class CaseRunner:
                 samples.setdefault(metric, []).extend(values)
         handle._repeat = 0
         result.duration = time.perf_counter() - start
+        cost = meter.stop()
+        # A cached case computed nothing: its cost is in the run it came from.
+        result.cost = cost if hit is None else {}
         result.curves = handle._report_curves()
 
         if raised is not None:
@@ -516,7 +529,11 @@ class CaseRunner:
                     conftests[_relative(Path(path), rootdir)] = digest
             parts = cache.KeyParts(
                 nodeid=item.nodeid,
-                experiment=cache.file_digest(item.path),
+                experiment=cache.experiment_digest(
+                    item.path,
+                    item.originalname,
+                    verbatim=not all(map(described_in_full, case.values.values())),
+                ),
                 conftests=conftests,
                 params=tracked_params(case.values),
                 seeds=result.seeds,
@@ -673,6 +690,7 @@ class CaseRunner:
             handle._detach()
             return
         all_metrics = _metric_history(metrics) + handle.metrics
+        all_metrics += _cost_metrics(result.cost, {m[0] for m in all_metrics}, notes)
         all_tags = {**handle.tags, **tags, **result_tags(result)}
         user_params = {
             k: mask_secret(v) if is_secret_name(k) else v for k, v in handle.params.items()
@@ -724,6 +742,19 @@ def _stacked_predictions(handle: ExperimentRun, repeats: int) -> Predictions:
             "every repeat (each repeat's predictions enter the paired test)"
         )
     return Predictions.of_repeats([logged[r] for r in range(repeats)])
+
+
+def _cost_metrics(
+    cost: Mapping[str, float], taken: set[str], notes: list[str]
+) -> list[tuple[str, float, int, int]]:
+    """The case's cost as metrics at step 0; a name the experiment itself
+    logged or returned keeps the experiment's value."""
+    now = int(time.time() * 1000)
+    for name in sorted(taken & cost.keys()):
+        notes.append(
+            f"metric {name!r} is the experiment's own; the case's cost is not logged there"
+        )
+    return [(k, v, now, 0) for k, v in cost.items() if k not in taken and math.isfinite(v)]
 
 
 def _relative(path: Path, rootdir: Path) -> str:

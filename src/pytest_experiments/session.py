@@ -344,6 +344,7 @@ class ExperimentSession:
 
     def write_outputs(self) -> None:
         from . import reporting
+        from .cost import cost_cell, cost_section
 
         results = self.ordered_results()
         info = self.session_info()
@@ -354,6 +355,8 @@ class ExperimentSession:
                 columns: dict[str, str] = {}
                 for part in hook.pytest_experiments_report_columns(result=result):
                     columns.update({str(k): str(v) for k, v in (part or {}).items()})
+                if self.settings.report_cost and result.cost:
+                    columns["cost"] = cost_cell(result.cost)
                 if columns:
                     extra_columns[result.nodeid] = columns
             sections = [
@@ -363,6 +366,8 @@ class ExperimentSession:
                 )
                 for s in (part or [])
             ]
+            if self.settings.report_cost:
+                sections.append(cost_section(results))
             links = self._write_plots(results) if self.settings.report_path else {}
             markdown = reporting.render_markdown(
                 info, results, extra_columns=extra_columns, extra_sections=sections, plots=links

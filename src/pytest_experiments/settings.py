@@ -93,6 +93,8 @@ class Settings(NamedTuple):
     session_group: str = ""
     #: ``--exp-merge``: the session group (or session id) to report on; no case runs.
     merge: str | None = None
+    #: ``--exp-report-cost``: a cost column in the report, and totals per experiment.
+    report_cost: bool = False
 
     @property
     def tracking(self) -> bool:
@@ -197,6 +199,7 @@ class Settings(NamedTuple):
             cache=cache and uri is not None,
             session_group=opt.exp_session_group or _github_run_id() or session_id,
             merge=merge,
+            report_cost=bool(opt.exp_report_cost or config.getini("experiments_report_cost")),
         )
 
 

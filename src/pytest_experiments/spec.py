@@ -6,7 +6,7 @@ start of every run) does not build the dataclass.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ class ExperimentSpec:
     so a mistake becomes a collection error that names file and experiment."""
 
     #: A grid (columns: lists, tuples, ranges, 1-d NumPy arrays) or a list of cases.
-    params: Mapping[str, Collection[Any]] | Sequence[Mapping[str, Any]] | None = None
+    params: Mapping[str, Collection[Any]] | Iterable[Mapping[str, Any]] | None = None
     expect: Mapping[str, str] = field(default_factory=dict)
     tolerance: Mapping[str, float | str] | float | str | None = None
     lower_is_better: tuple[str, ...] = ()
