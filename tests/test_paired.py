@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _server import copy_store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
@@ -463,3 +464,25 @@ def test_the_digits_study_is_told_its_gate_cannot_fail(pytester: pytest.Pytester
     )
     assert result.stdout.str().count("the gate cannot fail accuracy") == 25
     assert {c["comparisons"]["accuracy"]["status"] for c in cases.values()} == {"noise"}
+
+
+@pytest.mark.slow
+def test_mlflow_baselines_read_predictions_back_and_count_a_computation_once(
+    pytester: pytest.Pytester, template: Path
+) -> None:
+    """Two sessions of the same computation (same code, params, seeds, data:
+    one cache key) are one baseline run, not two independent samples; their
+    predictions come back from the run's artifact for the paired test."""
+    pytester.makeini("[pytest]\naddopts = --import-mode=importlib\n")
+    copy_store(template, pytester.path / "mlflow.db")
+    write_exp(pytester, "exp_001_det", DETERMINISTIC)
+    for _ in range(2):
+        result, _ = run_subprocess(pytester, "-p", "no:xdist")
+        assert result.ret == 0, result.stdout.str()
+    set_knobs(pytester, drop=50)
+    result, cases = run_subprocess(pytester, "-n", "2", "--exp-baseline", "mlflow")
+    assert result.ret == 1
+    comparison = cases["exp_det[model=a]"]["comparisons"]["accuracy"]
+    assert (comparison["test"], comparison["noise"]) == ("paired t", "test examples")
+    assert comparison["baseline_n"] == 1  # the second identical run counted once
+    assert set(outcomes(cases).values()) == {"regressed"}

@@ -605,7 +605,7 @@ def samples_from_history(
     return samples
 
 
-def _stored_samples(
+def stored_samples(
     run_id: str,
     metric: str,
     mean: float,
@@ -651,7 +651,7 @@ def find_hit(
         samples: dict[str, list[float]] = {}
         for metric, n in counts.items():
             mean = run.metrics[metric]
-            got = [mean] if n == 1 else _stored_samples(run.run_id, metric, mean, n, history)
+            got = [mean] if n == 1 else stored_samples(run.run_id, metric, mean, n, history)
             if got is None:
                 break
             samples[metric] = got

@@ -95,6 +95,22 @@ class Predictions:
             y_score=None if scores[0] is None else np.stack(scores),
         )
 
+    @classmethod
+    def stacked(cls, parts: Sequence[Predictions]) -> Predictions:
+        """The repeats of several runs on the same (aligned) examples as one."""
+        import numpy as np
+
+        first = parts[0]
+        scores = [p.y_score for p in parts]
+        return cls(
+            index=first.index,
+            y_true=first.y_true,
+            y_pred=np.concatenate([p.y_pred for p in parts]),
+            y_score=None
+            if any(s is None for s in scores)
+            else np.concatenate([s for s in scores if s is not None]),
+        )
+
     def aligned_to(self, other: Predictions, what: str) -> Predictions:
         """These predictions with their examples in ``other``'s order.
 

@@ -200,9 +200,11 @@ class CaseRunner:
 
     def baseline_predictions_for(self, item: pytest.Function, case_id: str) -> Predictions | None:
         """The baseline's predictions for the case, from the sidecar beside its
-        baseline file (None: none were accepted with predictions)."""
+        baseline file or from the runs of an MLflow baseline (None: none were
+        accepted with predictions)."""
         if self.settings.baseline.from_mlflow:
-            return None
+            self.baseline_for(item, case_id)  # picks the runs, once per file
+            return self.backend.baseline_predictions(item.nodeid)
         key = item.path.as_posix()
         if key not in self._baseline_predictions:
             path = sidecar_path(baseline_files.baseline_path(item.path))

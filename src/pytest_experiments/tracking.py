@@ -53,6 +53,7 @@ from .tags import (
 
 if TYPE_CHECKING:
     from .cache import StoredRun
+    from .predictions import Predictions
 
 T = TypeVar("T")
 
@@ -239,6 +240,10 @@ class MlflowBackend:
         self._base_tags: dict[str, str] | None = None
         #: Experiment file -> this session's parent run (None: could not be had).
         self._parents: dict[str, str | None] = {}
+        #: Node id -> the runs (computing runs, cached ones resolved) that
+        #: :meth:`baseline_summaries` pooled into the case's baseline.
+        self.baseline_runs: dict[str, list[str]] = {}
+        self._baseline_predictions: dict[str, Predictions | None] = {}
 
     # -- setup ----------------------------------------------------------------
     def prepare(self) -> None:
@@ -640,13 +645,18 @@ class MlflowBackend:
         """Baselines from the store, by node id: per case, the returned metrics
         of its latest ``baseline_window`` runs that FINISHED with outcome
         passed or new, match ``filter_string`` and belong to another session,
-        pooled (n, mean and spread of all their samples).
+        pooled: each run's samples read back from its history, so that the
+        same tests apply as with baseline files (a run without them counts
+        with its n, mean and std). Runs that are the same computation (the
+        same cache key: code, params, seeds, data and versions; or a cached
+        case and the run it came from) count once. The runs picked are kept
+        for :meth:`baseline_predictions`.
 
         Pages through every matching run, newest first, and stops early once
         each case in ``nodeids`` has a full window."""
         from mlflow.exceptions import MlflowException
 
-        from .tags import TAG_CACHED_FROM
+        from .tags import TAG_CACHE_KEY, TAG_CACHED_FROM
 
         client = self.client
         found = client.get_experiment_by_name(self.experiment_name(file))
@@ -683,15 +693,20 @@ class MlflowBackend:
                     or (nodeids is not None and nodeid not in nodeids)
                 ):
                     continue
-                # A run that recorded a cached case (--exp-cache) repeats the
-                # samples of the run that computed them: count those once.
+                # The same computation (same cache key), or a run that recorded
+                # a cached case (--exp-cache) and the run that computed it,
+                # repeat the same samples: count them once.
                 origin = tags.get(TAG_CACHED_FROM) or run.info.run_id
-                if (nodeid, origin) in counted:
+                identity = {(nodeid, origin)}
+                if tags.get(TAG_CACHE_KEY):
+                    identity.add((nodeid, "key:" + tags[TAG_CACHE_KEY]))
+                if identity & counted:
                     continue
-                counted.add((nodeid, origin))
+                counted |= identity
                 runs = picked.setdefault(nodeid, [])
                 if len(runs) < window:
-                    runs.append(run_summaries(run.data.metrics, tags))
+                    runs.append(self._run_samples(run.info.run_id, run.data.metrics, tags))
+                    self.baseline_runs.setdefault(nodeid, []).append(origin)
             token = page.token
             full = nodeids is not None and all(len(picked.get(n, ())) >= window for n in nodeids)
             if not token or full:
@@ -703,6 +718,49 @@ class MlflowBackend:
                 m: Summary.pooled(run[m] for run in runs if m in run) for m in sorted(names)
             }
         return baselines
+
+    def _run_samples(
+        self, run_id: str, metrics: Mapping[str, float], tags: Mapping[str, str]
+    ) -> dict[str, Summary]:
+        """:func:`run_summaries`, with each metric's samples read back from
+        the run's history where it had several."""
+        from .cache import stored_samples
+
+        summaries = run_summaries(metrics, tags)
+        for name, summary in summaries.items():
+            if summary.n > 1 and not summary.has_samples:
+                got = stored_samples(run_id, name, summary.mean, summary.n, self.metric_history)
+                if got is not None:
+                    summaries[name] = Summary.of(got)
+        return summaries
+
+    def baseline_predictions(self, nodeid: str) -> Predictions | None:
+        """The predictions of the runs :meth:`baseline_summaries` picked for
+        the case, their repeats stacked (None unless every one logged them);
+        read once per case and process."""
+        if nodeid not in self._baseline_predictions:
+            self._baseline_predictions[nodeid] = self._read_predictions(nodeid)
+        return self._baseline_predictions[nodeid]
+
+    def _read_predictions(self, nodeid: str) -> Predictions | None:
+        from .predictions import ARTIFACT, Predictions, PredictionsError
+
+        runs = self.baseline_runs.get(nodeid)
+        if not runs:
+            return None
+        parts: list[Predictions] = []
+        with tempfile.TemporaryDirectory(prefix="pytest-experiments-") as folder:
+            for i, run_id in enumerate(runs):
+                try:
+                    path = _retry(self.client.download_artifacts, run_id, ARTIFACT, f"{folder}/{i}")
+                except Exception:
+                    return None  # a run without predictions: the samples decide
+                part = Predictions.from_bytes(Path(path).read_bytes())
+                try:
+                    parts.append(part if not parts else part.aligned_to(parts[0], "run " + run_id))
+                except PredictionsError:
+                    return None  # runs on other test sets: not one baseline
+        return Predictions.stacked(parts)
 
     def set_outcome(self, run_id: str, outcome: str) -> None:
         """Correct a finished run's outcome tag (a regression found at session end)."""
