@@ -1408,7 +1408,7 @@ def test_gate_notes_under_the_table() -> None:
     after = text.split("| blind |", 1)[1].split("\n## ", 1)[0]
     assert "1 case improved on the baseline" in after
     assert "1 metric worse than the baseline by more than the tolerance" in after
-    assert "No spread known for some comparisons" in after and "add repeats" in after
+    assert "No noise estimate for some comparisons" in after and "log_predictions" in after
     # Not gated: nothing said about noise or missing spread.
     quiet = [
         case(
@@ -1423,7 +1423,7 @@ def test_gate_notes_under_the_table() -> None:
     # The delta cells say the metric is not gated, with no alarming "worse".
     cells = [unescape(c) for c in parse_tables(text)[0].column("Δ acc")]
     assert cells == ["-0.02 (not gated)", "-0.05 (not gated)"]
-    assert "by more than the tolerance" not in text and "No spread known" not in text
+    assert "by more than the tolerance" not in text and "No noise estimate" not in text
 
 
 def decimals(text: str) -> int:
@@ -1560,3 +1560,42 @@ def test_the_leaderboard_shows_values_as_the_table_does() -> None:
     shown = [bold_value(c)[1].partition(" ± ")[0] for c in tables[0].column("mse")]
     ranked = [unescape(c) for c in tables[-1].column("mse")]
     assert ranked == shown, (ranked, shown)
+
+
+def test_the_gate_lines_show_the_bound_beside_the_tolerance_and_what_it_catches() -> None:
+    paired = dataclasses.replace(
+        gated("acc", -0.038, "noise", 0.30),
+        test="paired t",
+        noise="test examples and seeds",
+        bound=0.09661,
+        detectable=0.1195,
+    )
+    blind = dataclasses.replace(
+        gated("acc", -0.05, "noise", 0.004), test="permutation", noise="seeds", p_floor=1 / 252
+    )
+    untested = gated("acc", 0.0, "same", None)
+    results = [
+        case(
+            case_id="exp[a]", metrics={"acc": 0.86}, has_baseline=True, comparisons={"acc": paired}
+        ),
+        case(
+            case_id="exp[b]", metrics={"acc": 0.85}, has_baseline=True, comparisons={"acc": blind}
+        ),
+        case(
+            case_id="exp[c]",
+            metrics={"acc": 0.85},
+            has_baseline=True,
+            comparisons={"acc": untested},
+        ),
+    ]
+    text = render_markdown(make_session(), results)
+    assert "the one-sided 95% upper bound on the worsening" in text
+    (line,) = [unescape(x) for x in text.splitlines() if x.startswith("- acc")]
+    assert line == (
+        "- acc (tolerance 0.01; paired t over test examples and seeds; permutation over seeds): "
+        "a ≤ 0.097 [catches 0.12], b cannot fail: p ≥ 0.004"
+    )
+    assert len(parse_tables(text)) == 2  # the experiment's table and the leaderboard
+    # nothing tested: no gate lines
+    quiet = render_markdown(make_session(), [results[2]])
+    assert "upper bound on the worsening" not in quiet

@@ -583,7 +583,7 @@ def _experiment_section(
             "`mean ± h`: the mean of the case's repeats and the half-width h of its "
             "95% confidence interval.",
         ]
-    return lines + _gate_notes(group) + _images(plots)
+    return lines + _gate_notes(group) + _gate_lines(group) + _images(plots)
 
 
 def _images(plots: Sequence[tuple[str, str]]) -> list[str]:
@@ -621,10 +621,54 @@ def _gate_notes(group: Sequence[CaseResult]) -> list[str]:
     )
     if unknown:
         notes.append(
-            "No spread known for some comparisons (n = 1 on one side): the tolerance "
-            "alone decides; add repeats to tell a regression from noise."
+            "No noise estimate for some comparisons (one value a side, or constant "
+            "samples): the tolerance alone decides. Log predictions "
+            "(`experiment_run.log_predictions`) or add repeats to tell a regression "
+            "from noise."
         )
     return [line for note in notes for line in ("", note)]  # our own text: no user values
+
+
+def _gate_cell(c: Comparison) -> str:
+    """What the gate knew of one tested comparison: the one-sided 95% upper
+    bound on the worsening and, in brackets, the worsening it catches with
+    80% power (or why it cannot fail)."""
+    bound = "" if c.bound is None else f"≤ {_two_digits(c.bound)}"
+    if c.detectable is None:
+        catches = f"cannot fail: p ≥ {_p_text(c.p_floor)}" if c.p_floor > 0 else "?"
+    else:
+        catches = f"catches {_two_digits(c.detectable)}"
+    return f"{bound} [{catches}]" if bound else catches
+
+
+def _two_digits(value: float) -> str:
+    """A bound to two significant digits (``0.097``, ``0.12``, ``3100``)."""
+    return format_number(float(f"{value:.2g}")) if math.isfinite(value) else str(value)
+
+
+def _gate_lines(group: Sequence[CaseResult]) -> list[str]:
+    """Per gated metric that was tested: each case's one-sided 95% upper
+    bound on the worsening, beside the tolerance, and the smallest worsening
+    the gate catches at its n (a list: the section keeps one table)."""
+    tested: dict[str, list[tuple[CaseResult, Comparison]]] = {}
+    for result in group:
+        for metric, c in result.comparisons.items():
+            if c.gated and c.p_value is not None:
+                tested.setdefault(metric, []).append((result, c))
+    if not tested:
+        return []
+    lines = [
+        "",
+        "Gate: per case, the one-sided 95% upper bound on the worsening, and in "
+        "brackets the worsening the gate catches with 80% power at the session's level:",
+        "",
+    ]
+    for metric, pairs in tested.items():
+        tests = sorted({f"{c.test} over {c.noise}" for _, c in pairs})
+        cells = ", ".join(f"{_case_label(r.case_id)} {_gate_cell(c)}" for r, c in pairs)
+        head = f"{metric} (tolerance {pairs[0][1].tolerance}; {'; '.join(tests)})"
+        lines.append(f"- {escape_cell(head)}: {escape_cell(cells)}")
+    return lines
 
 
 def _plural(n: int, word: str) -> str:
