@@ -181,6 +181,7 @@ def one_session(args: tuple[Scenario, int, int]) -> tuple[float, float]:
 def synthetic(sessions: int, workers: int) -> list[str]:
     """Print the synthetic table; return the targets missed."""
     missed: list[str] = []
+    power: dict[str, dict[int, float]] = {}
     print(
         f"Synthetic population: {sessions} sessions per row, train {TRAIN_ROWS} rows, "
         "tolerance 0; 'fails' = p <= alpha/m"
@@ -217,13 +218,18 @@ def synthetic(sessions: int, workers: int) -> list[str]:
                 rate = float(np.mean(p <= ALPHA))
                 if scenario.null and scenario.test == "paired" and rate > 0.05:
                     missed.append(f"{scenario.name} at {test_rows} rows: {rate:.1%} > 5%")
-                if test_rows == 1000 and not scenario.null:
-                    if scenario.name.startswith("power 5") and scenario.fits == 1 and rate < 0.9:
-                        missed.append(f"{scenario.name}, one fit: power {rate:.1%} < 90%")
-                    if scenario.name.startswith("power 3") and scenario.fits <= 3 and rate < 0.8:
-                        missed.append(
-                            f"{scenario.name}, {scenario.fits} fits: power {rate:.1%} < 80%"
-                        )
+                if test_rows == 1000 and scenario.name.startswith(("power 5", "power 3")):
+                    best = power.setdefault(scenario.name, {})
+                    best[scenario.fits] = rate
+    # With 1,000 test rows: a 5-point drop caught in >= 90% with one fit a
+    # side; a 3-point drop in >= 80% with at most 3 fits a side.
+    for name, by_fits in power.items():
+        if name.startswith("power 5") and by_fits.get(1, 0.0) < 0.9:
+            missed.append(f"{name}, one fit, 1000 rows: power {by_fits.get(1, 0.0):.1%} < 90%")
+        if name.startswith("power 3"):
+            rate = max(r for fits, r in by_fits.items() if fits <= 3)
+            if rate < 0.8:
+                missed.append(f"{name}, at most 3 fits, 1000 rows: power {rate:.1%} < 80%")
     return missed
 
 
