@@ -486,3 +486,41 @@ def test_mlflow_baselines_read_predictions_back_and_count_a_computation_once(
     assert (comparison["test"], comparison["noise"]) == ("paired t", "test examples")
     assert comparison["baseline_n"] == 1  # the second identical run counted once
     assert set(outcomes(cases).values()) == {"regressed"}
+
+
+@pytest.mark.slow
+def test_shards_merged_fail_exactly_when_one_session_would(
+    pytester: pytest.Pytester, template: Path
+) -> None:
+    """Three gated comparisons, run as two shards of one session group. The
+    first shard runs one case alone: p = 0.021 is below alpha / 1, so the
+    shard fails. One session of the whole study has m = 3, and Holm needs
+    0.05 / 3 first: it passes, and so does the merge of the two shards."""
+    pytester.makeini("[pytest]\naddopts = --import-mode=importlib\n")
+    copy_store(template, pytester.path / "mlflow.db")
+    write_exp(
+        pytester,
+        "exp_001_folds",
+        """
+        @experiment(params={"k": ["a", "b", "c"]}, tolerance=0.01)
+        def exp_folds(k):
+            ten = [0.85, 0.87, 0.84, 0.86, 0.88, 0.83, 0.89, 0.855, 0.865, 0.845]
+            drop = knob("drop", 0.0) if k == "a" else 0.0
+            return {"acc": [v - drop for v in ten]}
+        """,
+    )
+    result, _ = run(pytester, "-p", "no:xdist", "--exp-update-baseline")
+    assert result.ret == 0
+    set_knobs(pytester, drop=0.028)  # a: one-sided permutation p = 0.021 at tolerance 0.01
+    group = ("--exp-session-group", "G-1")
+    node = "experiments/exp_001_folds.py::exp_folds[k={}]".format
+    shard1, cases = run_subprocess(pytester, "-p", "no:xdist", *group, node("a"))
+    assert shard1.ret == 1 and outcomes(cases) == {"exp_folds[k=a]": "regressed"}
+    shard2, _ = run_subprocess(pytester, "-p", "no:xdist", *group, node("b"), node("c"))
+    assert shard2.ret == 0
+    whole, cases = run_subprocess(pytester, "-p", "no:xdist")
+    assert whole.ret == 0 and set(outcomes(cases).values()) == {"passed"}
+    merged, cases = run_subprocess(pytester, "--exp-merge", "G-1")
+    assert merged.ret == 0, merged.stdout.str()
+    assert set(outcomes(cases).values()) == {"passed"}
+    assert cases["exp_folds[k=a]"]["comparisons"]["acc"]["status"] == "noise"
