@@ -30,7 +30,6 @@ import platform
 import shutil
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 from merge import BENCH_FILE, CASES, GROUPS, check_store, fill, project, pytest
