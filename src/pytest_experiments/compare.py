@@ -20,7 +20,6 @@ The deciding part (:func:`compare_results`) is pure: no pytest, no mlflow.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -138,7 +137,7 @@ def compare_results(
             metrics = dict(current.metrics)
             for name, value in result.metrics.items():
                 if name not in metrics:  # not finite: the run could not log it
-                    metrics[name] = Summary(value if not math.isfinite(value) else math.nan)
+                    metrics[name] = Summary(value)
             verdict = evaluate(
                 case.nodeid.split("::", 1)[1],
                 metrics,
