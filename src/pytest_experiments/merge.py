@@ -293,6 +293,11 @@ class Merged:
     #: Runs of node ids that are not among the collected cases.
     undeclared: int = 0
     uri: str | None = None
+    #: With ``--exp-compare A B`` (this is side B): side A's name, what it
+    #: matched ("session group", "session id" or "baseline files") and runs.
+    against: dict[str, Any] | None = None
+    #: Gated comparisons that cannot fail (``--exp-compare``'s gate plan).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def missing(self) -> list[str]:
@@ -304,13 +309,16 @@ class Merged:
 
     def facts(self) -> dict[str, Any]:
         """For the report header and the JSON's ``session.merged``."""
-        return {
+        facts: dict[str, Any] = {
             "group": self.group,
             "matched": self.matched,
             "runs": len(self.chosen),
             "sessions": len(self.sessions),
             "missing": len(self.missing),
         }
+        if self.against is not None:
+            facts["against"] = dict(self.against)
+        return facts
 
     def session_info(self, info: SessionInfo) -> SessionInfo:
         """``info`` (the merging process's) told as the group's: start of its
@@ -349,14 +357,24 @@ class Merged:
     def summary_lines(self) -> list[tuple[str, bool]]:
         """Terminal lines (text, whether it is bad news)."""
         sessions = len(self.sessions)
+        verb = "merged" if self.against is None else "compared"
         lines = [
             (
-                f"merged {self.matched} {self.group!r}: {len(self.results)} cases from "
+                f"{verb} {self.matched} {self.group!r}: {len(self.results)} cases from "
                 f"{len(self.chosen)} runs of {sessions} session{'s' if sessions != 1 else ''}"
                 + (f" in {self.uri}" if self.uri else ""),
                 False,
             )
         ]
+        if self.against is not None:
+            a = self.against
+            side = (
+                "the committed baseline files"
+                if a["matched"] == "baseline files"
+                else f"{a['matched']} {a['group']!r}"
+            )
+            lines.append((f"against {side} as the baseline", False))
+        lines += [(warning, False) for warning in self.warnings]
         if self.undeclared:
             lines.append(
                 (f"{self.undeclared} runs of cases not collected now were left out", False)
@@ -366,12 +384,8 @@ class Merged:
             shown = ", ".join(missing[:5]) + (
                 f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             )
-            lines.append(
-                (
-                    f"{len(missing)} cases have no run in {self.matched} {self.group!r}: {shown}",
-                    True,
-                )
-            )
+            where = f"{self.matched} {self.group!r}" if self.against is None else "one of the sides"
+            lines.append((f"{len(missing)} cases have no run in {where}: {shown}", True))
         return lines
 
 
@@ -438,31 +452,52 @@ def declared_case(item: pytest.Item, runner: CaseRunner) -> DeclaredCase:
     )
 
 
-def read_group(settings: Settings, files: Iterable[str], group: str) -> tuple[list[StoredRun], str]:
-    """The runs of session group ``group`` (else, when it has none, of the
-    session with that id) in the MLflow experiments of ``files``, and which
-    of the two the name matched. One paged search over those experiments,
-    filtered on the tag: never one per case. ``pytest.UsageError`` with a
-    one-line reason (credentials removed) when the store cannot say."""
+def store_backend(settings: Settings, option: str, group: str) -> Any:
+    """The tracking store ready to read (an ``MlflowBackend``), checked
+    first: ``pytest.UsageError`` naming ``option`` when it does not exist or
+    cannot be used."""
     import pytest
 
     from .provenance import Provenance
-    from .redaction import redact_uri, scrub_credentials
+    from .redaction import redact_uri
     from .stores import check_store, sqlite_path
     from .tracking import MlflowBackend
 
     uri = settings.tracking_uri
     assert uri is not None
-    where = redact_uri(uri)
     db = sqlite_path(uri)
     if db is not None and not db.exists():
         raise pytest.UsageError(
-            f"--exp-merge: no runs in group {group!r} in {where}: the store does not exist"
+            f"{option}: no runs in group {group!r} in {redact_uri(uri)}: the store does not exist"
         )
     problem = check_store(uri)
     if problem is not None:
-        raise pytest.UsageError(f"--exp-merge: {problem}")
-    backend = MlflowBackend(settings, Provenance())
+        raise pytest.UsageError(f"{option}: {problem}")
+    return MlflowBackend(settings, Provenance())
+
+
+def read_group(
+    settings: Settings,
+    files: Iterable[str],
+    group: str,
+    option: str = "--exp-merge",
+    backend: Any = None,
+) -> tuple[list[StoredRun], str]:
+    """The runs of session group ``group`` (else, when it has none, of the
+    session with that id) in the MLflow experiments of ``files``, and which
+    of the two the name matched. One paged search over those experiments,
+    filtered on the tag: never one per case. ``pytest.UsageError`` with a
+    one-line reason (credentials removed), naming ``option``, when the store
+    cannot say. ``backend``: an ``MlflowBackend`` from :func:`store_backend`
+    (else one is made)."""
+    import pytest
+
+    from .redaction import redact_uri, scrub_credentials
+
+    where = redact_uri(settings.tracking_uri)
+    if backend is None:
+        backend = store_backend(settings, option, group)
+    names: list[str] = []
     try:
         backend.prepare()  # mlflow imported as a session imports it (its warnings quiet)
         client = backend.client
@@ -481,13 +516,13 @@ def read_group(settings: Settings, files: Iterable[str], group: str) -> tuple[li
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         raise pytest.UsageError(
             scrub_credentials(
-                f"--exp-merge: could not read group {group!r} from {where}: "
+                f"{option}: could not read group {group!r} from {where}: "
                 f"{type(exc).__name__}: {message}".splitlines()[0]
             )
         ) from None
     shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
     raise pytest.UsageError(
-        f"--exp-merge: no runs in group {group!r} in {where} "
+        f"{option}: no runs in group {group!r} in {where} "
         f"(MLflow experiments searched: {shown}; the name is a session group, "
         f"--exp-session-group, or a session id)"
     )

@@ -160,6 +160,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run no case: report on the collected cases from the runs of session group "
         "(or session id) NAME in the tracking store; a case with no run is missing",
     )
+    group.addoption(
+        "--exp-compare",
+        type=parse_session_group,
+        nargs=2,
+        default=None,
+        metavar=("A", "B"),
+        help="run no case: report on B's runs with A's as their baseline, with the gate's "
+        "tests and exit status (each a session group or session id; A may be 'baseline', "
+        "the committed baseline files)",
+    )
     parser.addini(
         "experiments_longest_first",
         type="bool",
@@ -253,7 +263,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     settings = Settings.from_config(config)
     config.stash[SETTINGS_KEY] = settings
-    if settings.merge is not None and config.pluginmanager.hasplugin("xdist"):
+    if settings.reads_store and config.pluginmanager.hasplugin("xdist"):
         # A merge runs no case: like --collect-only, it needs no workers (-n is
         # ignored, as xdist does for --pdb with -n auto; it runs before xdist's
         # own pytest_configure, which starts workers).
@@ -375,7 +385,7 @@ def pytest_collection_modifyitems(
     among them are what the merge reports on."""
     yield  # an error selecting (a bad -k) propagates from here
     config.stash[SELECTED_KEY] = True
-    if config.stash[SETTINGS_KEY].merge is None or config.option.collectonly:
+    if not config.stash[SETTINGS_KEY].reads_store or config.option.collectonly:
         return
     config.stash[MERGE_KEY] = [item for item in items if is_experiment_item(item)]
     if items:
@@ -392,6 +402,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     settings = config.stash[SETTINGS_KEY]
     if config.option.collectonly or SELECTED_KEY not in config.stash:
         return  # nothing runs, or selecting failed (a bad -k): that error stands
+    if settings.compare is not None:
+        from .compare import compare_session
+
+        compare_session(config, settings, config.stash[MERGE_KEY], _runner(config))
+        return
     if settings.merge is not None:
         from .merge import merge_session
 

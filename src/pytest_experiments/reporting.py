@@ -856,10 +856,27 @@ def _failures(
 
 
 def _group_lines(session: SessionInfo) -> list[str]:
-    """The header's line on the session group, or on the merge (``--exp-merge``)."""
+    """The header's line on the session group, or on the merge (``--exp-merge``),
+    or on the comparison (``--exp-compare A B``: B against A)."""
     merged = session.merged
     if merged:
         sessions = int(merged.get("sessions", 0))
+        against = merged.get("against")
+        if isinstance(against, dict):
+            a_runs = int(against.get("runs", 0))
+            text = (
+                f"- Compared: {escape_cell(merged.get('matched', 'session group'))} "
+                f"{escape_cell(merged.get('group', ''))} (B, {int(merged.get('runs', 0))} runs "
+                f"of {sessions} session{'s' if sessions != 1 else ''}) against "
+                + (
+                    "the committed baseline files (A)"
+                    if against.get("matched") == "baseline files"
+                    else f"{escape_cell(against.get('matched', 'session group'))} "
+                    f"{escape_cell(against.get('group', ''))} (A, the baseline, {a_runs} runs)"
+                )
+            )
+            missing = int(merged.get("missing", 0))
+            return [text + (f", {missing} cases missing on one side" if missing else "")]
         text = (
             f"- Merged: {escape_cell(merged.get('matched', 'session group'))} "
             f"{escape_cell(merged.get('group', ''))}, {int(merged.get('runs', 0))} runs "

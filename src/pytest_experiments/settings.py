@@ -93,12 +93,20 @@ class Settings(NamedTuple):
     session_group: str = ""
     #: ``--exp-merge``: the session group (or session id) to report on; no case runs.
     merge: str | None = None
+    #: ``--exp-compare A B``: B's runs judged against A's (a session group, a
+    #: session id, or ``baseline`` for the committed files); no case runs.
+    compare: tuple[str, str] | None = None
     #: ``--exp-report-cost``: a cost column in the report, and totals per experiment.
     report_cost: bool = False
 
     @property
     def tracking(self) -> bool:
         return self.tracking_uri is not None
+
+    @property
+    def reads_store(self) -> bool:
+        """``--exp-merge`` or ``--exp-compare``: no case runs; results come from the store."""
+        return self.merge is not None or self.compare is not None
 
     @property
     def default_tolerance(self) -> Tolerance:
@@ -118,6 +126,8 @@ class Settings(NamedTuple):
         data["experiment_files"] = tuple(data["experiment_files"])
         data["data_paths"] = tuple(data["data_paths"])
         data["baseline"] = BaselineSource(*data["baseline"])
+        if data.get("compare") is not None:
+            data["compare"] = tuple(data["compare"])
         return cls(**data)
 
     @classmethod
@@ -174,6 +184,7 @@ class Settings(NamedTuple):
                     "--exp-merge runs no case, so it has no metrics to accept: run the "
                     "study itself with --exp-update-baseline"
                 )
+        compare = _compare_sides(opt, uri, baseline)
         session_id = uuid.uuid4().hex
         return cls(
             rootdir=rootdir,
@@ -199,8 +210,43 @@ class Settings(NamedTuple):
             cache=cache and uri is not None,
             session_group=opt.exp_session_group or _github_run_id() or session_id,
             merge=merge,
+            compare=compare,
             report_cost=bool(opt.exp_report_cost or config.getini("experiments_report_cost")),
         )
+
+
+#: ``--exp-compare``'s name for the committed baseline files (side A only).
+COMPARE_BASELINE = "baseline"
+
+
+def _compare_sides(opt: Any, uri: str | None, baseline: BaselineSource) -> tuple[str, str] | None:
+    """``--exp-compare A B`` checked against the options it cannot go with."""
+    sides = getattr(opt, "exp_compare", None)
+    if sides is None:
+        return None
+    a, b = sides
+    clashes = [
+        (opt.exp_merge is not None, "--exp-merge (compare reports on side B already)"),
+        (
+            bool(opt.exp_update_baseline),
+            "--exp-update-baseline (a comparison runs no case, so it has no metrics to accept)",
+        ),
+        (uri is None, "--exp-no-tracking (a comparison reads both sides' runs from the store)"),
+        (
+            baseline.from_mlflow,
+            f"--exp-baseline {baseline} (side A is the baseline of a comparison)",
+        ),
+    ]
+    for clash, text in clashes:
+        if clash:
+            raise pytest.UsageError(f"--exp-compare {a} {b} cannot be used with {text}")
+    if b == COMPARE_BASELINE:
+        raise pytest.UsageError(
+            f"--exp-compare {a} {b}: side B cannot be {COMPARE_BASELINE!r} (the baseline "
+            f"files hold no outcomes to judge); put it first: --exp-compare "
+            f"{COMPARE_BASELINE} {a}"
+        )
+    return a, b
 
 
 def default_tracking_uri(rootdir: Path) -> str:

@@ -705,7 +705,7 @@ class MlflowBackend:
                 counted |= identity
                 runs = picked.setdefault(nodeid, [])
                 if len(runs) < window:
-                    runs.append(self._run_samples(run.info.run_id, run.data.metrics, tags))
+                    runs.append(self.run_samples(run.info.run_id, run.data.metrics, tags))
                     self.baseline_runs.setdefault(nodeid, []).append(origin)
             token = page.token
             full = nodeids is not None and all(len(picked.get(n, ())) >= window for n in nodeids)
@@ -719,7 +719,7 @@ class MlflowBackend:
             }
         return baselines
 
-    def _run_samples(
+    def run_samples(
         self, run_id: str, metrics: Mapping[str, float], tags: Mapping[str, str]
     ) -> dict[str, Summary]:
         """:func:`run_summaries`, with each metric's samples read back from
@@ -761,6 +761,17 @@ class MlflowBackend:
                 except PredictionsError:
                     return None  # runs on other test sets: not one baseline
         return Predictions.stacked(parts)
+
+    def run_predictions(self, run_id: str) -> Predictions | None:
+        """The predictions artifact one run logged, or None when it has none."""
+        from .predictions import ARTIFACT, Predictions
+
+        with tempfile.TemporaryDirectory(prefix="pytest-experiments-") as folder:
+            try:
+                path = _retry(self.client.download_artifacts, run_id, ARTIFACT, folder)
+            except Exception:
+                return None  # a run without predictions: the samples decide
+            return Predictions.from_bytes(Path(path).read_bytes())
 
     def set_outcome(self, run_id: str, outcome: str) -> None:
         """Correct a finished run's outcome tag (a regression found at session end)."""
