@@ -1599,3 +1599,22 @@ def test_the_gate_lines_show_the_bound_beside_the_tolerance_and_what_it_catches(
     # nothing tested: no gate lines
     quiet = render_markdown(make_session(), [results[2]])
     assert "upper bound on the worsening" not in quiet
+
+
+def test_a_small_delta_beside_a_huge_one_is_not_shown_as_zero() -> None:
+    """Found by hypothesis: sharing the decimals of +999940 wrote +0.5 as "0"
+    beside "better", a number cut to nothing."""
+    results = [
+        case(
+            case_id=f"exp[{label}]",
+            metrics={"m": 1.0 + delta},
+            has_baseline=True,
+            comparisons={"m": gated("m", delta, "better", None)},
+        )
+        for label, delta in (("huge", 999940.0), ("small", 0.5))
+    ]
+    table = parse_tables(render_markdown(make_session(), results))[0]
+    cells = [unescape(c).split(" ")[0] for c in table.column("Δ m")]
+    assert cells == ["+999940.0", "+0.5"]
+    terminal = [line.split() for line in render_terminal(results, width=80)]
+    assert ["small", "1.5", "+0.5", "better"] in [row[:4] for row in terminal]

@@ -331,6 +331,10 @@ def _delta_format(group: Sequence[CaseResult], metric: str) -> Callable[[object]
         largest = max(abs(d) for d in deltas)
         if largest < 1e15:
             wanted = max(0, 3 - math.floor(math.log10(largest)))
+            # ...and never so few that a smaller delta shows as 0 (+0.5 beside
+            # +999940 is +0.5, not +0).
+            smallest = min(abs(d) for d in deltas)
+            wanted = max(wanted, -math.floor(math.log10(smallest)))
             decimals = wanted if wanted <= _MAX_COLUMN_DECIMALS else -1
     return _fixed(decimals)
 

@@ -19,6 +19,7 @@ from .results import Comparison, Direction, Outcome
 from .stats import Summary, holm
 
 if TYPE_CHECKING:
+    from .paired import PairedTest
     from .predictions import Predictions
     from .results import CaseResult
 
@@ -262,7 +263,7 @@ def _paired(
     current: Summary,
     declaration: DeclarationLike,
     aligned: tuple[Predictions, Predictions],
-) -> tuple[Any, str | None]:
+) -> tuple[PairedTest | None, str | None]:
     """The paired test of one metric, or (None, why not) when the plugin
     cannot recompute the metric or the predictions disagree with it."""
     from .paired import consistency_problem, metric_spec, paired_test
