@@ -1611,10 +1611,10 @@ def test_a_small_delta_beside_a_huge_one_is_not_shown_as_zero() -> None:
             has_baseline=True,
             comparisons={"m": gated("m", delta, "better", None)},
         )
-        for label, delta in (("huge", 999940.0), ("small", 0.5))
+        for label, delta in (("huge", 999940.0), ("small", 0.5), ("tiny", 0.00012345678))
     ]
     table = parse_tables(render_markdown(make_session(), results))[0]
     cells = [unescape(c).split(" ")[0] for c in table.column("Δ m")]
-    assert cells == ["+999940.0", "+0.5"]
+    assert cells == ["+999940.0000", "+0.5000", "+0.0001"]
     terminal = [line.split() for line in render_terminal(results, width=80)]
-    assert ["small", "1.5", "+0.5", "better"] in [row[:4] for row in terminal]
+    assert ["small", "1.5000", "+0.5000", "better"] in [row[:4] for row in terminal]
