@@ -263,6 +263,94 @@ def synthetic(sessions: int, workers: int, only: str = "") -> list[str]:
     return missed
 
 
+def tango_p(b: int, c: int, n: int, margin: float) -> float:
+    """Tango's (1998) score test of H0 "p10 - p01 <= margin" for paired
+    proportions (b: baseline right and current wrong, c: the other way):
+    neither SciPy nor statsmodels has it; here only as a comparison."""
+    from scipy import stats
+
+    if margin == 0:
+        q = (b + c) / (2 * n)
+    else:
+        a_, b_ = 2 * n, -b - c + (2 * n - b + c) * margin
+        c_ = -c * margin * (1 - margin)
+        q = (math.sqrt(b_ * b_ - 4 * a_ * c_) - b_) / (2 * a_)
+    variance = n * (2 * q + margin * (1 - margin))
+    if variance <= 0:
+        return 1.0
+    return float(stats.norm.sf((b - c - n * margin) / math.sqrt(variance)))
+
+
+def calibration(draws: int) -> list[str]:
+    """Which test for paired correctness at the tolerance: rejection rates
+    when the true worsening equals the tolerance (H0's boundary)."""
+    from scipy import stats
+
+    rng = np.random.default_rng(2)
+    print(
+        f"\nCalibration at the tolerance: {draws} test sets a row, paired correctness with "
+        "the true worsening equal to the tolerance; rejections at alpha and alpha/30 "
+        "(nominal 0.05 and 0.00167)"
+    )
+    header = (
+        f"{'examples':>8} {'discordance':>11} {'tolerance':>9}  "
+        f"{'paired t':>16} {'exact McNemar':>16} {'Tango score':>16}"
+    )
+    print(header)
+    print("-" * len(header))
+    worst = 0.0
+    for n in (61, 200, 1000):
+        for p01 in (0.01, 0.05, 0.1):
+            for tol in (0.0, 0.02):
+                p10 = p01 + tol
+                counts = rng.multinomial(n, [0.8 - p10, p10, p01, 0.2 - p01], size=draws)
+                b, c = counts[:, 1], counts[:, 2]
+                mean = (b - c) / n
+                var = ((b + c) / n - mean**2) * n / (n - 1)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    t = (mean - tol) / np.sqrt(var / n)
+                p_t = np.where(var > 0, stats.t.sf(t, n - 1), np.where(mean > tol, 0.0, 1.0))
+                # The gate's own function gives the same p-values (checked on a few).
+                for k in range(3):
+                    n11, n10, n01, n00 = (int(v) for v in counts[k])
+                    y = np.ones(n, dtype=int)  # both right, base only, current only, neither
+                    base = np.r_[np.ones(n11 + n10), np.zeros(n01 + n00)].astype(int)
+                    cur = np.r_[np.ones(n11), np.zeros(n10), np.ones(n01), np.zeros(n00)]
+                    if var[k] > 0:
+                        got = paired_test(
+                            ACCURACY,
+                            Predictions.of_repeats([logged_entry(y, base)]),
+                            Predictions.of_repeats([logged_entry(y, cur.astype(int))]),
+                            "higher",
+                            tol,
+                        ).p_value
+                        assert got is not None and math.isclose(got, p_t[k], rel_tol=1e-9)
+                rows = [p_t]
+                if tol == 0:
+                    rows.append(np.array([
+                        stats.binomtest(int(x), int(x + y_), 0.5, alternative="greater").pvalue
+                        if x + y_ else 1.0
+                        for x, y_ in zip(b, c, strict=True)
+                    ]))  # fmt: skip
+                else:
+                    rows.append(np.full(draws, np.nan))
+                rows.append(
+                    np.array([tango_p(int(x), int(y_), n, tol) for x, y_ in zip(b, c, strict=True)])
+                )
+                cells = []
+                for values in rows:
+                    if np.isnan(values).all():
+                        cells.append(f"{'(tests 0 only)':>16}")
+                    else:
+                        at, tail = np.mean(values <= ALPHA), np.mean(values <= ALPHA / 30)
+                        cells.append(f"{at:>7.3f} / {tail:.4f}")
+                worst = max(worst, float(np.mean(p_t <= ALPHA)))
+                print(f"{n:>8} {p01:>11.0%} {tol:>9}  " + " ".join(cells), flush=True)
+    return (
+        [] if worst <= 0.06 else [f"paired t rejected {worst:.3f} at alpha 0.05 at the tolerance"]
+    )
+
+
 def heart(seeds: int) -> list[str]:
     """Run the shipped study at other seeds against its committed baselines."""
     missed: list[str] = []
@@ -320,7 +408,10 @@ def heart(seeds: int) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=("synthetic", "heart", "both"), default="both")
+    parser.add_argument(
+        "--part", choices=("calibration", "synthetic", "heart", "all"), default="all"
+    )
+    parser.add_argument("--draws", type=int, default=20_000, help="calibration test sets a row")
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -329,11 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     print(time.strftime("%Y-%m-%d"), f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
     missed: list[str] = []
     runners: dict[str, Callable[[], list[str]]] = {
+        "calibration": lambda: calibration(args.draws),
         "synthetic": lambda: synthetic(args.sessions, args.workers, args.only),
         "heart": lambda: heart(args.seeds),
     }
     for part, runner in runners.items():
-        if args.part in (part, "both"):
+        if args.part in (part, "all"):
             missed += runner()
     print("\nTargets: " + ("all met" if not missed else "MISSED: " + "; ".join(missed)))
     return 1 if missed else 0
