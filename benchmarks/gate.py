@@ -1,8 +1,9 @@
 """The gate, measured: false alarms and power where the truth is known, and fits.
 
-    .venv/bin/python benchmarks/gate.py                      # both parts (~15 min, 2 cores)
-    .venv/bin/python benchmarks/gate.py --part synthetic --sessions 100
-    .venv/bin/python benchmarks/gate.py --part heart --seeds 20 --first-seed 21
+    .venv/bin/python benchmarks/gate.py --part calibration      # which test: ~3 min
+    .venv/bin/python benchmarks/gate.py --part synthetic --sessions 100   # ~25 min, 2 cores
+    .venv/bin/python benchmarks/gate.py --part heart --seeds 20 --first-seed 1   # ~8 min idle
+    .venv/bin/python benchmarks/gate.py                      # all three
 
 **Synthetic part.** A population whose truth is known: eight independent
 standard-normal features, ``P(y = 1) = sigmoid(x . beta)`` with
