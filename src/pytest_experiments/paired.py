@@ -23,7 +23,7 @@ seed's (each example's prediction is averaged over the repeats before the
 difference is taken); its smallest p-value is not bounded away from zero the
 way a permutation test over a few repeats is; and against a true worsening
 exactly at the tolerance it rejected at close to the nominal rate in the
-simulations (0.035-0.052 at alpha 0.05; 0.000-0.0021 at 0.05/30), where
+simulations (0.013-0.052 at alpha 0.05; 0.000-0.0021 at 0.05/30), where
 the exact McNemar test was conservative (0.016 at 61 examples) and Tango's
 score test liberal at a positive tolerance (up to 0.063).
 """
