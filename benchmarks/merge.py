@@ -236,7 +236,7 @@ def time_search(uri: str, repeats: int) -> list[float]:
     group's 1,000 runs out of 10,000, paged as the merge pages them."""
     from mlflow.tracking import MlflowClient
 
-    from pytest_experiments.merge import PAGE
+    from pytest_experiments.tracking import PAGE
 
     client = MlflowClient(uri)
     found = client.get_experiment_by_name("exp_001_bench")

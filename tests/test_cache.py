@@ -37,9 +37,9 @@ from hypothesis import strategies as st
 
 from pytest_experiments import cache
 from pytest_experiments.cache import (
+    CacheCandidate,
     Deps,
     KeyParts,
-    StoredRun,
     canonical_json,
     case_key,
     conftest_chain,
@@ -225,7 +225,7 @@ def _stored(
     stats: dict[str, Any] | None = None,
     key: str = "k",
     extra: dict[str, str] | None = None,
-) -> StoredRun:
+) -> CacheCandidate:
     metrics = {"acc": 0.5} if metrics is None else metrics
     tags = {
         TAG_CACHE_KEY: key,
@@ -237,7 +237,7 @@ def _stored(
     }
     if stats:
         tags[TAG_STATS] = json.dumps(stats)
-    return StoredRun(run_id, "1", tags, metrics)
+    return CacheCandidate(run_id, "1", tags, metrics)
 
 
 @given(
@@ -260,7 +260,7 @@ def test_hit_index_keeps_only_runs_that_produced_valid_metrics(runs: list[Any]) 
         extra = {"experiments.superseded_by": "x"} if superseded else {}
         run = _stored(f"r{i}", outcome=outcome, session=session, key=key, extra=extra)
         if not complete:  # a non-finite mean is not logged
-            run = StoredRun(run.run_id, "1", {**run.tags, TAG_METRICS: '["acc", "nan"]'}, {})
+            run = CacheCandidate(run.run_id, "1", {**run.tags, TAG_METRICS: '["acc", "nan"]'}, {})
         stored.append(run)
     index = hit_index(stored, session_id="now")
     kept = [r.run_id for rs in index.values() for r in rs]

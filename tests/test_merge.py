@@ -26,17 +26,15 @@ from _shards import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_experiments.codec import StoredRun, metric_tags, repeat_tags, result_tags
 from pytest_experiments.merge import (
     MISSING,
     DeclaredCase,
-    StoredRun,
     merge_results,
     pick_run,
     result_from_run,
-    result_tags,
 )
 from pytest_experiments.results import BAD_OUTCOMES, CaseResult, Comparison
-from pytest_experiments.runner import _metric_tags, _repeat_tags
 from pytest_experiments.settings import parse_session_group
 from pytest_experiments.stats import Summary
 from pytest_experiments.tags import TAG_NODEID, TAG_OUTCOME
@@ -111,8 +109,8 @@ def recorded(draw: Any) -> tuple[CaseResult, DeclaredCase, StoredRun]:
     tags = {
         TAG_NODEID: result.nodeid,
         TAG_OUTCOME: outcome,
-        **_metric_tags(summaries),
-        **_repeat_tags(result),
+        **metric_tags(summaries),
+        **repeat_tags(result),
         **result_tags(result),
     }
     run = StoredRun(
@@ -144,7 +142,7 @@ def test_a_result_is_rebuilt_from_what_its_run_records(
 
 
 def test_a_returned_metric_the_run_does_not_hold_was_not_finite() -> None:
-    tags = {TAG_NODEID: "f.py::exp", TAG_OUTCOME: "failed", **_metric_tags({"a": Summary(1.0)})}
+    tags = {TAG_NODEID: "f.py::exp", TAG_OUTCOME: "failed", **metric_tags({"a": Summary(1.0)})}
     tags["experiments.metrics"] = json.dumps(["a", "b"])  # b was NaN: not logged
     stored = StoredRun("r", "FINISHED", 0, 1, metrics={"a": 1.0, "side": 3.0}, tags=tags)
     result = result_from_run(DeclaredCase("f.py::exp", "f.py"), stored)

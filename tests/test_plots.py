@@ -357,7 +357,7 @@ def test_log_metric_records_the_first_repeat_without_tracking() -> None:
     run.log_metric("loss", 0.9)
     run.log_metric("loss", 0.5)
     run.log_metric("val", 0.3, step=10)
-    run._repeat = 1
+    run.enter_repeat(1)
     run.log_metric("loss", 99.0)  # a later repeat: not in the report's curve
     assert run.curves == {"loss": [[0.0, 0.9], [1.0, 0.5]], "val": [[10.0, 0.3]]}
     assert run.metrics == []  # nothing tracked
@@ -368,7 +368,7 @@ def test_long_curves_are_thinned_for_the_report() -> None:
     total = 3 * CURVE_POINTS + 7
     for step in range(total):
         run.log_metric("loss", float(step))
-    [(name, points)] = run._report_curves().items()
+    [(name, points)] = run.report_curves().items()
     assert name == "loss" and CURVE_POINTS // 2 <= len(points) <= CURVE_POINTS + 1
     steps = [p[0] for p in points]
     assert steps[0] == 0 and steps[-1] == total - 1 and steps == sorted(steps)

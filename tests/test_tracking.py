@@ -271,6 +271,7 @@ def probed(root: Path, who: str) -> dict[str, Any]:
 START_UP_MODULES = {
     "pytest_experiments.discovery",
     "pytest_experiments.hookspecs",
+    "pytest_experiments.keys",
     "pytest_experiments.plugin",
     "pytest_experiments.settings",
 }

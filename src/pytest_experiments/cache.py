@@ -48,17 +48,16 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Protocol
 
+from .codec import returned_names, returned_stats, samples_metric
 from .discovery import matches_any
 from .filekey import experiment_file_key
 from .tags import (
-    SAMPLES_SUFFIX,
     TAG_CACHE_DEPS,
     TAG_CACHE_KEY,
     TAG_CACHED_FROM,
-    TAG_METRICS,
     TAG_OUTCOME,
     TAG_SESSION,
-    TAG_STATS,
+    TAG_SUPERSEDED_BY,
 )
 
 #: Changes whenever what goes into a key or its dependencies changes, so that
@@ -519,7 +518,7 @@ class Environment:
 
 
 @dataclass(frozen=True)
-class StoredRun:
+class CacheCandidate:
     """A FINISHED run that carries a cache key, as the tracking store gave it."""
 
     run_id: str
@@ -542,10 +541,12 @@ class StoredRun:
         None when the run does not hold every one of them as a finite value
         (then it cannot stand in for a run)."""
         try:
-            names = json.loads(self.tags.get(TAG_METRICS, "[]"))
-            stats = json.loads(self.tags.get(TAG_STATS, "{}"))
+            names = returned_names(self.tags)
+            stats = returned_stats(self.tags)
         except ValueError:
             return None
+        names = [] if names is None else names
+        stats = {} if stats is None else stats
         if not isinstance(names, list) or not isinstance(stats, dict):
             return None
         counts: dict[str, int] = {}
@@ -561,13 +562,13 @@ class StoredRun:
         return counts
 
 
-def hit_index(runs: Iterable[StoredRun], session_id: str) -> dict[str, list[StoredRun]]:
+def hit_index(runs: Iterable[CacheCandidate], session_id: str) -> dict[str, list[CacheCandidate]]:
     """Runs that may answer a case, by key, newest first (``runs`` come newest
     first): outcome passed, new, failed or regressed (never error, crashed,
     skipped, xfailed or xpassed), not of this session, not superseded by a
     later attempt, every returned metric recorded, dependencies readable (a
     run that recorded a cached case has none)."""
-    index: dict[str, list[StoredRun]] = {}
+    index: dict[str, list[CacheCandidate]] = {}
     for run in runs:
         tags = run.tags
         key = run.key
@@ -575,7 +576,7 @@ def hit_index(runs: Iterable[StoredRun], session_id: str) -> dict[str, list[Stor
             not key
             or tags.get(TAG_OUTCOME) not in HIT_OUTCOMES
             or tags.get(TAG_SESSION) == session_id
-            or "experiments.superseded_by" in tags  # tags.TAG_SUPERSEDED_BY
+            or TAG_SUPERSEDED_BY in tags
             or run.returned() is None
             or Deps.decode(tags) is None
         ):
@@ -615,7 +616,7 @@ def stored_samples(
     """The samples under ``<metric>.samples``, else (a run logged before they
     moved there) in the metric's own history."""
     return samples_from_history(
-        mean, n, history(run_id, metric + SAMPLES_SUFFIX)
+        mean, n, history(run_id, samples_metric(metric))
     ) or samples_from_history(mean, n, history(run_id, metric))
 
 
@@ -623,7 +624,7 @@ def stored_samples(
 class CacheHit:
     """A stored run that stands in for running a case, with its samples."""
 
-    run: StoredRun
+    run: CacheCandidate
     #: Every returned metric's samples (n of them; one for a plain value).
     samples: dict[str, list[float]]
     #: What the run recorded as loaded.
@@ -631,7 +632,7 @@ class CacheHit:
 
 
 def find_hit(
-    candidates: Iterable[StoredRun],
+    candidates: Iterable[CacheCandidate],
     now: Deps,
     file_now: Callable[[str], str | None],
     version_now: Callable[[str], str | None],

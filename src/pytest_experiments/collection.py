@@ -25,10 +25,10 @@ import pytest
 
 from . import SPEC_ATTR
 from .conditions import Condition, DeclarationError, Tolerance, direction_for
-from .discovery import DECLARED_KEY as DECLARED_KEY
 from .discovery import is_experiment_function as is_experiment_function
 from .discovery import matches_any as matches_any
 from .discovery import relative_file
+from .keys import DECLARED_KEY, SETTINGS_KEY
 from .redaction import MASK as MASK
 from .redaction import is_secret_name as is_secret_name
 from .results import Direction
@@ -832,8 +832,6 @@ class ExperimentModule(pytest.Module):
         cases (which would stop at the first bad one) and raise one
         CollectError listing every problem, a line ``file::experiment: problem``
         each."""
-        from .plugin import SETTINGS_KEY
-
         module = self.obj
         tolerance = self.config.stash[SETTINGS_KEY].default_tolerance
         module_doc = getattr(module, "__doc__", None)

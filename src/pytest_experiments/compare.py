@@ -1,6 +1,6 @@
 """``--exp-compare A B``: B's results judged against A's, from the store.
 
-A comparison is a merge (:mod:`.merge`) of side B whose baseline is side A:
+A comparison is a merge (:mod:`.merge`, :mod:`.group_session`) of side B whose baseline is side A:
 each side is a session group or a session id (``A`` may also be
 ``baseline``, the committed baseline files and their prediction sidecars).
 It collects the declared cases, runs none of them, picks B's run of each
@@ -25,15 +25,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from .merge import (
-    MISSING,
-    DeclaredCase,
-    Merged,
-    StoredRun,
-    declared_case,
-    merge_results,
-    read_group,
-)
+from .codec import StoredRun
+from .group_session import declared_case, read_group
+from .merge import MISSING, DeclaredCase, Merged, merge_results, run_outcome
 from .settings import COMPARE_BASELINE
 from .stats import Summary
 from .verdict import SEVERITY, Gate, Planned, evaluate, plan_gate
@@ -178,8 +172,6 @@ def run_side(
 ) -> Side | Absent:
     """A case's run as one side of the comparison (samples read back from
     its history; predictions when ``predictions`` and it logged them)."""
-    from .merge import run_outcome
-
     outcome, _ = run_outcome(run)
     if outcome in ("error", "crashed"):
         return Absent(f"its run {run.run_id} ended {outcome}")
@@ -230,7 +222,7 @@ def compare_session(
     Runs when collection ends, on the controller."""
     import pytest
 
-    from .merge import store_backend
+    from .group_session import store_backend
     from .pytest_internals import PytestChanged
     from .redaction import redact_uri
     from .session import experiment_session

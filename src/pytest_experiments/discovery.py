@@ -11,23 +11,13 @@ import fnmatch
 import inspect
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from . import SPEC_ATTR
 
-#: Every case id each experiment file declares, by file relative to rootdir.
-DECLARED_KEY = pytest.StashKey[dict[str, list[str]]]()
-#: Set on an item by the plugin's own ``seed`` fixture when it provided the seed.
-SEED_FIXTURE_KEY = pytest.StashKey[bool]()
-#: Experiment entries in flight, by (node id, phase): ``{"result": dict | None}``.
-#: Filled where the case ran (the makereport wrapper); on an xdist worker they
-#: travel inside the serialised report (``pytest_report_to_serializable``, under
-#: :data:`REPORT_ENTRY`) and are put back on the controller
-#: (``pytest_report_from_serializable``); the controller's logreport consumes them.
-#: An entry also says "this report is an experiment's" without guessing from ids.
-REPORTS_KEY = pytest.StashKey[dict[tuple[str, str], dict[str, Any]]]()
+#: The key of an experiment entry inside a serialised report (see
+#: ``keys.REPORTS_KEY``).
 REPORT_ENTRY = "pytest_experiments"
 
 

@@ -13,11 +13,13 @@ import math
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .provenance import Provenance
 from .results import BAD_OUTCOMES, CaseResult, SessionInfo
-from .settings import Settings
-from .tags import TAG_BEST_CASE, TAG_BEST_RUN, TAG_PRIMARY_METRIC
+from .tags import TAG_BEST_CASE, TAG_BEST_RUN, TAG_FAILED, TAG_OUTCOMES, TAG_PRIMARY_METRIC
+
+if TYPE_CHECKING:
+    from .tracking import MlflowBackend
 
 #: Outcomes whose metrics may name the best case.
 _RANKED = frozenset({"passed", "new", "failed", "regressed"})
@@ -49,8 +51,8 @@ def parent_tags(results: Sequence[CaseResult], metric: str | None) -> dict[str, 
     for result in results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
     tags = {
-        "experiments.outcomes": ", ".join(f"{n} {o}" for o, n in sorted(counts.items())),
-        "experiments.failed": str(any(r.outcome in BAD_OUTCOMES for r in results)).lower(),
+        TAG_OUTCOMES: ", ".join(f"{n} {o}" for o, n in sorted(counts.items())),
+        TAG_FAILED: str(any(r.outcome in BAD_OUTCOMES for r in results)).lower(),
     }
     best = best_case(results, metric)
     if metric is not None:
@@ -63,22 +65,19 @@ def parent_tags(results: Sequence[CaseResult], metric: str | None) -> dict[str, 
 
 
 def finish_parents(
-    settings: Settings,
-    provenance: Provenance,
+    backend: MlflowBackend,
     info: SessionInfo,
     results: Sequence[CaseResult],
     plots: Mapping[tuple[str, str], Sequence[Path]],
 ) -> list[str]:
     """End this session's parent runs; returns problems (never raises)."""
     from . import reporting
-    from .tracking import MlflowBackend
 
     problems: list[str] = []
     by_file: dict[str, list[CaseResult]] = {}
     for result in results:
         by_file.setdefault(result.file, []).append(result)
     try:
-        backend = MlflowBackend(settings, provenance)
         parents = backend.session_parents(by_file)
     except Exception as exc:
         from .redaction import scrub_credentials

@@ -18,13 +18,21 @@ import pytest
 
 from . import hookspecs
 from .discovery import (
-    DECLARED_KEY,
     REPORT_ENTRY,
-    REPORTS_KEY,
-    SEED_FIXTURE_KEY,
     is_experiment_item,
     matches_any,
     relative_file,
+)
+from .keys import (
+    DECLARED_KEY,
+    MERGE_KEY,
+    REPORTS_KEY,
+    RESULT_KEY,
+    RUN_KEY,
+    RUNNER_KEY,
+    SEED_FIXTURE_KEY,
+    SELECTED_KEY,
+    SETTINGS_KEY,
 )
 from .settings import (
     Settings,
@@ -38,14 +46,6 @@ from .settings import (
 if TYPE_CHECKING:
     from .run import ExperimentRun
     from .runner import CaseRunner
-
-SETTINGS_KEY = pytest.StashKey[Settings]()
-RUNNER_KEY = pytest.StashKey["CaseRunner"]()
-#: With ``--exp-merge``: the experiment cases selected, which the merge reports on.
-MERGE_KEY = pytest.StashKey[list[pytest.Item]]()
-#: Set once every ``pytest_collection_modifyitems`` returned: pytest calls
-#: ``pytest_collection_finish`` even when selecting raised (a bad ``-k``).
-SELECTED_KEY = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -309,11 +309,12 @@ def _activate(config: pytest.Config) -> None:
 
 def _runner(config: pytest.Config) -> CaseRunner:
     """This process's case runner, built when the first experiment needs it."""
-    runner = config.stash.get(RUNNER_KEY, None)
-    if runner is None:
-        from .runner import CaseRunner
+    from .runner import CaseRunner
 
-        runner = config.stash[RUNNER_KEY] = CaseRunner(config, config.stash[SETTINGS_KEY])
+    runner = config.stash.get(RUNNER_KEY, None)
+    if not isinstance(runner, CaseRunner):
+        runner = CaseRunner(config, config.stash[SETTINGS_KEY])
+        config.stash[RUNNER_KEY] = runner
     return runner
 
 
@@ -408,7 +409,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         compare_session(config, settings, config.stash[MERGE_KEY], _runner(config))
         return
     if settings.merge is not None:
-        from .merge import merge_session
+        from .group_session import merge_session
 
         merge_session(config, settings, config.stash[MERGE_KEY], _runner(config))
         return
@@ -471,11 +472,11 @@ class CaseHooks:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         """Flag an experiment's reports and hand its result to the controller
-        (see :data:`.discovery.REPORTS_KEY`): the same path with and without xdist."""
+        (see :data:`.keys.REPORTS_KEY`): the same path with and without xdist."""
         report = yield
         if not is_experiment_item(item):
             return report
-        from .runner import RESULT_KEY, final_outcome
+        from .runner import final_outcome
 
         result = item.stash.get(RESULT_KEY, None) if call.when == "call" else None
         if call.when == "setup" and (report.failed or report.skipped):
@@ -534,7 +535,6 @@ def seed(request: pytest.FixtureRequest) -> int:
 def experiment_run(request: pytest.FixtureRequest) -> ExperimentRun:
     """The case's tracked MLflow run (see :class:`pytest_experiments.ExperimentRun`)."""
     from .run import ExperimentRun
-    from .runner import RUN_KEY
 
     node = request.node
     settings = request.config.stash[SETTINGS_KEY]

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .keys import PROVENANCE_KEY
+
 if TYPE_CHECKING:
     from .settings import Settings
 
@@ -115,17 +117,14 @@ def collect(
     )
 
 
-PROVENANCE_KEY = pytest.StashKey[Provenance]()
-
-
 def session_provenance(config: pytest.Config, settings: Settings) -> Provenance:
     """This process's provenance, worked out once, when the first experiment
     needs it (a plain test suite never asks git or hashes data): git is asked
     and the data hashed, with per-file digests kept in pytest's cache (shared
     by xdist workers, so only the first process reads a large file)."""
-    found = config.stash.get(PROVENANCE_KEY, None)
-    if found is not None:
-        return found
+    known = config.stash.get(PROVENANCE_KEY, None)
+    if isinstance(known, Provenance):
+        return known
     cache_key = "pytest_experiments/data_digests"
     cache: dict[str, str] = {}
     pytest_cache = getattr(config, "cache", None)

@@ -155,7 +155,23 @@ class ExperimentRun:
         """Save text as an artifact file."""
         self._do(lambda run: run.log_text(text, filename))
 
-    # -- used by the plugin ---------------------------------------------------
+    # -- used by the runner (documented internals, not for experiments) -------
+    def start_attempt(self) -> None:
+        """Forget the predictions of an earlier attempt (pytest-rerunfailures)."""
+        self._predictions = {}
+
+    def stop_tracking(self) -> None:
+        """The store is gone: the case runs untracked."""
+        self._tracking = False
+
+    def enter_repeat(self, repeat: int) -> None:
+        """The case's repeat ``repeat`` (from 0) runs now."""
+        self._repeat = repeat
+
+    def logged_predictions(self) -> dict[int, dict[str, Any]]:
+        """What ``log_predictions`` received, by repeat."""
+        return self._predictions
+
     def _do(self, action: Callable[[ActiveRun], None]) -> None:
         if not self._tracking or self._repeat:
             return
@@ -164,17 +180,18 @@ class ExperimentRun:
         else:
             action(self._active)
 
-    def _attach(self, active: ActiveRun) -> None:
+    def attach(self, active: ActiveRun) -> None:
         """Bind to the started run and replay what was logged before it."""
         self._active = active
         pending, self._pending = self._pending, []
         for action in pending:
             action(active)
 
-    def _detach(self) -> None:
+    def detach(self) -> None:
+        """The case's run has ended."""
         self._active = None
 
-    def _report_curves(self) -> dict[str, list[list[float]]]:
+    def report_curves(self) -> dict[str, list[list[float]]]:
         """:attr:`curves` for the case's result: about :data:`CURVE_POINTS`
         points per series at most (every k-th step, the last one kept), so that a long
         training loop does not swell what travels between processes."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import math
 import numbers
 import random
@@ -23,6 +22,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import baselines as baseline_files
+from .codec import (
+    attempt_tags,
+    cached_tags,
+    metric_history,
+    metric_tags,
+    repeat_tags,
+    result_tags,
+)
 from .collection import (
     Case,
     Declaration,
@@ -32,8 +39,8 @@ from .collection import (
     tracked_params,
 )
 from .cost import CostMeter
-from .discovery import SEED_FIXTURE_KEY, relative_file
-from .merge import result_tags
+from .discovery import relative_file
+from .keys import RESULT_KEY, RUN_KEY, SEED_FIXTURE_KEY
 from .predictions import ARTIFACT as PREDICTIONS_ARTIFACT
 from .predictions import Predictions, PredictionsError, load_sidecar, sidecar_path
 from .provenance import Provenance, session_provenance
@@ -42,21 +49,15 @@ from .run import ExperimentRun
 from .settings import Settings
 from .stats import Summary
 from .tags import (
-    SAMPLES_SUFFIX,
     TAG_CACHE_KEY,
-    TAG_CACHED_FROM,
-    TAG_METRICS,
     TAG_OUTCOME,
-    TAG_STATS,
+    TAG_SUPERSEDED_BY,
 )
 from .verdict import SEVERITY, Gate, evaluate
 
 if TYPE_CHECKING:
-    from .cache import CacheHit, Environment, StoredRun
+    from .cache import CacheCandidate, CacheHit, Environment
     from .tracking import MlflowBackend
-
-RUN_KEY = pytest.StashKey[ExperimentRun]()
-RESULT_KEY = pytest.StashKey[CaseResult]()
 
 
 def repeat_seeds(base: int, repeats: int) -> list[int]:
@@ -151,7 +152,7 @@ class CaseRunner:
         #: The run cache: loaded code, and per experiment file the stored runs
         #: that may answer a case, by key (one search per file and process).
         self._environment: Environment | None = None
-        self._cached_runs: dict[str, dict[str, list[StoredRun]]] = {}
+        self._cached_runs: dict[str, dict[str, list[CacheCandidate]]] = {}
         self.gate = Gate(
             alpha=settings.alpha,
             update_baseline=settings.update_baseline,
@@ -331,7 +332,7 @@ class CaseRunner:
         handle = item.stash.get(RUN_KEY, None)
         if handle is None:
             handle = item.stash[RUN_KEY] = ExperimentRun(tracking=self.settings.tracking)
-        handle._predictions = {}  # a rerun (pytest-rerunfailures) starts afresh
+        handle.start_attempt()  # a rerun (pytest-rerunfailures) starts afresh
         base_seed = self.case_seed(item, case.values)
         repeats = decl.repeats or self.settings.repeats
         result = CaseResult.for_item(
@@ -354,7 +355,7 @@ class CaseRunner:
         active = None
         tracking_notes: list[str] = []
         if self.tracking_lost is not None:
-            handle._tracking = False  # the store is gone: the case runs untracked
+            handle.stop_tracking()  # the store is gone: the case runs untracked
             result.untracked = self.tracking_lost
         elif self.settings.tracking:
             try:
@@ -362,9 +363,12 @@ class CaseRunner:
                     file=result.file,
                     run_name=case_id,
                     nodeid=item.nodeid,
-                    tags={**self._user_tags(item), **self._attempt_tags(item)},
+                    tags={
+                        **self._user_tags(item),
+                        **attempt_tags(getattr(item, "execution_count", None)),
+                    },
                 )
-                handle._attach(active)
+                handle.attach(active)
                 result.run_id, result.run_url = active.run_id, active.url
                 self._supersede(item, active.run_id)
             except Exception as exc:
@@ -380,7 +384,7 @@ class CaseRunner:
         invalid: str | None = None  # what was wrong with a returned value
         raised: BaseException | None = None
         for repeat, repeat_seed in enumerate(result.seeds if hit is None else ()):
-            handle._repeat = repeat
+            handle.enter_repeat(repeat)
             # Right before the call: fixtures set up for this case (or a
             # session fixture built only for the first case) must not shift the draws.
             seed_rngs(repeat_seed)
@@ -403,12 +407,12 @@ class CaseRunner:
                 break
             for metric, values in metrics.items():
                 samples.setdefault(metric, []).extend(values)
-        handle._repeat = 0
+        handle.enter_repeat(0)
         result.duration = time.perf_counter() - start
         cost = meter.stop()
         # A cached case computed nothing: its cost is in the run it came from.
         result.cost = cost if hit is None else {}
-        result.curves = handle._report_curves()
+        result.curves = handle.report_curves()
 
         if raised is not None:
             # pytest.xfail() raises a subclass of pytest.fail's exception: first.
@@ -440,7 +444,7 @@ class CaseRunner:
         if invalid is not None:
             problems.append(("error", invalid))
         current_predictions = None
-        if invalid is None and handle._predictions:
+        if invalid is None and handle.logged_predictions():
             try:
                 current_predictions = _stacked_predictions(handle, repeats)
             except PredictionsError as exc:
@@ -491,8 +495,8 @@ class CaseRunner:
             status,
             {
                 TAG_OUTCOME: outcome,
-                **_metric_tags(summaries),
-                **_repeat_tags(result),
+                **metric_tags(summaries),
+                **repeat_tags(result),
                 **self._cache_tags(cache_key, hit),
             },
             summaries,
@@ -599,16 +603,7 @@ class CaseRunner:
                 )
                 return {TAG_CACHE_KEY: key}
             return {**deps.encode(), TAG_CACHE_KEY: key}
-        origin = hit.run.origin
-        note = (
-            f"Cached by pytest-experiments (--exp-cache): the experiment did not run again. "
-            f"Its metrics were computed by run {origin}, which also holds its artifacts and models."
-        )
-        return {
-            TAG_CACHED_FROM: origin,
-            "mlflow.note.content": note,
-            TAG_CACHE_KEY: key,
-        }
+        return cached_tags(hit.run.origin, key)
 
     def _call(self, item: pytest.Function, repeat_seed: int | None) -> object:
         function = item.obj
@@ -650,13 +645,6 @@ class CaseRunner:
         )
         return True
 
-    @staticmethod
-    def _attempt_tags(item: pytest.Function) -> dict[str, str]:
-        """pytest-rerunfailures runs a failed case again in the same process,
-        counting attempts in ``item.execution_count`` (from 1)."""
-        attempt = getattr(item, "execution_count", None)
-        return {"pytest.attempt": str(attempt)} if isinstance(attempt, int) else {}
-
     def _supersede(self, item: pytest.Function, run_id: str) -> None:
         """Tag the run of this case's previous attempt as superseded by this
         one, so only the attempt that decided the outcome lacks the tag."""
@@ -664,7 +652,7 @@ class CaseRunner:
         self._attempts[item.nodeid] = run_id
         if previous is not None:
             try:
-                self.backend.set_tag(previous, "experiments.superseded_by", run_id)
+                self.backend.set_tag(previous, TAG_SUPERSEDED_BY, run_id)
             except Exception as exc:
                 warnings.warn(
                     pytest.PytestWarning(f"{item.nodeid}: {_describe(exc)}"), stacklevel=1
@@ -689,9 +677,9 @@ class CaseRunner:
         values: Mapping[str, Any],
     ) -> None:
         if active is None:
-            handle._detach()
+            handle.detach()
             return
-        all_metrics = _metric_history(metrics) + handle.metrics
+        all_metrics = metric_history(metrics) + handle.metrics
         all_metrics += _cost_metrics(result.cost, {m[0] for m in all_metrics}, notes)
         all_tags = {**handle.tags, **tags, **result_tags(result)}
         user_params = {
@@ -726,7 +714,7 @@ class CaseRunner:
                 if status != "FAILED" or traceback_text is None:
                     failure = f"[error] {result.message}"
         finally:
-            handle._detach()
+            handle.detach()
         for note in notes:
             result.notes.append(note)
             warnings.warn(pytest.PytestWarning(f"{result.case_id}: {note}"), stacklevel=1)
@@ -736,7 +724,7 @@ class CaseRunner:
 
 def _stacked_predictions(handle: ExperimentRun, repeats: int) -> Predictions:
     """What the case logged with ``log_predictions``, one row per repeat."""
-    logged = handle._predictions
+    logged = handle.logged_predictions()
     if sorted(logged) != list(range(repeats)):
         called = ", ".join(str(r + 1) for r in sorted(logged))
         raise PredictionsError(
@@ -774,49 +762,6 @@ def seed_rngs(seed: int) -> None:
     except ImportError:  # pragma: no cover - numpy comes with scikit-learn
         return
     numpy.random.seed(seed % 2**32)
-
-
-def _metric_history(metrics: Mapping[str, Summary]) -> list[tuple[str, float, int, int]]:
-    """(name, value, ms, step) for MLflow: the value, or the mean of several
-    samples, at step 0 (MLflow's headline value, and the only point of its
-    chart); the samples at their index under ``<name>.samples``."""
-    now = int(time.time() * 1000)
-    history: list[tuple[str, float, int, int]] = []
-    for name, summary in metrics.items():
-        if not math.isfinite(summary.mean):
-            continue
-        if summary.n > 1:
-            history += [
-                (name + SAMPLES_SUFFIX, v, now, i)
-                for i, v in enumerate(summary.samples)
-                if math.isfinite(v)
-            ]
-        history.append((name, summary.mean, now, 0))
-    return history
-
-
-def _metric_tags(metrics: Mapping[str, Summary]) -> dict[str, str]:
-    """Which metrics were returned (in that order), and the spread of those with n > 1."""
-    if not metrics:
-        return {}
-    tags = {TAG_METRICS: json.dumps(list(metrics))}  # in the order returned
-    spread = {
-        m: {"mean": s.mean, "n": s.n, "std": s.std}
-        for m, s in sorted(metrics.items())
-        if s.spread_known
-    }
-    if spread:
-        tags[TAG_STATS] = json.dumps(spread, separators=(",", ":"))
-    return tags
-
-
-def _repeat_tags(result: CaseResult) -> dict[str, str]:
-    if result.repeats <= 1:
-        return {}
-    return {
-        "experiments.repeats": str(result.repeats),
-        "experiments.seeds": json.dumps(result.seeds),
-    }
 
 
 def _repeat_prefix(repeat: int, repeats: int) -> str:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .discovery import DECLARED_KEY, REPORT_ENTRY, REPORTS_KEY, in_experiment_file
+from .discovery import REPORT_ENTRY, in_experiment_file
+from .keys import DECLARED_KEY, REPORTS_KEY
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from .provenance import Provenance
     from .results import CaseResult, SessionInfo
     from .stats import Summary
+    from .tracking import MlflowBackend
     from .warmup import Warmup
 
 
@@ -59,6 +61,8 @@ class ExperimentSession:
         self.warmup: Warmup | None = None
         #: Collectors that failed to collect: node id -> pytest's message.
         self.collection_errors: dict[str, str] = {}
+        #: The controller's tracking backend (see :meth:`tracking_backend`).
+        self._backend: MlflowBackend | None = None
 
     # -- incoming ---------------------------------------------------------------
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -139,11 +143,16 @@ class ExperimentSession:
             return
         from .parents import finish_parents
 
-        self.problems.extend(
-            finish_parents(
-                self.settings, self.session_provenance(), self.session_info(), results, self.plots
+        try:
+            backend = self.tracking_backend()
+        except Exception as exc:
+            from .redaction import scrub_credentials
+
+            self.problems.append(
+                scrub_credentials(f"could not find this session's parent runs: {exc}")
             )
-        )
+            return
+        self.problems.extend(finish_parents(backend, self.session_info(), results, self.plots))
 
     def merged(self, merge: Merged) -> None:
         """``--exp-merge``: the group's results stand for the collected cases."""
@@ -190,15 +199,12 @@ class ExperimentSession:
         lost = self.tracking_lost() is not None
         if self.settings.tracking and not lost and any(r.run_id for r in upgraded):
             try:
-                from .tracking import MlflowBackend
+                from .codec import outcome_tags
 
-                backend = MlflowBackend(self.settings, self.session_provenance())
-                from .merge import result_tags
-
+                backend = self.tracking_backend()
                 for result in upgraded:
                     if result.run_id:
-                        backend.set_outcome(result.run_id, result.outcome)
-                        for key, value in result_tags(result).items():  # for --exp-merge
+                        for key, value in outcome_tags(result).items():  # read by --exp-merge
                             backend.set_tag(result.run_id, key, value)
             except Exception as exc:
                 from .redaction import scrub_credentials
@@ -215,6 +221,15 @@ class ExperimentSession:
 
         return session_provenance(self.config, self.settings)
 
+    def tracking_backend(self) -> MlflowBackend:
+        """The controller's one tracking backend, built when first needed and
+        reused for Holm's upgrades, orphaned runs and parent runs."""
+        if self._backend is None:
+            from .tracking import MlflowBackend
+
+            self._backend = MlflowBackend(self.settings, self.session_provenance())
+        return self._backend
+
     def end_orphaned_runs(self) -> None:
         """Runs of crashed workers or an interrupted session end KILLED."""
         unfinished = [n for n in self.experiments if n not in self.results]
@@ -225,10 +240,7 @@ class ExperimentSession:
             return
         files = {n.split("::", 1)[0] for n in (*self.experiments, *self.results)}
         try:
-            from .tracking import MlflowBackend
-
-            backend = MlflowBackend(self.settings, self.session_provenance())
-            self.runs_killed = backend.kill_session_runs(files)
+            self.runs_killed = self.tracking_backend().kill_session_runs(files)
         except Exception as exc:
             from .redaction import scrub_credentials
 

@@ -54,3 +54,25 @@ TAG_FILE = "experiments.file"
 TAG_BEST_CASE = "experiments.best_case"
 TAG_BEST_RUN = "experiments.best_run_id"
 TAG_PRIMARY_METRIC = "experiments.primary_metric"
+#: On a parent run: the outcome counts ("3 passed, 1 failed") and whether any
+#: case was bad ("true"/"false").
+TAG_OUTCOMES = "experiments.outcomes"
+TAG_FAILED = "experiments.failed"
+
+# -- provenance, on every run (see tracking.MlflowBackend.base_tags) -----------------
+TAG_HOST = "host"
+TAG_PYTHON = "python.version"
+TAG_GIT_COMMIT = "git.commit"
+TAG_GIT_BRANCH = "git.branch"
+#: "true"/"false": the work tree had changes the commit does not hold.
+TAG_GIT_DIRTY = "git.dirty"
+TAG_DATA_FINGERPRINT = "data.fingerprint"
+#: ``lib.<distribution>``: the version of a key library.
+LIB_PREFIX = "lib."
+
+# -- MLflow's own tags, which its UI reads --------------------------------------------
+MLFLOW_SOURCE_NAME = "mlflow.source.name"
+MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
+MLFLOW_GIT_BRANCH = "mlflow.source.git.branch"
+MLFLOW_PARENT_RUN = "mlflow.parentRunId"
+MLFLOW_NOTE = "mlflow.note.content"

@@ -30,6 +30,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import mlflow_internals, orphans, sqlite_store
+from .codec import (
+    MAX_TAG,
+    PLOTS_ARTIFACT,
+    TABLE_ARTIFACT,
+    TRACEBACK_ARTIFACT,
+    StoredRun,
+    lib_tag,
+    provenance_tags,
+    run_summaries,
+)
 from .devices import DEVICE_ENV
 from .provenance import Provenance
 from .redaction import redact_uri as redact_uri
@@ -38,21 +48,23 @@ from .settings import Settings
 from .stats import Summary
 from .stores import is_http, sqlite_path
 from .tags import (
+    MLFLOW_PARENT_RUN,
+    MLFLOW_SOURCE_NAME,
     TAG_CONTROLLER,
     TAG_DEVICE,
     TAG_FILE,
+    TAG_HOST,
     TAG_MACHINE,
-    TAG_METRICS,
     TAG_NODEID,
     TAG_OUTCOME,
     TAG_PARENT,
+    TAG_PYTHON,
     TAG_SESSION,
     TAG_SESSION_GROUP,
-    TAG_STATS,
 )
 
 if TYPE_CHECKING:
-    from .cache import StoredRun
+    from .cache import CacheCandidate
     from .predictions import Predictions
 
 T = TypeVar("T")
@@ -98,6 +110,8 @@ def load_mlflow(uri: str) -> None:
 
 
 #: Libraries whose versions are recorded on every run.
+#: Runs read per page of a session group's search (``--exp-merge``).
+PAGE = 1000
 KEY_LIBRARIES = ("mlflow", "scikit-learn", "pandas", "numpy", "pytest", "pytest-xdist")
 
 #: Params longer than MLflow accepts are cut to this and flagged with a tag.
@@ -398,24 +412,16 @@ class MlflowBackend:
                 TAG_SESSION_GROUP: self.settings.session_group or self.settings.session_id,
                 TAG_CONTROLLER: self.settings.controller,
                 TAG_MACHINE: orphans.machine_id() or "unknown",
-                "host": socket.gethostname(),
-                "python.version": sys.version.split()[0],
+                TAG_HOST: socket.gethostname(),
+                TAG_PYTHON: sys.version.split()[0],
             }
-            if p.commit:
-                tags["git.commit"] = p.commit
-                tags["mlflow.source.git.commit"] = p.commit
-                tags["git.dirty"] = str(p.dirty).lower()
-            if p.branch:
-                tags["git.branch"] = p.branch
-                tags["mlflow.source.git.branch"] = p.branch
-            if p.data_fingerprint:
-                tags["data.fingerprint"] = p.data_fingerprint
+            tags.update(provenance_tags(p.commit, p.dirty, p.branch, p.data_fingerprint))
             device = os.environ.get(DEVICE_ENV)
             if device:
                 tags[TAG_DEVICE] = device
             for dist in KEY_LIBRARIES:
                 try:
-                    tags[f"lib.{dist}"] = importlib.metadata.version(dist)
+                    tags[lib_tag(dist)] = importlib.metadata.version(dist)
                 except importlib.metadata.PackageNotFoundError:
                     pass
             self._base_tags = tags
@@ -464,7 +470,7 @@ class MlflowBackend:
         all_tags = self.base_tags()
         all_tags.update(tags)
         all_tags[TAG_NODEID] = nodeid
-        all_tags["mlflow.source.name"] = nodeid.split("::", 1)[0]
+        all_tags[MLFLOW_SOURCE_NAME] = nodeid.split("::", 1)[0]
         if mlflow.active_run() is not None:
             # A run the project started (a fixture's own run, say) stays open:
             # the case's run is nested under it, as MLflow nests runs.
@@ -478,7 +484,7 @@ class MlflowBackend:
         else:
             parent = self.parent_run_id(file)
             if parent is not None:
-                all_tags["mlflow.parentRunId"] = parent
+                all_tags[MLFLOW_PARENT_RUN] = parent
             active = _retry(
                 mlflow.start_run, experiment_id=exp_id, run_name=run_name, tags=all_tags
             )
@@ -561,11 +567,11 @@ class MlflowBackend:
         client = self.client
         now = int(time.time() * 1000)
         batch_metrics = [Metric(k, v, now, 0) for k, v in metrics.items()]
-        batch_tags = [RunTag(k, str(v)[:8000]) for k, v in tags.items()]
+        batch_tags = [RunTag(k, str(v)[:MAX_TAG]) for k, v in tags.items()]
         _retry(client.log_batch, run_id, metrics=batch_metrics, tags=batch_tags)
-        client.log_text(run_id, table, "table.md")
+        client.log_text(run_id, table, TABLE_ARTIFACT)
         for path in plots:
-            client.log_artifact(run_id, str(path), "plots")
+            client.log_artifact(run_id, str(path), PLOTS_ARTIFACT)
         _retry(client.set_terminated, run_id, "FINISHED")
 
     def finish(
@@ -586,7 +592,7 @@ class MlflowBackend:
 
         clean, warnings = clean_params(params)
         batch_metrics = [Metric(k, v, ts, step) for k, v, ts, step in metrics]
-        batch_tags = [RunTag(k, str(v)[:8000]) for k, v in tags.items()]
+        batch_tags = [RunTag(k, str(v)[:MAX_TAG]) for k, v in tags.items()]
         batch_params = [Param(k, v) for k, v in clean.items()]
         client = self.client
         try:
@@ -609,7 +615,7 @@ class MlflowBackend:
                 for m, p, t in _batches(batch_metrics, batch_params, batch_tags):
                     _retry(client.log_batch, run.run_id, metrics=m, params=p, tags=t)
             if traceback_text:
-                client.log_text(run.run_id, traceback_text, "traceback.txt")
+                client.log_text(run.run_id, traceback_text, TRACEBACK_ARTIFACT)
         finally:
             active = mlflow.active_run()
             if active is not None and active.info.run_id == run.run_id:
@@ -781,14 +787,14 @@ class MlflowBackend:
         _retry(self.client.set_tag, run_id, key, value)
 
     # -- the run cache (see cache.py) ------------------------------------------
-    def cache_candidates(self, file: str) -> list[StoredRun]:
+    def cache_candidates(self, file: str) -> list[CacheCandidate]:
         """Every FINISHED run of ``file``'s MLflow experiment that computed
         its metrics and recorded what it loaded (tag ``experiments.cache_deps``:
         the runs that recorded a cached case have none, so what is read grows
         with the computations, not with the sessions), newest first, all
         pages: one search per experiment file (``--exp-cache``). Which of them
         may answer a case is decided by :func:`.cache.hit_index`."""
-        from .cache import StoredRun
+        from .cache import CacheCandidate
         from .tags import TAG_CACHE_DEPS
 
         client = self.client
@@ -797,7 +803,7 @@ class MlflowBackend:
             return []
         exp_id = str(found.experiment_id)
         flt = f"attributes.status = 'FINISHED' and tags.`{TAG_CACHE_DEPS}` LIKE '%'"
-        runs: list[StoredRun] = []
+        runs: list[CacheCandidate] = []
         token: str | None = None
         while True:
             page = _retry(
@@ -809,9 +815,53 @@ class MlflowBackend:
                 page_token=token,
             )
             runs += [
-                StoredRun(r.info.run_id, exp_id, dict(r.data.tags), dict(r.data.metrics))
+                CacheCandidate(r.info.run_id, exp_id, dict(r.data.tags), dict(r.data.metrics))
                 for r in page
             ]
+            token = page.token
+            if not token:
+                return runs
+
+    # -- a session group's runs (--exp-merge, --exp-compare) ------------------------
+    def group_runs(self, names: Iterable[str], group: str) -> tuple[list[StoredRun], str] | None:
+        """The runs of session group ``group`` (else, when it has none, of the
+        session with that id) in the MLflow experiments ``names``, and which
+        of the two the name matched; None when neither has a run. One paged
+        search over those experiments, filtered on the tag: never one per case."""
+        client = self.client
+        ids: list[str] = []
+        for name in names:
+            found = client.get_experiment_by_name(name)
+            if found is not None and found.lifecycle_stage != "deleted":
+                ids.append(str(found.experiment_id))
+        if ids:
+            for tag, matched in ((TAG_SESSION_GROUP, "session group"), (TAG_SESSION, "session id")):
+                runs = self._search_group(ids, f"tags.`{tag}` = '{group}'")
+                if runs:
+                    return runs, matched
+        return None
+
+    def _search_group(self, ids: list[str], filter_string: str) -> list[StoredRun]:
+        """Every run matching the filter, page by page."""
+        client = self.client
+        runs: list[StoredRun] = []
+        token: str | None = None
+        while True:
+            page = client.search_runs(ids, filter_string, max_results=PAGE, page_token=token)
+            for run in page:
+                info, data = run.info, run.data
+                runs.append(
+                    StoredRun(
+                        run_id=info.run_id,
+                        status=info.status,
+                        start_time=int(info.start_time or 0),
+                        end_time=None if info.end_time is None else int(info.end_time),
+                        metrics=dict(data.metrics),
+                        params=dict(data.params),
+                        tags=dict(data.tags),
+                        url=self.run_url(info.experiment_id, info.run_id),
+                    )
+                )
             token = page.token
             if not token:
                 return runs
@@ -819,31 +869,6 @@ class MlflowBackend:
     def metric_history(self, run_id: str, metric: str) -> list[tuple[int, float]]:
         """``(step, value)`` of every value of ``metric`` in run ``run_id``."""
         return [(m.step, m.value) for m in _retry(self.client.get_metric_history, run_id, metric)]
-
-
-def run_summaries(metrics: Mapping[str, float], tags: Mapping[str, str]) -> dict[str, Summary]:
-    """What a run recorded of the metrics its experiment returned: the mean,
-    with n and std from the ``experiments.stats`` tag when it had samples.
-    Metrics logged on the side (autolog, ``log_metric``) are left out when the
-    run names its returned metrics (``experiments.metrics``)."""
-    import json
-
-    try:
-        names = json.loads(tags.get(TAG_METRICS, "null"))
-        spread = json.loads(tags.get(TAG_STATS, "{}"))
-    except ValueError:
-        names, spread = None, {}
-    wanted = names if isinstance(names, list) else list(metrics)
-    summaries: dict[str, Summary] = {}
-    for name in wanted:
-        if name not in metrics:
-            continue
-        stats = spread.get(name) if isinstance(spread, dict) else None
-        try:
-            summaries[name] = Summary.from_json(stats) if stats else Summary(float(metrics[name]))
-        except ValueError:
-            summaries[name] = Summary(float(metrics[name]))
-    return summaries
 
 
 def _batches(
