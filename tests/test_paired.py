@@ -524,3 +524,47 @@ def test_shards_merged_fail_exactly_when_one_session_would(
     assert merged.ret == 0, merged.stdout.str()
     assert set(outcomes(cases).values()) == {"passed"}
     assert cases["exp_folds[k=a]"]["comparisons"]["acc"]["status"] == "noise"
+
+
+def test_seed_noise_every_example_shares_widens_the_test() -> None:
+    """Each repeat of a model is luckier or unluckier as a whole (a seed that
+    helps on every example). Averaging 3 repeats a side does not remove that,
+    and a test of the examples' noise alone would call it a regression far
+    more often than alpha; the gate adds it from the spread of the repeats.
+    Both sides come from the same distribution: H0 holds. 300 sessions."""
+    rng = np.random.default_rng(11)
+    n, repeats, rejected, rows_only = 300, 3, 0, 0
+    for _ in range(300):
+        truth = rng.uniform(0.6, 0.95, n)  # each example's chance of being right
+        y = np.ones(n, dtype=int)
+
+        def fits() -> list[Any]:
+            luck = rng.normal(0, 0.04, repeats)  # shared by every example of a fit
+            return [(rng.random(n) < np.clip(truth + u, 0, 1)).astype(int) for u in luck]
+
+        base, cur = side(y, *fits()), side(y, *fits())
+        test = paired_test(ACCURACY, base, cur, "higher", 0.0)
+        assert test.p_value is not None
+        rejected += test.p_value <= 0.05
+        d = (base.y_pred == 1).mean(axis=0) - (cur.y_pred == 1).mean(axis=0)
+        rows_only += scipy_stats.ttest_1samp(d, 0.0, alternative="greater").pvalue <= 0.05
+    assert rejected / 300 <= 0.085, rejected
+    assert rows_only / 300 >= 0.12, rows_only  # what the examples' noise alone gives
+
+
+def test_an_unreadable_sidecar_is_an_error_that_says_how_to_fix_it_and_an_update_fixes_it(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\n")
+    write_exp(pytester, "exp_001_det", DETERMINISTIC)
+    result, _ = run(pytester, "-p", "no:xdist", "--exp-update-baseline")
+    assert result.ret == 0
+    sidecar = baseline_file(pytester, "exp_001_det").with_name("exp_001_det.predictions.npz")
+    sidecar.write_bytes(b"not a zip")
+    result, cases = run(pytester, "-p", "no:xdist")
+    assert set(outcomes(cases).values()) == {"error"}
+    message = cases["exp_det[model=a]"]["message"]
+    assert "exp_001_det.predictions.npz" in message and "--exp-update-baseline" in message
+    result, cases = run(pytester, "-p", "no:xdist", "--exp-update-baseline")
+    assert result.ret == 0 and set(outcomes(cases).values()) == {"passed"}
+    assert sorted(load_sidecar(sidecar)) == ["exp_det[model=a]", "exp_det[model=b]"]

@@ -34,12 +34,9 @@ import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .predictions import Predictions, PredictionsError
-
-if TYPE_CHECKING:
-    import numpy as np
 
 #: Most jackknife pseudo-values per comparison: beyond this many examples
 #: they are formed over this many fixed groups of examples (the cost of a
@@ -179,7 +176,7 @@ class PairedTest:
     bound: float | None
     #: Standard error of the worsening, and its degrees of freedom.
     se: float
-    df: int
+    df: float
     #: Test examples compared.
     examples: int
     test: str = TEST_NAME
@@ -217,30 +214,42 @@ def side_value(spec: MetricSpec, side: Predictions, rows: Any = None) -> float:
     return float(np.mean(values))
 
 
-def _pseudo_values(
-    spec: MetricSpec, baseline: Predictions, current: Predictions, sign: float
-) -> tuple[float, np.ndarray]:
-    """(observed worsening, its jackknife pseudo-values)."""
+def _repeat_pseudo_values(spec: MetricSpec, side: Predictions, assignment: Any) -> Any:
+    """The jackknife pseudo-values of each repeat's metric, one row per
+    repeat and one column per group of examples (per example for a metric
+    that is a mean over examples: then they are the examples' own values)."""
     import numpy as np
 
-    n = baseline.rows
     if spec.per_example is not None:
-        base = np.mean([spec.per_example(baseline.y_true, p) for p in baseline.y_pred], axis=0)
-        cur = np.mean([spec.per_example(current.y_true, p) for p in current.y_pred], axis=0)
-        per = sign * (base - cur)
-        return float(per.mean()), per
-    full = sign * (side_value(spec, baseline) - side_value(spec, current))
-    groups = min(n, JACKKNIFE_GROUPS)
-    if groups == n:
-        assignment = np.arange(n)
-    else:  # fixed groups, the same for the same number of examples
-        assignment = np.random.default_rng(0).permutation(n) % groups
-    pseudo = np.empty(groups)
-    for g in range(groups):
-        keep = assignment != g
-        partial = sign * (side_value(spec, baseline, keep) - side_value(spec, current, keep))
-        pseudo[g] = groups * full - (groups - 1) * partial
-    return full, pseudo
+        return np.array([spec.per_example(side.y_true, p) for p in side.y_pred], dtype=float)
+    groups = int(assignment.max()) + 1
+    out = np.empty((side.repeats, groups))
+    for r in range(side.repeats):
+        one = Predictions(
+            index=side.index,
+            y_true=side.y_true,
+            y_pred=side.y_pred[r : r + 1],
+            y_score=None if side.y_score is None else side.y_score[r : r + 1],
+        )
+        full = side_value(spec, one)
+        for g in range(groups):
+            out[r, g] = groups * full - (groups - 1) * side_value(spec, one, assignment != g)
+    return out
+
+
+def _seed_variance(pseudo: Any) -> float:
+    """The part of a side's seed-to-seed variance that every example shares
+    (the whole model got luckier or unluckier), per repeat: the variance of
+    the repeats' metrics less what the examples' own seed noise explains.
+    Zero with a single repeat (nothing to estimate it from)."""
+    import numpy as np
+
+    repeats, groups = pseudo.shape
+    if repeats < 2:
+        return 0.0
+    between = float(np.var(pseudo.mean(axis=1), ddof=1))
+    within = float(np.mean(np.var(pseudo, axis=0, ddof=1)))
+    return float(max(0.0, between - within / groups))
 
 
 def paired_test(
@@ -253,14 +262,27 @@ def paired_test(
     """Test H0 "worsening <= tolerance" on the same test examples.
 
     ``current`` must already be aligned to ``baseline``
-    (:meth:`Predictions.aligned_to`). Raises PredictionsError when the metric
-    cannot be computed on these predictions."""
+    (:meth:`Predictions.aligned_to`). The worsening's variance has two parts:
+    the examples' (the variance of the per-example worsening, each averaged
+    over repeats, over the number of examples) and, with repeats, the part of
+    each side's seed noise that all examples share (see
+    :func:`_seed_variance`), over its repeats; degrees of freedom by
+    Welch-Satterthwaite. Without repeats the second part is zero and this is
+    SciPy's one-sample t-test. Raises PredictionsError when the metric cannot
+    be computed on these predictions."""
     import numpy as np
     from scipy import stats
 
     sign = 1.0 if direction == "higher" else -1.0
+    n = baseline.rows
+    groups = min(n, JACKKNIFE_GROUPS)
+    if groups == n:
+        assignment = np.arange(n)
+    else:  # fixed groups, the same for the same number of examples
+        assignment = np.random.default_rng(0).permutation(n) % groups
     try:
-        worsening, pseudo = _pseudo_values(spec, baseline, current, sign)
+        base = _repeat_pseudo_values(spec, baseline, assignment)
+        cur = _repeat_pseudo_values(spec, current, assignment)
     except PredictionsError:
         raise
     except Exception as exc:  # the metric refused these predictions (one class left...)
@@ -268,14 +290,31 @@ def paired_test(
             f"metric {spec.name!r} could not be recomputed from the predictions: "
             f"{type(exc).__name__}: {exc}"
         ) from None
+    if spec.per_example is not None:
+        worsening = sign * float(base.mean() - cur.mean())
+    else:
+        worsening = sign * (side_value(spec, baseline) - side_value(spec, current))
+    pseudo = sign * (base.mean(axis=0) - cur.mean(axis=0))
     k = len(pseudo)
-    se = float(np.std(pseudo, ddof=1) / math.sqrt(k)) if k > 1 else 0.0
+    parts = [
+        (float(np.var(pseudo, ddof=1)) / k if k > 1 else 0.0, k - 1),
+        (_seed_variance(base) / baseline.repeats, baseline.repeats - 1),
+        (_seed_variance(cur) / current.repeats, current.repeats - 1),
+    ]
+    variance = sum(v for v, _ in parts)
+    se = math.sqrt(variance)
     if not (se > 0 and math.isfinite(se)):
         # Every example moved alike (identical predictions: nothing moved).
-        return PairedTest(worsening, None, None, 0.0, k - 1, baseline.rows)
-    p = float(stats.ttest_1samp(pseudo, tolerance, alternative="greater").pvalue)
-    bound = worsening + float(stats.t.ppf(BOUND_LEVEL, k - 1)) * se
-    return PairedTest(worsening, p, bound, se, k - 1, baseline.rows)
+        return PairedTest(worsening, None, None, 0.0, k - 1, n)
+    df = variance**2 / sum(v**2 / d for v, d in parts if v > 0 and d > 0)
+    if parts[1][0] == parts[2][0] == 0.0:  # the plain one-sample t-test
+        p = float(stats.ttest_1samp(pseudo, tolerance, alternative="greater").pvalue)
+        worsening_mean = float(pseudo.mean())
+    else:
+        worsening_mean = float(pseudo.mean())
+        p = float(stats.t.sf((worsening_mean - tolerance) / se, df))
+    bound = worsening_mean + float(stats.t.ppf(BOUND_LEVEL, df)) * se
+    return PairedTest(worsening, p, bound, se, df, n)
 
 
 def consistency_problem(

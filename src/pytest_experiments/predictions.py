@@ -278,6 +278,8 @@ def sidecar_path(baseline_json: Path) -> Path:
 
 
 _SEP = "::"
+#: The sidecar's array of case ids, in the order of its numbered entries.
+_CASES = "cases"
 
 
 def load_sidecar(path: Path) -> dict[str, Predictions]:
@@ -287,9 +289,20 @@ def load_sidecar(path: Path) -> dict[str, Predictions]:
     try:
         arrays = _read_npz(path)
     except PredictionsError as exc:
-        raise PredictionsError(f"baseline predictions {path}: {exc}") from None
-    cases = sorted({name.rsplit(_SEP, 1)[0] for name in arrays if _SEP in name})
-    return {case: Predictions.from_arrays(arrays, f"{case}{_SEP}") for case in cases}
+        raise PredictionsError(
+            f"baseline predictions {path}: {exc}; accept the baseline again with "
+            "--exp-update-baseline to rewrite it"
+        ) from None
+    cases = arrays.get(_CASES)
+    if cases is None or cases.dtype.kind != "U":
+        raise PredictionsError(
+            f"baseline predictions {path}: no list of cases in it (written by an earlier "
+            "version?); accept the baseline again with --exp-update-baseline to rewrite it"
+        )
+    return {
+        str(case): Predictions.from_arrays(arrays, f"{i}{_SEP}")
+        for i, case in enumerate(cases.tolist())
+    }
 
 
 def update_sidecar(
@@ -310,9 +323,16 @@ def update_sidecar(
             new.pop(case_id, None)
         else:
             new[case_id] = predictions
+    import numpy as np
+
     arrays: dict[str, np.ndarray] = {}
-    for case_id, predictions in new.items():
-        arrays.update(predictions.arrays(f"{case_id}{_SEP}"))
+    # Entries are named by position (a case id can hold characters a zip
+    # member name cannot); the ids themselves are an array of their own.
+    ordered = sorted(new)
+    for i, case_id in enumerate(ordered):
+        arrays.update(new[case_id].arrays(f"{i}{_SEP}"))
+    if arrays:
+        arrays[_CASES] = np.array(ordered, dtype=str)
     if not arrays:
         if path.exists():
             path.unlink()

@@ -469,7 +469,10 @@ class CaseRunner:
                     try:
                         base_predictions = self.baseline_predictions_for(item, case_id)
                     except PredictionsError as exc:
-                        problems.append(("error", str(exc)))
+                        if self.settings.update_baseline:  # the update rewrites it
+                            tracking_notes.append(str(exc))
+                        else:
+                            problems.append(("error", str(exc)))
                 verdict = evaluate(
                     case_id,
                     summaries,
