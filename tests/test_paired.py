@@ -538,11 +538,11 @@ def test_seed_noise_every_example_shares_widens_the_test() -> None:
         truth = rng.uniform(0.6, 0.95, n)  # each example's chance of being right
         y = np.ones(n, dtype=int)
 
-        def fits() -> list[Any]:
+        def fits(chance: Any) -> list[Any]:
             luck = rng.normal(0, 0.04, repeats)  # shared by every example of a fit
-            return [(rng.random(n) < np.clip(truth + u, 0, 1)).astype(int) for u in luck]
+            return [(rng.random(n) < np.clip(chance + u, 0, 1)).astype(int) for u in luck]
 
-        base, cur = side(y, *fits()), side(y, *fits())
+        base, cur = side(y, *fits(truth)), side(y, *fits(truth))
         test = paired_test(ACCURACY, base, cur, "higher", 0.0)
         assert test.p_value is not None
         rejected += test.p_value <= 0.05
