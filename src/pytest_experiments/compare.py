@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from .codec import StoredRun
-from .group_session import declared_case, read_group
+from .group_session import declared_cases, read_group
 from .merge import MISSING, DeclaredCase, Merged, merge_results, run_outcome
 from .settings import COMPARE_BASELINE
 from .stats import Summary
@@ -220,24 +220,18 @@ def compare_session(
     against A, and hand the results to the session (which writes report,
     JSON and summary, applies Holm's correction and sets the exit status).
     Runs when collection ends, on the controller."""
-    import pytest
-
     from .group_session import store_backend
-    from .pytest_internals import PytestChanged
     from .redaction import redact_uri
     from .session import experiment_session
 
     assert settings.compare is not None
     a, b = settings.compare
-    if not items:
-        raise pytest.UsageError(
-            f"{OPTION} {a} {b}: no experiment case was collected; give the paths and "
-            "selection the sessions ran, e.g. pytest experiments/ --exp-compare A B"
-        )
-    try:
-        cases = [declared_case(item, runner) for item in items]
-    except PytestChanged as exc:
-        pytest.exit(str(exc), returncode=pytest.ExitCode.INTERNAL_ERROR)
+    cases = declared_cases(
+        items,
+        runner,
+        f"{OPTION} {a} {b}",
+        "the sessions ran, e.g. pytest experiments/ --exp-compare A B",
+    )
     declarations: dict[str, DeclarationLike] = {
         item.nodeid: runner.declaration(item)  # type: ignore[arg-type]
         for item in items

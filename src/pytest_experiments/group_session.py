@@ -24,6 +24,27 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 
+def declared_cases(
+    items: list[pytest.Item], runner: CaseRunner, option: str, selection: str
+) -> list[DeclaredCase]:
+    """The collected cases as declared, for a command that runs none of them
+    (``--exp-merge``, ``--exp-compare``): a usage error naming ``option``
+    when nothing was collected, and pytest's exit (internal error) when the
+    pytest API that reads skip marks moved."""
+    import pytest
+
+    from .pytest_internals import PytestChanged
+
+    if not items:
+        raise pytest.UsageError(
+            f"{option}: no experiment case was collected; give the paths and selection {selection}"
+        )
+    try:
+        return [declared_case(item, runner) for item in items]
+    except PytestChanged as exc:
+        pytest.exit(str(exc), returncode=pytest.ExitCode.INTERNAL_ERROR)
+
+
 def declared_case(item: pytest.Item, runner: CaseRunner) -> DeclaredCase:
     """What the merge knows of a collected case without running it."""
     import pytest
@@ -123,24 +144,18 @@ def merge_session(
     """``--exp-merge``: read the group's runs for the collected cases and hand
     the results to the session (which writes report, JSON and summary, and
     sets the exit status). Runs when collection ends, on the controller."""
-    import pytest
 
     from .redaction import redact_uri
     from .session import experiment_session
 
     group = settings.merge
     assert group is not None
-    if not items:
-        raise pytest.UsageError(
-            f"--exp-merge {group}: no experiment case was collected; give the paths and "
-            "selection the group ran, e.g. pytest experiments/ --exp-merge NAME"
-        )
-    from .pytest_internals import PytestChanged
-
-    try:
-        cases = [declared_case(item, runner) for item in items]
-    except PytestChanged as exc:
-        pytest.exit(str(exc), returncode=pytest.ExitCode.INTERNAL_ERROR)
+    cases = declared_cases(
+        items,
+        runner,
+        f"--exp-merge {group}",
+        "the group ran, e.g. pytest experiments/ --exp-merge NAME",
+    )
     runs, matched = read_group(settings, {case.file for case in cases}, group)
     merged = merge_results(cases, runs, group, matched)
     merged.uri = redact_uri(settings.tracking_uri)
