@@ -12,7 +12,7 @@ a child for each session. The child is a separate process like any other:
   exactly as :meth:`pytest.Pytester.runpytest_subprocess` would give them,
   with stdin closed and stdout/stderr in files;
 - it runs ``pytest`` the way ``python -m pytest`` does
-  (``_pytest.config._console_main``), and exits through the interpreter's normal
+  (``_internals.console_main``), and exits through the interpreter's normal
   shutdown (atexit handlers, non-daemon threads), so MLflow ends the way it
   does at any process exit;
 - it leads its own process group, so a timeout kills it and any xdist workers.
@@ -34,6 +34,10 @@ What a forked session does not show is what a cold process imports, which is
 why the tests about imports and start-up cost (``test_tracking``) keep
 starting real subprocesses. The zygote is single-threaded when it forks (it
 imports only; checked below), so the child inherits no held lock.
+
+All of this rests on private parts of pytest, xdist and execnet, which
+``_internals.py`` holds and checks: where they are not as the harness knows
+them, nothing is forked and every process starts cold (``forking_off``).
 """
 
 from __future__ import annotations
@@ -60,8 +64,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+import _internals
 import pytest
-from _pytest.pathlib import make_numbered_dir
 
 #: This process's environment before any test changed it: the zygote's
 #: (each child then takes its test's own).
@@ -205,9 +209,9 @@ def runpytest_forked(
     from the zygote: same arguments, working directory, environment
     (``PYTHONPATH`` led by the working directory) and result."""
     __tracebackhide__ = True
-    if os.environ.get("EXPERIMENTS_TESTS_NO_FORK"):  # to compare, or to rule the zygote out
+    if _internals.forking_off():  # to compare, to rule the zygote out, or it cannot fork
         return pytester.runpytest_subprocess(*args, timeout=timeout)
-    base = make_numbered_dir(root=pytester.path, prefix="runpytest-", mode=0o700)
+    base = _internals.make_numbered_dir(pytester.path, "runpytest-")
     argv = [f"--basetemp={base}", *map(str, args)]
     for plugin in pytester.plugins:
         argv = ["-p", str(plugin), *argv]
@@ -267,7 +271,7 @@ def popen_pytest(
     """``python -m pytest args`` in ``cwd`` in a process group of its own,
     stdout and stderr to ``log``, SIGINT at its default (Ctrl-C interrupts
     it): forked from the zygote, or a real subprocess under
-    ``EXPERIMENTS_TESTS_NO_FORK``."""
+    ``EXPERIMENTS_TESTS_NO_FORK`` or where the harness cannot fork."""
     env = dict(os.environ if env is None else env)
     return _popen(args, ["-m", "pytest", *args], cwd, log, env, python=False)
 
@@ -290,7 +294,7 @@ def _popen(
     *,
     python: bool,
 ) -> ForkedPopen | subprocess.Popen[bytes]:
-    if not os.environ.get("EXPERIMENTS_TESTS_NO_FORK"):
+    if not _internals.forking_off():
         return ForkedPopen(forked, cwd, env, log, python=python)
     with open(log, "wb") as out:
         return subprocess.Popen(
@@ -324,13 +328,7 @@ def _preload() -> None:
     import importlib
     import pkgutil
 
-    from _pytest.assertion import install_importhook
-    from _pytest.config import get_config
-
-    config = get_config()
-    hook = install_importhook(config)  # what a session installs first
-    # Private, and the one place that knows which modules a session rewrites.
-    config._mark_plugins_for_rewrite(hook, disable_autoload=False)
+    hook = _internals.install_session_import_hook()  # what a session installs first
     try:
         for entry_point in entry_points(group="pytest11"):
             entry_point.load()
@@ -377,19 +375,6 @@ def _preload() -> None:
     gc.freeze()  # children need not walk (nor copy) what the zygote imported
 
 
-def _fork_workers(python: list[str]) -> None:
-    """Have execnet start popen workers with ``python`` (``_zworker.py``)."""
-    from execnet import gateway_io
-
-    popen_args = gateway_io.popen_args
-
-    def forked_popen_args(spec: Any) -> list[str]:
-        args = popen_args(spec)
-        return args if spec.python else [*python, *args[1:]]
-
-    gateway_io.popen_args = forked_popen_args
-
-
 def _take_over(fds: list[int], request: dict[str, Any]) -> list[str]:
     """Make ``fds`` this process's stdin, stdout and stderr (closing them),
     and take the request's folder and environment; returns PYTHONPATH's
@@ -417,10 +402,7 @@ def _restart_module_state() -> None:
     """Redo what a preloaded module took from the zygote's process at import
     and a session's process would have taken from its own. Each is private
     to its module; a cold session is the reference (test_forked)."""
-    # xdist sends the workers it starts the sys.path it saw when first imported.
-    xdist_plugin = sys.modules.get("xdist.plugin")
-    if xdist_plugin is not None:
-        xdist_plugin._sys_path[:] = sys.path
+    _internals.reset_xdist_sys_path()
 
 
 def _child(
@@ -447,11 +429,9 @@ def _child(
     _restart_module_state()
     sys.argv = [sys.executable, *request["args"]]
     if not request["env"].get("EXPERIMENTS_TESTS_NO_FORK_WORKERS"):
-        _fork_workers(worker_python)
+        _internals.start_popen_workers_with(worker_python)  # _zworker.py
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    from _pytest.config import _console_main  # what ``python -m pytest`` runs
-
-    raise SystemExit(_profiled(request["env"], "session", _console_main))
+    raise SystemExit(_profiled(request["env"], "session", _internals.console_main))
 
 
 def _worker(request: dict[str, Any], fds: list[int], base_path: list[str]) -> None:

@@ -25,10 +25,18 @@ os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 # Imported once, up front: in-process pytester runs unload the modules they
 # import, numpy cannot be imported twice per process, and mlflow's
 # importlib_metadata backport leaves an import hook behind that hides entry points.
+import _internals
 import importlib_metadata  # noqa: F401
 import numpy  # noqa: F401
 import pytest
 from _runs import all_runs
+
+
+def pytest_report_header() -> str:
+    """Whether the harness forks sessions from its zygote, and if not, why
+    (``_internals``): a suite that falls back to cold processes is slower, and
+    says so at the top."""
+    return _internals.report_header()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,5 +1,7 @@
 """The test harness: a session forked from the zygote (``_forked.py``) is the
-session ``runpytest_subprocess`` would start, only cheaper."""
+session ``runpytest_subprocess`` would start, only cheaper; where the private
+parts of pytest, xdist and execnet it rests on are not as it knows them
+(``_internals.py``), every session starts cold instead."""
 
 from __future__ import annotations
 
@@ -12,8 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _internals
 import pytest
 from _forked import ForkedPopen, Zygote, popen_pytest, popen_python, runpytest_forked
+
+#: The tests of the zygote itself, which has nothing to do where sessions start cold.
+needs_fork = pytest.mark.skipif(
+    bool(_internals.forking_off()), reason=f"sessions start cold: {_internals.forking_off()}"
+)
 
 PROBE = """
 import json, os, sys
@@ -69,6 +77,7 @@ def test_a_forked_session_gets_the_tests_folder_environment_and_exit_status(
     assert failed.ret == pytest.ExitCode.TESTS_FAILED
 
 
+@needs_fork
 def test_a_forked_session_past_its_timeout_is_killed_and_the_next_one_runs(
     project: pytest.Pytester,
 ) -> None:
@@ -94,6 +103,7 @@ def test_a_forked_session_past_its_timeout_is_killed_and_the_next_one_runs(
     runpytest_forked(project, "-p", "no:xdist").assert_outcomes(passed=1)
 
 
+@needs_fork
 def test_the_zygote_keeps_no_tests_environment(
     project: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
@@ -129,6 +139,7 @@ def pytest_configure(config):
         json.dump(
             {
                 "pid": os.getpid(),
+                "ppid": os.getppid(),
                 "pgid": os.getpgid(0),
                 "cwd": os.getcwd(),
                 "probe": os.environ.get("FORK_PROBE"),
@@ -141,6 +152,7 @@ def pytest_configure(config):
 """
 
 
+@needs_fork
 def test_xdist_workers_of_a_forked_session_are_forked_too(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,6 +196,7 @@ def test_xdist_workers_of_a_forked_session_are_forked_too(
     assert "crashed while running" in crashed.stdout.str()
 
 
+@needs_fork
 def test_forked_sessions_run_side_by_side_each_with_its_own_workers(
     project: pytest.Pytester,
 ) -> None:
@@ -234,6 +247,7 @@ if __name__ == "__main__":
 """
 
 
+@needs_fork
 def test_a_forked_python_runs_a_module_and_forks_what_it_starts_too(
     project: pytest.Pytester,
 ) -> None:
@@ -258,6 +272,7 @@ def test_a_forked_python_runs_a_module_and_forks_what_it_starts_too(
     assert probe_file(project.path / "parent.json")["child_rc"] == 3
 
 
+@needs_fork
 def test_forked_xdist_workers_past_a_timeout_are_killed(project: pytest.Pytester) -> None:
     project.makeconftest(WORKER_PROBE)
     project.makepyfile(
@@ -285,6 +300,109 @@ def test_forked_xdist_workers_past_a_timeout_are_killed(project: pytest.Pytester
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid) for pid in pids)
+
+
+def test_with_the_known_versions_sessions_workers_and_servers_are_forked(
+    project: pytest.Pytester,
+) -> None:
+    """pytest, xdist and execnet as the harness knows them (versions in
+    ``_internals.KNOWN``, every private name there): the helpers fork. Where
+    they are not, the suite starts everything cold, says why in its header,
+    and this test says why it skips."""
+    if reason := _internals.forking_off():
+        pytest.skip(reason)
+    assert _internals.report_header().startswith("forking: pytest ")
+    project.makeconftest(WORKER_PROBE)
+    project.makepyfile(test_one="def test_one():\n    pass\n")
+    runpytest_forked(project, "-n", "1").assert_outcomes(passed=1)
+    controller = probe_file(project.path / "controller.json")
+    assert controller["ppid"] != os.getpid()  # the zygote's child, not this process's
+    assert probe_file(project.path / "gw0.json")["warm"] is True
+    proc = popen_python(["-c", "pass"], project.path, project.path / "log", dict(os.environ))
+    assert isinstance(proc, ForkedPopen) and proc.wait(timeout=60) == 0
+
+
+@pytest.mark.parametrize("spec", _internals.PRIVATE)
+def test_each_private_name_that_is_gone_turns_forking_off_and_says_which(
+    monkeypatch: pytest.MonkeyPatch, spec: str
+) -> None:
+    name = spec.replace(":", ".")
+    monkeypatch.delenv(_internals.NO_FORK, raising=False)
+    monkeypatch.setenv(_internals.PRETEND_MISSING, name)
+    assert f"{name} is gone (pretended missing)" in str(_internals.forking_off())
+    header = _internals.report_header()
+    assert header.startswith("forking unavailable: "), header
+    assert f"{name} is gone" in header and header.endswith("sessions start cold"), header
+
+
+def test_an_unknown_version_turns_forking_off_unless_told_to_try(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(_internals.NO_FORK, raising=False)
+    monkeypatch.delenv(_internals.FORK_UNKNOWN, raising=False)
+    monkeypatch.setenv(_internals.PRETEND_VERSION, "pytest-xdist=4.0.1,execnet=2.0")
+    reason = str(_internals.unavailable())
+    assert "pytest-xdist 4.0.1 is outside the known range >=3.8,<3.9" in reason
+    assert "execnet 2.0 is outside the known range >=2.1,<2.2" in reason
+    monkeypatch.setenv(_internals.FORK_UNKNOWN, "1")
+    if not _internals.unavailable():  # every private name is there: fork, and say so
+        assert _internals.report_header().endswith(
+            f"outside the known ranges ({_internals.FORK_UNKNOWN})"
+        )
+
+
+def test_with_an_unknown_version_sessions_workers_and_servers_start_cold_and_pass(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade makes the suite slower, never red: the helpers the tests
+    start sessions, workers and servers with start them cold, and they pass."""
+    monkeypatch.delenv(_internals.NO_FORK, raising=False)
+    monkeypatch.delenv(_internals.FORK_UNKNOWN, raising=False)
+    monkeypatch.setenv(_internals.PRETEND_VERSION, "pytest=99.0")
+    assert _internals.report_header().startswith(
+        "forking unavailable: pytest 99.0 is outside the known range >=9.2,<9.3"
+    )
+    project.makeconftest(WORKER_PROBE)
+    project.makepyfile(test_one="def test_one():\n    pass\n\n\ndef test_two():\n    pass\n")
+    runpytest_forked(project, "-n", "2").assert_outcomes(passed=2)
+    assert probe_file(project.path / "controller.json")["ppid"] == os.getpid()
+    for worker in ("gw0", "gw1"):
+        assert probe_file(project.path / f"{worker}.json")["warm"] is False, worker
+
+    proc = popen_pytest(["-p", "no:xdist"], project.path, project.path / "log", dict(os.environ))
+    assert isinstance(proc, subprocess.Popen)
+    assert proc.wait(timeout=120) == pytest.ExitCode.OK, (project.path / "log").read_text()
+    assert probe_file(project.path / "controller.json")["ppid"] == os.getpid()
+
+    project.makepyfile(prober=PROBER)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    server = popen_python(["-m", "prober", "parent"], project.path, project.path / "log", env)
+    assert isinstance(server, subprocess.Popen) and server.wait(timeout=60) == 0
+    assert probe_file(project.path / "parent.json")["warm"] is False
+    assert probe_file(project.path / "parent.json")["child_rc"] == 3
+
+
+def test_the_session_header_says_why_sessions_start_cold() -> None:
+    """The fallback is never silent: a suite that cannot fork says so, and
+    why, at the top of its output."""
+    env = {k: v for k, v in os.environ.items() if k != _internals.NO_FORK}
+    env[_internals.PRETEND_MISSING] = "xdist.plugin._sys_path"
+    root = Path(__file__).parent.parent
+    plugins = ["-p", "no:cacheprovider", "-p", "no:xdist"]
+    listed = subprocess.run(
+        [sys.executable, "-B", "-m", "pytest", "--co", *plugins, f"--rootdir={root}", __file__],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    header = [line for line in listed.stdout.splitlines() if line.startswith("forking")]
+    assert len(header) == 1, listed.stdout  # once
+    assert header[0].startswith("forking unavailable: "), header
+    assert "xdist.plugin._sys_path is gone (pretended missing)" in header[0], header
+    assert header[0].endswith("; sessions start cold"), header
 
 
 def wait_for_files(*paths: Path, timeout: float = 120.0) -> None:
