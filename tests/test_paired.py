@@ -568,3 +568,19 @@ def test_an_unreadable_sidecar_is_an_error_that_says_how_to_fix_it_and_an_update
     result, cases = run(pytester, "-p", "no:xdist", "--exp-update-baseline")
     assert result.ret == 0 and set(outcomes(cases).values()) == {"passed"}
     assert sorted(load_sidecar(sidecar)) == ["exp_det[model=a]", "exp_det[model=b]"]
+
+
+def test_the_same_predictions_again_make_no_test_whatever_the_repeats_spread() -> None:
+    """The committed study at the baseline's own seed: every repeat's
+    predictions are the baseline's. The repeats differ from each other, but
+    nothing moved between the sides: no test (it showed a bound of 2.4e-16)."""
+    rng = np.random.default_rng(12)
+    y = rng.integers(0, 2, 61)
+    fits = []
+    for wrong in (0, 6, 12):  # whole-fit luck: each fit wrong on a longer prefix
+        pred = y.copy()
+        pred[:wrong] = 1 - pred[:wrong]
+        fits.append(pred)
+    for metric in ("accuracy", "f1"):
+        test = paired_test(KNOWN_METRICS[metric], side(y, *fits), side(y, *fits), "higher", 0.02)
+        assert (test.p_value, test.bound, test.worsening) == (None, None, 0.0), metric

@@ -46,6 +46,8 @@ JACKKNIFE_GROUPS = 200
 BOUND_LEVEL = 0.95
 #: Power at which the report states the smallest worsening the gate catches.
 POWER = 0.80
+#: Differences below this are float noise, not a change of prediction.
+FLOAT_NOISE = 1e-12
 #: Relative difference allowed between a returned metric and the same metric
 #: recomputed from the logged predictions.
 CONSISTENCY = 1e-6
@@ -295,7 +297,12 @@ def paired_test(
     else:
         worsening = sign * (side_value(spec, baseline) - side_value(spec, current))
     pseudo = sign * (base.mean(axis=0) - cur.mean(axis=0))
+    pseudo[np.abs(pseudo) < FLOAT_NOISE] = 0.0  # float noise of equal predictions
     k = len(pseudo)
+    if not pseudo.any():
+        # Every example's prediction, averaged over the repeats, is the
+        # baseline's: nothing moved, there is nothing to test.
+        return PairedTest(0.0, None, None, 0.0, k - 1, n)
     parts = [
         (float(np.var(pseudo, ddof=1)) / k if k > 1 else 0.0, k - 1),
         (_seed_variance(base) / baseline.repeats, baseline.repeats - 1),
