@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 if TYPE_CHECKING:
-    from .run import ExperimentRun as ExperimentRun
+    from .experiment_run import ExperimentRun as ExperimentRun
     from .spec import ExperimentSpec as ExperimentSpec
 
 __all__ = ["ExperimentRun", "ExperimentSpec", "experiment"]
@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
     # Imported on first use: pytest loads this package at the start of every
     # run, experiments or not.
     if name == "ExperimentRun":
-        from .run import ExperimentRun
+        from .experiment_run import ExperimentRun
 
         return ExperimentRun
     if name == "ExperimentSpec":

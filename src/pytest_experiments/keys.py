@@ -18,7 +18,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .results import CaseResult
-    from .run import ExperimentRun
+    from .experiment_run import ExperimentRun
 
 # -- on the config ------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ from .settings import (
 )
 
 if TYPE_CHECKING:
-    from .run import ExperimentRun
+    from .experiment_run import ExperimentRun
     from .runner import CaseRunner
 
 
@@ -534,7 +534,7 @@ def seed(request: pytest.FixtureRequest) -> int:
 @pytest.fixture
 def experiment_run(request: pytest.FixtureRequest) -> ExperimentRun:
     """The case's tracked MLflow run (see :class:`pytest_experiments.ExperimentRun`)."""
-    from .run import ExperimentRun
+    from .experiment_run import ExperimentRun
 
     node = request.node
     settings = request.config.stash[SETTINGS_KEY]

@@ -45,7 +45,7 @@ from .predictions import ARTIFACT as PREDICTIONS_ARTIFACT
 from .predictions import Predictions, PredictionsError, load_sidecar, sidecar_path
 from .provenance import Provenance, session_provenance
 from .results import BAD_OUTCOMES, CaseResult, Outcome
-from .run import ExperimentRun
+from .experiment_run import ExperimentRun
 from .settings import Settings
 from .stats import Summary
 from .tags import (
