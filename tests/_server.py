@@ -86,7 +86,8 @@ def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
             building = shared / "mlflow-template.building.db"
             building.unlink(missing_ok=True)
-            store = SqlAlchemyStore(f"sqlite:///{building}", (shared / "template-art").as_uri())
+            artifacts = (shared / "template-art").as_uri()
+            store = SqlAlchemyStore(f"sqlite:///{building}", artifacts)  # type: ignore[no-untyped-call]
             store.engine.dispose()
             os.replace(building, template)
     return template

@@ -149,7 +149,8 @@ class Processes:
             except subprocess.TimeoutExpired:
                 kill_group(proc, grace=5)
             text = log.read_text(encoding="utf-8", errors="replace")
-            finished.append(Finished(args, proc.returncode, text))
+            returncode = proc.returncode if proc.returncode is not None else -1  # never reaped
+            finished.append(Finished(args, returncode, text))
         self.running = []
         return finished
 

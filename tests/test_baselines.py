@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from conftest import store_runs
 from pytest_experiments import baselines
 from pytest_experiments.conditions import FLOAT_NOISE, Tolerance, compare
+from pytest_experiments.results import Direction
 from pytest_experiments.stats import Summary
 
 KNOBS = '''
@@ -737,7 +738,7 @@ def worse_by(baseline: float, current: float, direction: str) -> float:
 @example(baseline=1.0, current=1.5 + 5e-10, tolerance=Tolerance.parse(0.5), direction="lower")
 @example(baseline=-2.0, current=-2.04, tolerance=Tolerance.parse("2%"), direction="higher")
 def test_compare_regresses_exactly_when_worse_beyond_tolerance(
-    baseline: float, current: float, tolerance: Tolerance, direction: str
+    baseline: float, current: float, tolerance: Tolerance, direction: Direction
 ) -> None:
     c = compare("m", baseline, current, direction, tolerance)
     worse = worse_by(baseline, current, direction)
@@ -752,9 +753,9 @@ def test_compare_regresses_exactly_when_worse_beyond_tolerance(
 
 @given(baseline=FINITE, current=FINITE, tolerance=TOLERANCES, direction=DIRECTIONS)
 def test_compare_is_symmetric_in_direction(
-    baseline: float, current: float, tolerance: Tolerance, direction: str
+    baseline: float, current: float, tolerance: Tolerance, direction: Direction
 ) -> None:
-    flipped = "lower" if direction == "higher" else "higher"
+    flipped: Direction = "lower" if direction == "higher" else "higher"
     status = compare("m", baseline, current, direction, tolerance).status
     assert compare("m", -baseline, -current, flipped, tolerance).status == status
 
@@ -765,7 +766,7 @@ def test_compare_is_symmetric_in_direction(
     direction=DIRECTIONS,
 )
 def test_relative_tolerance_scales_with_the_baseline(
-    baseline: float, percent: float, direction: str
+    baseline: float, percent: float, direction: Direction
 ) -> None:
     tolerance = Tolerance.parse(f"{percent!r}%")
     allowed = abs(baseline) * percent / 100

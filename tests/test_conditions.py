@@ -21,6 +21,7 @@ from pytest_experiments.conditions import (
     name_direction,
     regression_message,
 )
+from pytest_experiments.results import Direction
 
 PYTHON_OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -377,7 +378,7 @@ def test_regression_message_names_everything() -> None:
     amount=st.floats(min_value=0, max_value=1e6),
 )
 def test_compare_property_status_follows_gain(
-    baseline: float, current: float, direction: str, amount: float
+    baseline: float, current: float, direction: Direction, amount: float
 ) -> None:
     assume(math.isfinite(current - baseline))
     status = compare("m", baseline, current, direction, Tolerance(amount, False)).status

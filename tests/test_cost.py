@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from _forked import runpytest_forked
-from _runs import all_runs
-from _server import copy_store, read_json, runs_by_name, sqlite_uri, write
+from _runs import all_runs, sqlite_uri
+from _server import copy_store, read_json, runs_by_name, write
 
 from pytest_experiments.cost import CPU, PEAK, WALL, cost_cell
 from pytest_experiments.tags import TAG_METRICS

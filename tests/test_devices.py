@@ -77,7 +77,7 @@ def test_each_worker_sees_its_own_device_from_conftest_on_and_tags_its_runs(
     assert conftests == {"main": None, "gw0": "4", "gw1": "7", "gw2": "4"}
     assert len(cases) == 6
     for worker, device in cases.values():
-        assert device == conftests[worker]
+        assert worker is not None and device == conftests[worker]
     runs = runs_by_name(project.path / "mlflow.db")
     for i in range(6):
         worker, device = cases[f"case-{i}"]

@@ -181,7 +181,9 @@ def test_unparametrised_experiment_takes_fixtures_only(project: pytest.Pytester)
         (("-m", "not params"), ALL_IDS[-2:]),
     ],
 )
-def test_selection_is_precise(study: pytest.Pytester, args: tuple[str, ...], expected: list[str]):
+def test_selection_is_precise(
+    study: pytest.Pytester, args: tuple[str, ...], expected: list[str]
+) -> None:
     assert collected(study, *args) == expected
 
 

@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 from _forked import popen_pytest, runpytest_forked
-from _runs import own_metrics
+from _runs import all_runs, own_metrics, sqlite_uri
 from _server import (
     WAIT_S,
-    all_runs,
     artifact_text,
     assert_no_traceback,
     copy_store,
@@ -29,7 +28,6 @@ from _server import (
     results_by_case,
     running_server,
     runs_by_name,
-    sqlite_uri,
     wait_for,
     write,
 )

@@ -38,7 +38,7 @@ from conftest import store_runs
 from pytest_experiments import baselines
 from pytest_experiments.collection import declaration_for
 from pytest_experiments.conditions import Tolerance, compare, regression_message
-from pytest_experiments.results import CaseResult
+from pytest_experiments.results import CaseResult, Direction
 from pytest_experiments.runner import MetricsError, repeat_seeds, validate_metrics
 from pytest_experiments.stats import Summary, holm, worse_p_value
 from pytest_experiments.verdict import Gate, evaluate, holm_upgrades
@@ -131,7 +131,7 @@ def test_the_p_value_falls_as_the_current_mean_gets_worse(
 @settings(deadline=None)
 @given(samples, st.sampled_from(["higher", "lower"]), st.floats(0, 0.1))
 def test_identical_samples_are_never_a_regression(
-    values: list[float], direction: str, amount: float
+    values: list[float], direction: Direction, amount: float
 ) -> None:
     s = Summary.of(values)
     c = compare("m", s, s, direction, Tolerance(amount, False), threshold=1.0)
@@ -365,6 +365,7 @@ def test_holm_at_the_session_end_upgrades_noise_it_rejects() -> None:
 def test_sequences_and_arrays_are_samples_of_a_metric() -> None:
     got = validate_metrics({"a": 1, "b": [0.1, 0.2], "c": np.array([1.0, 2.0]), "d": (3,)})
     assert got == {"a": [1.0], "b": [0.1, 0.2], "c": [1.0, 2.0], "d": [3.0]}
+    bad: dict[str, Any]
     for bad in ({"a": []}, {"a": ["x"]}, {"a": "0.8"}, {"a": np.ones((2, 2))}, {"a": [True]}):
         with pytest.raises(MetricsError, match="not a number or a sequence of numbers"):
             validate_metrics(bad)

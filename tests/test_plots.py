@@ -34,9 +34,9 @@ from matplotlib.lines import Line2D
 from scipy import stats as scipy_stats
 
 from pytest_experiments import plots
+from pytest_experiments.experiment_run import CURVE_POINTS, ExperimentRun
 from pytest_experiments.reporting import render_markdown
 from pytest_experiments.results import CaseResult, Comparison, SessionInfo
-from pytest_experiments.experiment_run import CURVE_POINTS, ExperimentRun
 from pytest_experiments.stats import Summary
 
 FILE = "experiments/exp_001_sweep.py"

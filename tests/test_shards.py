@@ -53,10 +53,10 @@ def test_three_shards_at_once_against_postgresql_merge_into_one_sessions_report(
     env = environment()
     tracked = ["--exp-tracking-uri", server.uri, "--exp-session-group", group]
     with processes() as started:
-        for shard in (1, 2, 3):
+        for split in (1, 2, 3):
             started.start(
-                root, "-n", "2", "--splits", "3", "--group", str(shard), *tracked,
-                "--exp-json", f"shard{shard}.json", env=env,
+                root, "-n", "2", "--splits", "3", "--group", str(split), *tracked,
+                "--exp-json", f"shard{split}.json", env=env,
             )  # fmt: skip
         started.start(root, "-p", "no:xdist", "--exp-no-tracking", "--exp-json", "single.json")
         *shards, single = started.wait()
@@ -85,9 +85,9 @@ def test_three_shards_at_once_against_postgresql_merge_into_one_sessions_report(
     assert f"Merged: session group {group}, {len(nodeids)} runs of 3 sessions" in report
 
     # One shard again, with a regression, in the same group.
-    shard = next(i for i, part in enumerate(parts, 1) if DRIFTING in part)
+    drifting = next(i for i, part in enumerate(parts, 1) if DRIFTING in part)
     rerun = run(
-        root, "-p", "no:xdist", "--splits", "3", "--group", str(shard), *tracked,
+        root, "-p", "no:xdist", "--splits", "3", "--group", str(drifting), *tracked,
         env={**env, "STUDY_DRIFT": "0.05"},
     )  # fmt: skip
     assert rerun.returncode == 1, rerun.output
@@ -102,5 +102,5 @@ def test_three_shards_at_once_against_postgresql_merge_into_one_sessions_report(
         n: o for n, o in outcomes(root / "single.json").items() if n != DRIFTING
     }
     counts = count_by_nodeid(group_runs(server.uri, group))
-    assert counts == {n: 2 if n in parts[shard - 1] else 1 for n in nodeids}
+    assert counts == {n: 2 if n in parts[drifting - 1] else 1 for n in nodeids}
     assert f"{len(nodeids)} cases from {len(nodeids)} runs of 3 sessions" in merge.output

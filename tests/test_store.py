@@ -58,7 +58,8 @@ def _rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
 def _mlflow_built(db: Path, artifacts: str) -> None:
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-    SqlAlchemyStore(f"sqlite:///{db}", artifacts).engine.dispose()
+    store = SqlAlchemyStore(f"sqlite:///{db}", artifacts)  # type: ignore[no-untyped-call]
+    store.engine.dispose()
 
 
 def test_a_store_from_the_template_is_the_store_mlflow_builds(

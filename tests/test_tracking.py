@@ -19,16 +19,14 @@ from typing import Any
 
 import pytest
 from _forked import runpytest_forked
-from _runs import own_metrics
+from _runs import all_runs, own_metrics, sqlite_uri
 from _server import (
-    all_runs,
     artifact_text,
     assert_no_traceback,
     copy_store,
     read_json,
     results_by_case,
     runs_by_name,
-    sqlite_uri,
     write,
 )
 
