@@ -17,8 +17,8 @@ import pytest
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .results import CaseResult
     from .experiment_run import ExperimentRun
+    from .results import CaseResult
 
 # -- on the config ------------------------------------------------------------------
 

@@ -40,12 +40,12 @@ from .collection import (
 )
 from .cost import CostMeter
 from .discovery import relative_file
+from .experiment_run import ExperimentRun
 from .keys import RESULT_KEY, RUN_KEY, SEED_FIXTURE_KEY
 from .predictions import ARTIFACT as PREDICTIONS_ARTIFACT
 from .predictions import Predictions, PredictionsError, load_sidecar, sidecar_path
 from .provenance import Provenance, session_provenance
 from .results import BAD_OUTCOMES, CaseResult, Outcome
-from .experiment_run import ExperimentRun
 from .settings import Settings
 from .stats import Summary
 from .tags import (

@@ -161,7 +161,7 @@ def _transient(exc: BaseException) -> bool:
 
 
 class MlflowRun:
-    """An active MLflow run (what :class:`~pytest_experiments.experiment_run.ExperimentRun` logs to)."""
+    """An active MLflow run (what :class:`~.experiment_run.ExperimentRun` logs to)."""
 
     def __init__(self, backend: MlflowBackend, run_id: str, experiment_id: str) -> None:
         self._backend = backend
