@@ -1,6 +1,7 @@
-"""Unit and property tests of ``pytest_experiments.collection``: grids, case ids,
-declaration checks, secret masking and experiment-file patterns, plus one check
-that ids are the same in two separate processes."""
+"""Unit and property tests of what experiment collection rests on: value ids
+and secret masking (``ids``), grids (``grids``), declaration checks
+(``declarations``), experiment-file patterns (``discovery``) and the collector
+(``collection``), plus one check that ids are the same in two separate processes."""
 
 from __future__ import annotations
 
@@ -31,19 +32,18 @@ from sklearn.model_selection import ParameterGrid, ParameterSampler
 # modules a run imports): baselines they read must be this Summary.
 import pytest_experiments.stats  # noqa: F401
 from pytest_experiments import ExperimentSpec, experiment
-from pytest_experiments.collection import (
+from pytest_experiments.conditions import DeclarationError, Tolerance
+from pytest_experiments.declarations import declaration_for
+from pytest_experiments.discovery import is_experiment_function, matches_any
+from pytest_experiments.grids import expand_cases
+from pytest_experiments.ids import (
     ID_TEXT_LIMIT,
-    declaration_for,
     describe_estimator,
-    expand_cases,
     format_value,
-    is_experiment_function,
-    is_secret_name,
     mask_secret,
-    matches_any,
     tracked_params,
 )
-from pytest_experiments.conditions import DeclarationError, Tolerance
+from pytest_experiments.redaction import is_secret_name
 
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")
 MASKED = re.compile(r"\*\*\*[0-9a-f]{8}")
@@ -1052,7 +1052,7 @@ def test_estimator_settings_name_the_case_and_its_baseline_entry(project: pytest
 CASE_LOOKUP_CONFTEST = """
 import json
 
-from pytest_experiments.collection import declaration_for
+from pytest_experiments.declarations import declaration_for
 from pytest_experiments.conditions import Tolerance
 
 

@@ -358,8 +358,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     definition = metafunc.definition
     if not is_experiment_item(definition):
         return
-    from .collection import declaration_for, parametrize_values
+    from .collection import parametrize_values
     from .conditions import DeclarationError
+    from .declarations import declaration_for
 
     config = metafunc.config
     runner = _runner(config)

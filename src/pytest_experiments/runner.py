@@ -30,22 +30,18 @@ from .codec import (
     repeat_tags,
     result_tags,
 )
-from .collection import (
-    Case,
-    Declaration,
-    described_in_full,
-    is_secret_name,
-    mask_secret,
-    tracked_params,
-)
 from .cost import CostMeter
+from .declarations import Declaration
 from .discovery import relative_file
+from .experiment_run import ExperimentRun
+from .grids import Case
+from .ids import described_in_full, mask_secret, tracked_params
 from .keys import RESULT_KEY, RUN_KEY, SEED_FIXTURE_KEY
 from .predictions import ARTIFACT as PREDICTIONS_ARTIFACT
 from .predictions import Predictions, PredictionsError, load_sidecar, sidecar_path
 from .provenance import Provenance, session_provenance
+from .redaction import is_secret_name
 from .results import BAD_OUTCOMES, CaseResult, Outcome
-from .experiment_run import ExperimentRun
 from .settings import Settings
 from .stats import Summary
 from .tags import (
