@@ -1,6 +1,7 @@
 """The collector of experiment files: :class:`ExperimentModule` checks every
-experiment's declaration up front and collects its cases;
-:func:`parametrize_values` gives pytest each case's ``pytest.param``.
+experiment's declaration up front and collects its cases, and each case's
+``pytest.param`` (:func:`parametrize_values`) carries the :class:`.grids.Case`
+it runs, which :func:`case_of` reads back from the collected item.
 
 Which files and functions are experiments is :mod:`.discovery`'s job, the
 checks themselves :mod:`.declarations`'. Nothing here imports mlflow.
@@ -15,20 +16,39 @@ import pytest
 
 from .conditions import DeclarationError, problems_of
 from .declarations import Declaration, declaration_for
-from .discovery import is_experiment_function, relative_file
+from .discovery import CASE_MARK, is_experiment_function, relative_file
+from .grids import Case
 from .keys import DECLARED_KEY, SETTINGS_KEY
 
 
 def parametrize_values(declaration: Declaration) -> list[Any]:
-    """``pytest.param`` entries for ``metafunc.parametrize(declaration.argnames, ...)``."""
+    """``pytest.param`` entries for ``metafunc.parametrize(declaration.argnames, ...)``,
+    each marked with its case's ``params`` and with the :class:`.grids.Case`
+    itself (:data:`.discovery.CASE_MARK`, read by :func:`case_of`)."""
     entries = []
     for case in declaration.cases:
         values = [
             dict(case.values) if arg == "params" else case.values[arg]
             for arg in declaration.argnames
         ]
-        entries.append(pytest.param(*values, id=case.id, marks=[pytest.mark.params(**case.mark)]))
+        marks = [pytest.mark.params(**case.mark), getattr(pytest.mark, CASE_MARK).with_args(case)]
+        entries.append(pytest.param(*values, id=case.id, marks=marks))
     return entries
+
+
+def case_of(item: pytest.Item, declaration: Declaration) -> Case:
+    """The case a collected item of *declaration*'s experiment runs: the one
+    its ``pytest.param`` carries (:func:`parametrize_values`), whatever ids
+    pytest made (counters, escapes, a stacked ``parametrize``'s ids joined),
+    or the only case of an experiment that :func:`parametrize_values` does
+    not parametrize (one without params)."""
+    mark = item.get_closest_marker(CASE_MARK)
+    if mark is not None:
+        case: Case = mark.args[0]
+        return case
+    if len(declaration.cases) == 1:
+        return declaration.cases[0]
+    raise LookupError(f"{item.nodeid} carries no {CASE_MARK} mark of {declaration.name}'s cases")
 
 
 class ExperimentModule(pytest.Module):

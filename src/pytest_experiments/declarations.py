@@ -11,10 +11,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import weakref
-from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from . import SPEC_ATTR
@@ -77,64 +75,6 @@ class Declaration:
 
     def tolerance(self, metric: str) -> Tolerance:
         return self.tolerances.get(metric, self.default_tolerance)
-
-    def case(self, id: str) -> Case:
-        """The case a collected item runs, from its id: the part of the item's
-        name in brackets (``item.callspec.id``; "" without params).
-
-        Also the id as pytest made it: non-ASCII text escaped, a counter
-        added to cases whose ids are the same, the ids of the item's own
-        ``parametrize`` marks joined with ``-``. Raises KeyError for an id that
-        names none of the cases."""
-        by_id = self._by_pytest_id
-        found = by_id.get(id)
-        if found is not None:
-            return found
-        if len(self.cases) == 1 and not self.cases[0].id:
-            return self.cases[0]  # no params; the id is from other parametrization
-        joined = [k for k in by_id if k and (id.startswith(f"{k}-") or id.endswith(f"-{k}"))]
-        if joined:
-            return by_id[max(joined, key=len)]
-        raise KeyError(f"{self.name} has no case {id!r}")
-
-    @cached_property
-    def _by_pytest_id(self) -> dict[str, Case]:
-        by_id: dict[str, Case] = {}
-        ids = [case.id for case in self.cases]
-        for variant in (ids, [_ascii_escaped(i) for i in ids]):
-            for case_id, case in zip(_unique_ids(variant), self.cases, strict=True):
-                by_id.setdefault(case_id, case)
-        return by_id
-
-
-_NON_PRINTABLE = {i: f"\\x{i:02x}" for i in (*range(32), *range(127, 256))}
-
-
-def _ascii_escaped(text: str) -> str:
-    """An id as pytest shows it (``_pytest.compat.ascii_escaped``)."""
-    return text.encode("unicode_escape").decode("ascii").translate(_NON_PRINTABLE)
-
-
-def _unique_ids(ids: list[str]) -> list[str]:
-    """The ids as pytest makes them unique (``IdMaker.make_unique_parameterset_ids``):
-    ``n=1_0``, ``n=1_1``, ``x0``, ``x1``."""
-    counts = Counter(ids)
-    if all(count == 1 for count in counts.values()):
-        return ids
-    taken = set(ids)
-    suffixes: dict[str, int] = defaultdict(int)
-    unique = []
-    for case_id in ids:
-        if counts[case_id] > 1:
-            sep = "_" if case_id and case_id[-1].isdigit() else ""
-            new_id = f"{case_id}{sep}{suffixes[case_id]}"
-            while new_id in taken:
-                suffixes[case_id] += 1
-                new_id = f"{case_id}{sep}{suffixes[case_id]}"
-            suffixes[case_id] += 1
-            case_id = new_id
-        unique.append(case_id)
-    return unique
 
 
 def declaration_for(

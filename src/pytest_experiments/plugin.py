@@ -18,6 +18,7 @@ import pytest
 
 from . import hookspecs
 from .discovery import (
+    CASE_MARK,
     REPORT_ENTRY,
     is_experiment_item,
     matches_any,
@@ -260,6 +261,9 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "params(**values): an experiment case's params (select with -m)"
+    )
+    config.addinivalue_line(
+        "markers", f"{CASE_MARK}(case): the experiment case a test runs (set by the plugin)"
     )
     settings = Settings.from_config(config)
     config.stash[SETTINGS_KEY] = settings

@@ -30,6 +30,7 @@ from .codec import (
     repeat_tags,
     result_tags,
 )
+from .collection import case_of
 from .cost import CostMeter
 from .declarations import Declaration
 from .discovery import relative_file
@@ -303,8 +304,7 @@ class CaseRunner:
     def case(self, item: pytest.Item) -> Case:
         """The declared case this item runs."""
         assert isinstance(item, pytest.Function)
-        callspec = getattr(item, "callspec", None)
-        return self.declaration(item).case(callspec.id if callspec is not None else "")
+        return case_of(item, self.declaration(item))
 
     def case_params(self, item: pytest.Item) -> dict[str, Any]:
         """The case's params as shown in results and reports."""
