@@ -1,6 +1,7 @@
-"""Unit and property tests of ``pytest_experiments.collection``: grids, case ids,
-declaration checks, secret masking and experiment-file patterns, plus one check
-that ids are the same in two separate processes."""
+"""Unit and property tests of what experiment collection rests on: value ids
+and secret masking (``ids``), grids (``grids``), declaration checks
+(``declarations``), experiment-file patterns (``discovery``) and the collector
+(``collection``), plus one check that ids are the same in two separate processes."""
 
 from __future__ import annotations
 
@@ -31,19 +32,19 @@ from sklearn.model_selection import ParameterGrid, ParameterSampler
 # modules a run imports): baselines they read must be this Summary.
 import pytest_experiments.stats  # noqa: F401
 from pytest_experiments import ExperimentSpec, experiment
-from pytest_experiments.collection import (
+from pytest_experiments.collection import parametrize_values
+from pytest_experiments.conditions import DeclarationError, Tolerance
+from pytest_experiments.declarations import declaration_for
+from pytest_experiments.discovery import CASE_MARK, is_experiment_function, matches_any
+from pytest_experiments.grids import expand_cases
+from pytest_experiments.ids import (
     ID_TEXT_LIMIT,
-    declaration_for,
     describe_estimator,
-    expand_cases,
     format_value,
-    is_experiment_function,
-    is_secret_name,
     mask_secret,
-    matches_any,
     tracked_params,
 )
-from pytest_experiments.conditions import DeclarationError, Tolerance
+from pytest_experiments.redaction import is_secret_name
 
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")
 MASKED = re.compile(r"\*\*\*[0-9a-f]{8}")
@@ -432,25 +433,23 @@ def test_mark_carries_floats_as_their_id_text() -> None:
     assert case.id == "alpha=0.1-f=1e-05-n=2-s=x-b=False-z=None-m=" + case.display["m"]
 
 
-def test_declaration_finds_a_case_by_its_id() -> None:
+def test_each_param_carries_its_case() -> None:
     @experiment(params={"alpha": [0.1, 1.0], "model": [Estimator(depth=3), Estimator()]})
     def exp_x(alpha: float, model: Estimator) -> dict[str, float]:
         return {}
 
     decl = declare(exp_x)
-    for case in decl.cases:
-        assert decl.case(case.id) is case
-    found = decl.case("alpha=1.0-model=Estimator(depth=3)")
+    entries = parametrize_values(decl)
+    assert len(entries) == len(decl.cases) == 4
+    for entry, case in zip(entries, decl.cases, strict=True):
+        assert entry.id == case.id and list(entry.values) == [case.values[a] for a in decl.argnames]
+        marks = {mark.name: mark for mark in entry.marks}
+        assert set(marks) == {"params", CASE_MARK}
+        assert marks[CASE_MARK].args == (case,) and not marks[CASE_MARK].kwargs
+        assert marks["params"].kwargs == dict(case.mark) and not marks["params"].args
+    found = decl.cases[2]
     assert found.values["alpha"] == 1.0 and found.values["model"].depth == 3
     assert dict(found.display) == {"alpha": 1.0, "model": "Estimator(depth=3)"}
-    with pytest.raises(KeyError, match=r"alpha=0\.5"):
-        decl.case("alpha=0.5-model=Estimator()")
-
-    def exp_plain() -> dict[str, float]:
-        return {}
-
-    plain = declare(exp_plain, "exp_plain")
-    assert plain.case("") is plain.cases[0]
 
 
 class Client:
@@ -1052,18 +1051,19 @@ def test_estimator_settings_name_the_case_and_its_baseline_entry(project: pytest
 CASE_LOOKUP_CONFTEST = """
 import json
 
-from pytest_experiments.collection import declaration_for
+from pytest_experiments.collection import case_of
 from pytest_experiments.conditions import Tolerance
+from pytest_experiments.declarations import declaration_for
 
 
 def pytest_collection_modifyitems(config, items):
     found = {}
     for item in items:
         decl = declaration_for(item.function, item.originalname, Tolerance(0.0, False), None)
-        case = decl.case(item.callspec.id if hasattr(item, "callspec") else "")
+        case = case_of(item, decl)
         for arg in decl.argnames:
             assert case.values[arg] is item.callspec.params[arg], (item.name, arg)
-        found[item.name] = decl.cases.index(case)
+        found[item.name] = [i for i, c in enumerate(decl.cases) if c is case]
     config.rootpath.joinpath("found.json").write_text(json.dumps(found))
 """
 
@@ -1098,9 +1098,10 @@ def exp_plain(extra):
 """
 
 
-def test_declaration_case_finds_every_collected_case(project: pytest.Pytester) -> None:
-    """Also where pytest changes an id: escapes non-ASCII text, tells apart
-    cases whose values look the same, adds its own parametrization."""
+def test_case_of_finds_every_collected_case(project: pytest.Pytester) -> None:
+    """From the mark each case's param carries, also where pytest changes an
+    id: escapes non-ASCII text, tells apart cases whose values look the same,
+    adds its own parametrization."""
     project.makeconftest(CASE_LOOKUP_CONFTEST)
     project.makepyfile(exp_001_lookup=CASE_LOOKUP)
     result = project.runpytest("--exp-no-tracking", "--collect-only", "-q", "-p", "no:xdist")
@@ -1108,10 +1109,10 @@ def test_declaration_case_finds_every_collected_case(project: pytest.Pytester) -
     found = json.loads((project.path / "found.json").read_text())
     names = [line.split("::")[1] for line in result.outlines if "::" in line]
     assert list(found) == names and len(names) == 12
-    assert [found[n] for n in names[:6]] == list(range(6))  # exp_boxes, in case order
+    assert [found[n] for n in names[:6]] == [[i] for i in range(6)]  # exp_boxes, in order
     assert len({n for n in names[:6]}) == 6 and "\\xe9" in names[0]
-    assert [found[n] for n in names[6:10]] == [0, 0, 1, 1]  # exp_more[n=1-1] ...
-    assert [found[n] for n in names[10:]] == [0, 0]
+    assert [found[n] for n in names[6:10]] == [[0], [0], [1], [1]]  # exp_more[n=1-1] ...
+    assert [found[n] for n in names[10:]] == [[0], [0]]
 
 
 BAD_FILE = """

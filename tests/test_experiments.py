@@ -187,6 +187,41 @@ def test_selection_is_precise(
     assert collected(study, *args) == expected
 
 
+SAME_IDS = """
+import pytest
+
+from pytest_experiments import experiment
+
+# 0.1 + 1e-15 has the id of 0.1 (12 significant digits): pytest adds counters
+# to the ids, and the results' params (exact floats) tell the cases apart.
+@pytest.mark.parametrize("extra", ["x", "y"])
+@experiment(params={"alpha": [0.1, 0.1 + 1e-15], "word": ["café", "naïve"]})
+def exp_same(alpha, word, extra):
+    return {"alpha": alpha, "cafe": float(word == "café")}
+"""
+
+
+def test_each_case_runs_with_its_own_params_whatever_its_id(
+    project: pytest.Pytester, mode: str
+) -> None:
+    """Cases whose ids are the same, with non-ASCII text and the project's own
+    ``parametrize`` stacked on: each result names the case that ran."""
+    project.makepyfile(exp_001_same=SAME_IDS)
+    result = run(project, mode, "--strict-markers", "--exp-json", "r.json")
+    result.assert_outcomes(passed=8)
+    cases = results_json(project, "r.json")
+    assert len(cases) == 8 and all("caf\\xe9" in i or "na\\xefve" in i for i in cases), cases
+    seen = []
+    for case_id, case in cases.items():
+        params, metrics = case["params"], case["metrics"]
+        assert params["alpha"] == metrics["alpha"], case_id
+        assert params["word"] == ("café" if metrics["cafe"] else "naïve"), case_id
+        seen.append((params["alpha"], params["word"]))
+    assert sorted(seen) == sorted(
+        [(a, w) for a in (0.1, 0.1 + 1e-15) for w in ("café", "naïve")] * 2
+    )
+
+
 # ------------------------------------------------------------------ never collected twice
 
 

@@ -403,7 +403,7 @@ def test_params_mlflow_refuses_are_handled_visibly_and_secrets_masked(
 
     assert result.ret == 0
     text = output(result)
-    from pytest_experiments.collection import mask_secret
+    from pytest_experiments.ids import mask_secret
 
     key_mask, token_mask = mask_secret("sk-live-abc123"), mask_secret("tok-xyz789")
     assert key_mask != token_mask and key_mask.startswith("***")

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
-from pytest_experiments.collection import described_in_full
 from pytest_experiments.filekey import FileKey, file_key
+from pytest_experiments.ids import described_in_full
 
 literals = st.one_of(
     st.integers(-(10**6), 10**6),

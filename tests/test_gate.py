@@ -36,8 +36,8 @@ from test_baselines import (
 
 from conftest import store_runs
 from pytest_experiments import baselines
-from pytest_experiments.collection import declaration_for
 from pytest_experiments.conditions import Tolerance, compare, regression_message
+from pytest_experiments.declarations import declaration_for
 from pytest_experiments.results import CaseResult, Direction
 from pytest_experiments.runner import MetricsError, repeat_seeds, validate_metrics
 from pytest_experiments.stats import Summary, holm, worse_p_value

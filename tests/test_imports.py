@@ -144,3 +144,23 @@ def test_the_tag_check_finds_a_literal(tmp_path: Path) -> None:
     names = tag_names(tmp_path)
     assert names == {"experiments.a"}
     assert tag_literals(tmp_path, names) == ["runner:4: 'experiments.a'"]
+
+
+def third_party_imports(path: Path) -> set[str]:
+    """The top-level names of what a module imports outside the package (anywhere in it)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found - {"__future__", "pytest_experiments"}
+
+
+def test_ids_grids_and_declaration_checks_are_pure() -> None:
+    """What names values, makes cases and checks declarations runs without
+    pytest, and never imports what it recognises (NumPy, scikit-learn)."""
+    heavy = {"pytest", "_pytest", "mlflow", "numpy", "sklearn", "pandas"}
+    for name in ("ids", "grids", "declarations", "conditions"):
+        assert third_party_imports(PACKAGE / f"{name}.py") & heavy == set(), name
+    assert "pytest" in third_party_imports(PACKAGE / "collection.py")  # the check sees imports

@@ -17,8 +17,8 @@ from scipy import stats as scipy_stats
 from test_baselines import baseline_file, outcomes, run, run_subprocess, set_knobs, write_exp
 
 from pytest_experiments import verdict as verdicts
-from pytest_experiments.collection import declaration_for
 from pytest_experiments.conditions import Tolerance
+from pytest_experiments.declarations import declaration_for
 from pytest_experiments.paired import KNOWN_METRICS, paired_test, user_metric
 from pytest_experiments.predictions import (
     Predictions,

@@ -1,4 +1,5 @@
-"""Expectations, metric direction, tolerances and baseline comparison.
+"""Expectations, metric direction, tolerances and baseline comparison, and
+the errors a malformed declaration raises.
 
 Small pure objects: nothing here imports pytest or mlflow, so every rule can be
 tested (and property-tested) on its own.
@@ -33,6 +34,22 @@ class DeclarationError(ValueError):
 
     The message names the offending text; the collector adds file and experiment.
     """
+
+
+class DeclarationProblems(DeclarationError):
+    """Every problem found in one declaration: ``problems``, one per line of
+    the message."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def problems_of(error: DeclarationError) -> list[str]:
+    """The problems a DeclarationError reports, one line each."""
+    if isinstance(error, DeclarationProblems):
+        return list(error.problems)
+    return [str(error)]
 
 
 _OPS = (">=", "<=", ">", "<")

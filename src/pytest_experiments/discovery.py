@@ -19,6 +19,10 @@ from . import SPEC_ATTR
 #: The key of an experiment entry inside a serialised report (see
 #: ``keys.REPORTS_KEY``).
 REPORT_ENTRY = "pytest_experiments"
+#: The mark on each case's ``pytest.param`` that carries the case it runs
+#: (``collection.parametrize_values``, read back by ``collection.case_of``);
+#: registered by the plugin, and named after it, apart from a project's own marks.
+CASE_MARK = "experiments_case"
 
 
 def matches_any(path: Path, patterns: Iterable[str]) -> bool:

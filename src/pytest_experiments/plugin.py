@@ -18,6 +18,7 @@ import pytest
 
 from . import hookspecs
 from .discovery import (
+    CASE_MARK,
     REPORT_ENTRY,
     is_experiment_item,
     matches_any,
@@ -261,6 +262,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "params(**values): an experiment case's params (select with -m)"
     )
+    config.addinivalue_line(
+        "markers", f"{CASE_MARK}(case): the experiment case a test runs (set by the plugin)"
+    )
     settings = Settings.from_config(config)
     config.stash[SETTINGS_KEY] = settings
     if settings.reads_store and config.pluginmanager.hasplugin("xdist"):
@@ -358,8 +362,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     definition = metafunc.definition
     if not is_experiment_item(definition):
         return
-    from .collection import declaration_for, parametrize_values
+    from .collection import parametrize_values
     from .conditions import DeclarationError
+    from .declarations import declaration_for
 
     config = metafunc.config
     runner = _runner(config)

@@ -30,21 +30,18 @@ from .codec import (
     repeat_tags,
     result_tags,
 )
-from .collection import (
-    Case,
-    Declaration,
-    described_in_full,
-    is_secret_name,
-    mask_secret,
-    tracked_params,
-)
+from .collection import case_of
 from .cost import CostMeter
+from .declarations import Declaration
 from .discovery import relative_file
 from .experiment_run import ExperimentRun
+from .grids import Case
+from .ids import described_in_full, mask_secret, tracked_params
 from .keys import RESULT_KEY, RUN_KEY, SEED_FIXTURE_KEY
 from .predictions import ARTIFACT as PREDICTIONS_ARTIFACT
 from .predictions import Predictions, PredictionsError, load_sidecar, sidecar_path
 from .provenance import Provenance, session_provenance
+from .redaction import is_secret_name
 from .results import BAD_OUTCOMES, CaseResult, Outcome
 from .settings import Settings
 from .stats import Summary
@@ -307,8 +304,7 @@ class CaseRunner:
     def case(self, item: pytest.Item) -> Case:
         """The declared case this item runs."""
         assert isinstance(item, pytest.Function)
-        callspec = getattr(item, "callspec", None)
-        return self.declaration(item).case(callspec.id if callspec is not None else "")
+        return case_of(item, self.declaration(item))
 
     def case_params(self, item: pytest.Item) -> dict[str, Any]:
         """The case's params as shown in results and reports."""
