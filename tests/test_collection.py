@@ -262,7 +262,7 @@ def test_other_values_are_named_by_type_and_a_hash_of_their_repr() -> None:
 
 
 def test_values_that_differ_have_different_ids() -> None:
-    values = [
+    values: list[Any] = [
         [1, 2],
         [2, 1],
         (1, 2),
@@ -1275,7 +1275,7 @@ def test_a_parameter_grid_is_an_explicit_list_of_cases() -> None:
 def test_a_sampler_without_a_fixed_seed_is_a_declaration_error() -> None:
     for state in (None, np.random.RandomState(0), 1.5):
         with pytest.raises(DeclarationError, match=r"random_state=.*ParameterSampler\(\.\.\., "):
-            expand_cases(ParameterSampler({"a": uniform()}, n_iter=2, random_state=state))  # type: ignore[arg-type]
+            expand_cases(ParameterSampler({"a": uniform()}, n_iter=2, random_state=state))
     assert len(expand_cases(ParameterSampler({"a": uniform()}, 2, random_state=np.int64(3)))) == 2
 
 
@@ -1318,7 +1318,8 @@ def test_search_spaces_run_under_xdist_with_exact_values_logged(
 ) -> None:
     """Every worker collects the same sampled cases (xdist refuses to run
     otherwise); each case's run logs the exact values its id abbreviates."""
-    from _server import copy_store, runs_by_name, sqlite_uri
+    from _runs import sqlite_uri
+    from _server import copy_store, runs_by_name
 
     project.makepyfile(exp_search=SEARCH_FILE)
     uri = sqlite_uri(copy_store(template, project.path / "store.db"))

@@ -7,7 +7,7 @@ never imports mlflow, pandas or scikit-learn.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def experiment(func: F, /) -> F: ...
 @overload
 def experiment(
     *,
-    params: Mapping[str, Collection[Any]] | Iterable[Mapping[str, Any]] | None = None,
+    params: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None = None,
     expect: Mapping[str, str] | None = None,
     tolerance: Mapping[str, float | str] | float | str | None = None,
     lower_is_better: Iterable[str] = (),
@@ -59,7 +59,7 @@ def experiment(
     func: F | None = None,
     /,
     *,
-    params: Mapping[str, Collection[Any]] | Iterable[Mapping[str, Any]] | None = None,
+    params: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None = None,
     expect: Mapping[str, str] | None = None,
     tolerance: Mapping[str, float | str] | float | str | None = None,
     lower_is_better: Iterable[str] = (),
