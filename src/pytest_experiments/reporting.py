@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from .conditions import name_direction
 from .results import BAD_OUTCOMES, OUTCOMES, CaseResult, Comparison, SessionInfo
 
 __all__ = [
@@ -224,11 +225,12 @@ def _union(keys: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _direction(results: Sequence[CaseResult], metric: str) -> str:
-    """Direction of *metric* from the first result that states one (default higher)."""
+    """Direction of *metric* from the first result that states one, else by
+    its name (``loss``: lower), as the gate decides an undeclared one."""
     for result in results:
         if metric in result.directions:
             return "lower" if result.directions[metric] == "lower" else "higher"
-    return "higher"
+    return name_direction(metric)
 
 
 def _best(values: Sequence[object], direction: str) -> float | None:
