@@ -164,3 +164,22 @@ def test_ids_grids_and_declaration_checks_are_pure() -> None:
     for name in ("ids", "grids", "declarations", "conditions"):
         assert third_party_imports(PACKAGE / f"{name}.py") & heavy == set(), name
     assert "pytest" in third_party_imports(PACKAGE / "collection.py")  # the check sees imports
+
+
+#: Pure rendering: results in, text (or plot specs) out; matplotlib only
+#: where plots.py draws, imported there when it draws.
+RENDERERS = {"presentation", "reporting"}
+#: What the renderers' shared helpers may build on: plain results and rules.
+PRESENTATION_BASE = {"results", "conditions", "stats"}
+
+
+def test_renderers_import_no_pytest_mlflow_or_matplotlib() -> None:
+    for name in sorted(RENDERERS):
+        found = third_party_imports(PACKAGE / f"{name}.py")
+        assert not found & {"pytest", "_pytest", "mlflow", "matplotlib"}, (name, found)
+
+
+def test_presentation_sits_below_the_renderers() -> None:
+    """The report and the plots share their labels and rules through it, so
+    it imports neither of them, only results and rules."""
+    assert import_graph(PACKAGE)["presentation"] <= PRESENTATION_BASE

@@ -18,8 +18,17 @@ from hypothesis import strategies as st
 
 from pytest_experiments.conditions import LOWER_IS_BETTER_WORDS, direction_for
 from pytest_experiments.plots import PlotSpec, experiment_plots
+from pytest_experiments.presentation import (
+    by_experiment,
+    case_label,
+    direction,
+    half_width,
+    param_text,
+    union,
+)
 from pytest_experiments.reporting import escape_cell, render_markdown
 from pytest_experiments.results import CaseResult, Direction, SessionInfo
+from pytest_experiments.stats import Summary
 
 FILE = "experiments/exp_agree.py"
 EXPERIMENT = "exp_agree"
@@ -50,9 +59,9 @@ def results_for(
 
 def report_direction(markdown: str, metric: str) -> str:
     """The direction the leaderboard ranks *metric* by, as its sentence says."""
-    for direction in ("higher", "lower"):
-        if f"By {escape_cell(metric)} ({direction} is better)." in markdown:
-            return direction
+    for way in ("higher", "lower"):
+        if f"By {escape_cell(metric)} ({way} is better)." in markdown:
+            return way
     raise AssertionError(f"no leaderboard sentence for {metric} in:\n{markdown}")
 
 
@@ -159,3 +168,47 @@ def test_the_report_and_the_plots_write_params_and_case_labels_alike(values: lis
     bars_sweep = specs.get(("exp_bars", "sweep"))
     if bars_sweep is not None and bars_sweep.categories:
         assert list(bars_sweep.categories) == list(dict.fromkeys(bars["kind"]))
+
+
+# ------------------------------------------------------------ the shared helpers
+
+
+def test_a_case_label_is_the_part_in_brackets_else_the_whole_id() -> None:
+    assert case_label("exp[n=1-kind=a]") == "n=1-kind=a"
+    assert case_label("exp") == "exp"
+    assert case_label("exp[a]b") == "exp[a]b"
+
+
+def test_param_text_writes_values_as_the_case_id_does() -> None:
+    assert [param_text(v) for v in (None, 1.0, True, "a b")] == ["None", "1.0", "True", "a b"]
+
+
+def test_union_and_groups_keep_first_seen_order() -> None:
+    assert union([{"b": 1, "a": 2}, ["c", "a"], {}]) == ["b", "a", "c"]
+    a1, b1, a2 = (
+        CaseResult.for_item(f"{file}::{name}[x]", file)
+        for file, name in (("f.py", "a"), ("f.py", "b"), ("f.py", "a"))
+    )
+    other = CaseResult.for_item("g.py::a[x]", "g.py")
+    assert by_experiment([a1, b1, other, a2]) == [[a1, a2], [b1], [other]]
+
+
+def test_a_carried_direction_wins_over_the_name() -> None:
+    plain = CaseResult.for_item("f.py::e[x]", "f.py")
+    declared = CaseResult.for_item("f.py::e[y]", "f.py", directions={"loss": "higher"})
+    assert direction([plain], "loss") == "lower"
+    assert direction([plain, declared], "loss") == "higher"
+    assert direction([plain], "accuracy") == "higher"
+
+
+def test_half_width_needs_a_spread_over_more_than_one_value() -> None:
+    two = Summary.of([1.0, 3.0])
+    result = CaseResult.for_item(
+        "f.py::e[x]",
+        "f.py",
+        metrics={"m": 2.0, "one": 1.0},
+        spread={"m": two.to_dict(), "one": Summary.of([1.0]).to_dict()},
+    )
+    assert half_width(result, "m") == two.half_width()
+    assert half_width(result, "one") is None
+    assert half_width(result, "absent") is None

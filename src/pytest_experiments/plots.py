@@ -36,7 +36,6 @@ import hashlib
 import itertools
 import json
 import math
-import numbers
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,9 +43,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .conditions import name_direction
+from .presentation import (
+    by_experiment,
+    case_label,
+    direction,
+    finite,
+    half_width,
+    param_text,
+    union,
+)
 from .results import CaseResult
-from .stats import Summary
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -159,34 +165,12 @@ class PlotSpec:
 # --------------------------------------------------------------- pure helpers
 
 
-def _number(value: object) -> float | None:
-    """*value* as a finite float when it is a real number (bool excluded)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    try:
-        number = float(value)
-    except (OverflowError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _value_key(value: object) -> tuple[str, object]:
     """Equal for equal param values (``1`` and ``1.0`` alike), hashable for any."""
-    number = _number(value)
+    number = finite(value)
     if number is not None:
         return ("n", number)
-    return ("t", _param_text(value))
-
-
-def _param_text(value: object) -> str:
-    return "None" if value is None else str(value)
-
-
-def _case_label(case_id: str) -> str:
-    start = case_id.find("[")
-    if start != -1 and case_id.endswith("]"):
-        return case_id[start + 1 : -1]
-    return case_id
+    return ("t", param_text(value))
 
 
 def is_log_spaced(values: Iterable[float]) -> bool:
@@ -267,21 +251,6 @@ def plot_names(keys: Sequence[tuple[str, str, str, str]]) -> list[str]:
     return names
 
 
-def _groups(results: Sequence[CaseResult]) -> list[list[CaseResult]]:
-    groups: dict[tuple[str, str], list[CaseResult]] = {}
-    for result in results:
-        groups.setdefault((result.file, result.experiment), []).append(result)
-    return list(groups.values())
-
-
-def _union(keys: Iterable[Iterable[str]]) -> list[str]:
-    seen: dict[str, None] = {}
-    for names in keys:
-        for name in names:
-            seen.setdefault(name, None)
-    return list(seen)
-
-
 def gated_metrics(group: Sequence[CaseResult]) -> list[str]:
     """The metrics of one experiment that its sweep plots show.
 
@@ -289,41 +258,25 @@ def gated_metrics(group: Sequence[CaseResult]) -> list[str]:
     names (``expect``, ``tolerance``, ``lower_is_better``...), with or without
     a baseline; else every metric it returned. Returned metrics first, in order.
     """
-    returned = _union(r.metrics for r in group)
+    returned = union(r.metrics for r in group)
     chosen = (
-        _union([m for m, c in r.comparisons.items() if c.gated] for r in group)
-        or _union(r.gated_metrics for r in group)
-        or _union(r.expect for r in group)
+        union([m for m, c in r.comparisons.items() if c.gated] for r in group)
+        or union(r.gated_metrics for r in group)
+        or union(r.expect for r in group)
     )
     if not chosen:
         return returned
     return [m for m in returned if m in chosen] + [m for m in chosen if m not in returned]
 
 
-def _direction(group: Sequence[CaseResult], metric: str) -> str:
-    """The metric's direction as a case states it, else by its name (``loss``: lower)."""
-    for result in group:
-        if metric in result.directions:
-            return "lower" if result.directions[metric] == "lower" else "higher"
-    return name_direction(metric)
-
-
-def _half_width(result: CaseResult, metric: str) -> float | None:
-    spread = result.spread.get(metric)
-    if not spread or int(spread.get("n", 1)) < 2 or spread.get("std") is None:
-        return None
-    half = Summary.from_dict(spread).half_width()
-    return half if half is not None and math.isfinite(half) else None
-
-
 def _baseline(result: CaseResult, metric: str) -> float | None:
     comparison = result.comparisons.get(metric)
-    return None if comparison is None else _number(comparison.baseline)
+    return None if comparison is None else finite(comparison.baseline)
 
 
 def _swept(params: Sequence[Mapping[str, Any]]) -> list[str]:
     """Params that take more than one value (a missing one counts as a value)."""
-    names = _union(params)
+    names = union(params)
     return [
         name
         for name in names
@@ -333,18 +286,18 @@ def _swept(params: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _series_label(params: Mapping[str, Any], names: Sequence[str]) -> str:
     """The values of *names* in *params* (the legend's title names the params)."""
-    return ", ".join(_param_text(params[n]) if n in params else UNSET for n in names)
+    return ", ".join(param_text(params[n]) if n in params else UNSET for n in names)
 
 
 def _sweep(group: Sequence[CaseResult], metric: str) -> PlotSpec | None:
-    points = [(r, v) for r in group if (v := _number(r.metrics.get(metric))) is not None]
+    points = [(r, v) for r in group if (v := finite(r.metrics.get(metric))) is not None]
     swept = _swept([r.params for r, _ in points])
     if not swept:
         return None
     numeric = [
         name
         for name in swept
-        if all(name in r.params and _number(r.params[name]) is not None for r, _ in points)
+        if all(name in r.params and finite(r.params[name]) is not None for r, _ in points)
     ]
     x_param = numeric[0] if numeric else swept[0]
     others = [name for name in swept if name != x_param]
@@ -352,16 +305,16 @@ def _sweep(group: Sequence[CaseResult], metric: str) -> PlotSpec | None:
     categories: list[str] = []
     if not numeric:
         for result, _ in points:
-            text = _param_text(result.params[x_param]) if x_param in result.params else UNSET
+            text = param_text(result.params[x_param]) if x_param in result.params else UNSET
             if text not in categories:
                 categories.append(text)
 
     def x_of(result: CaseResult) -> float:
         if numeric:
-            value = _number(result.params[x_param])
+            value = finite(result.params[x_param])
             assert value is not None
             return value
-        text = _param_text(result.params[x_param]) if x_param in result.params else UNSET
+        text = param_text(result.params[x_param]) if x_param in result.params else UNSET
         return float(categories.index(text))
 
     by_series: dict[tuple[Any, ...], list[tuple[float, CaseResult, float]]] = {}
@@ -380,7 +333,7 @@ def _sweep(group: Sequence[CaseResult], metric: str) -> PlotSpec | None:
                 label=labels[key] if others else None,
                 x=tuple(x for x, _, _ in members),
                 y=tuple(v for _, _, v in members),
-                err=tuple(_half_width(r, metric) for _, r, _ in members),
+                err=tuple(half_width(r, metric) for _, r, _ in members),
                 baseline=tuple(_baseline(r, metric) for _, r, _ in members),
             )
         )
@@ -395,7 +348,7 @@ def _sweep(group: Sequence[CaseResult], metric: str) -> PlotSpec | None:
         series_params=tuple(others),
         categories=tuple(categories),
         log_x=bool(numeric) and is_log_spaced(x for s in series for x in s.x),
-        direction=_direction(group, metric),
+        direction=direction(group, metric),
         omitted=max(0, len(by_series) - MAX_SERIES),
     )
 
@@ -406,7 +359,7 @@ def _curve(group: Sequence[CaseResult], metric: str) -> PlotSpec | None:
         points = [
             (step, value)
             for step, value in (
-                (_number(p[0]), _number(p[1])) for p in result.curves.get(metric, []) if len(p) == 2
+                (finite(p[0]), finite(p[1])) for p in result.curves.get(metric, []) if len(p) == 2
             )
             if step is not None and value is not None
         ]
@@ -414,7 +367,7 @@ def _curve(group: Sequence[CaseResult], metric: str) -> PlotSpec | None:
             points.sort(key=lambda point: point[0])
             lines.append(
                 Series(
-                    label=_case_label(result.case_id),
+                    label=case_label(result.case_id),
                     x=tuple(s for s, _ in points),
                     y=tuple(v for _, v in points),
                 )
@@ -429,7 +382,7 @@ def _curve(group: Sequence[CaseResult], metric: str) -> PlotSpec | None:
         metric=metric,
         x_label="step",
         series=tuple(lines[:MAX_SERIES]),
-        direction=_direction(group, metric),
+        direction=direction(group, metric),
         omitted=max(0, len(lines) - MAX_SERIES),
     )
 
@@ -442,12 +395,12 @@ def experiment_plots(results: Sequence[CaseResult]) -> list[PlotSpec]:
     logged series. Pure: no matplotlib, no files.
     """
     specs: list[PlotSpec] = []
-    for group in _groups(results):
+    for group in by_experiment(results):
         for metric in gated_metrics(group):
             sweep = _sweep(group, metric)
             if sweep is not None:
                 specs.append(sweep)
-        for metric in _union(r.curves for r in group):
+        for metric in union(r.curves for r in group):
             curve = _curve(group, metric)
             if curve is not None:
                 specs.append(curve)

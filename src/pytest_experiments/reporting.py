@@ -22,7 +22,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .conditions import name_direction
+from .presentation import (
+    as_number,
+    by_experiment,
+    case_label,
+    direction,
+    finite,
+    half_width,
+    param_text,
+    union,
+)
 from .results import BAD_OUTCOMES, OUTCOMES, CaseResult, Comparison, SessionInfo
 
 __all__ = [
@@ -183,61 +192,11 @@ def _safe_url(url: str) -> str | None:
 # ------------------------------------------------------------------ result helpers
 
 
-def _as_number(value: object) -> float | None:
-    """*value* as a float when it is a real number (bool excluded), else None."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+def _best(values: Sequence[object], way: str) -> float | None:
+    kept = [v for v in (finite(value) for value in values) if v is not None]
+    if not kept:
         return None
-    try:
-        return float(value)
-    except (OverflowError, ValueError):
-        return None
-
-
-def _finite(value: object) -> float | None:
-    number = _as_number(value)
-    if number is None or not math.isfinite(number):
-        return None
-    return number
-
-
-def _case_label(case_id: str) -> str:
-    """The part of *case_id* inside its brackets (``n=100``), else the whole id."""
-    start = case_id.find("[")
-    if start != -1 and case_id.endswith("]"):
-        return case_id[start + 1 : -1]
-    return case_id
-
-
-def _group(results: Sequence[CaseResult]) -> list[list[CaseResult]]:
-    """Results grouped by (file, experiment), groups and members in first-seen order."""
-    groups: dict[tuple[str, str], list[CaseResult]] = {}
-    for result in results:
-        groups.setdefault((result.file, result.experiment), []).append(result)
-    return list(groups.values())
-
-
-def _union(keys: Sequence[Mapping[str, Any]]) -> list[str]:
-    seen: dict[str, None] = {}
-    for mapping in keys:
-        for key in mapping:
-            seen.setdefault(key, None)
-    return list(seen)
-
-
-def _direction(results: Sequence[CaseResult], metric: str) -> str:
-    """Direction of *metric* from the first result that states one, else by
-    its name (``loss``: lower), as the gate decides an undeclared one."""
-    for result in results:
-        if metric in result.directions:
-            return "lower" if result.directions[metric] == "lower" else "higher"
-    return name_direction(metric)
-
-
-def _best(values: Sequence[object], direction: str) -> float | None:
-    finite = [v for v in (_finite(value) for value in values) if v is not None]
-    if not finite:
-        return None
-    return min(finite) if direction == "lower" else max(finite)
+    return min(kept) if way == "lower" else max(kept)
 
 
 #: Most decimals a column is padded to; beyond that each value keeps its own form.
@@ -255,12 +214,12 @@ def _column_decimals(values: Sequence[object], halves: Sequence[float | None] = 
     narrowest interval two significant digits instead (``55.8 ± 4.1``, not
     ``55.8486 ± 4``): digits beyond those are noise.
     """
-    finite = [v for v in (_finite(value) for value in values) if v is not None]
-    texts = [format_number(v) for v in finite]
+    kept = [v for v in (finite(value) for value in values) if v is not None]
+    texts = [format_number(v) for v in kept]
     decimals = max((len(t.partition(".")[2]) for t in texts), default=0)
     if any("e" in t for t in texts) or not 0 < decimals <= _MAX_COLUMN_DECIMALS:
         decimals = -1
-    widths = [h for h in (_finite(h) for h in halves) if h is not None and h > 0]
+    widths = [h for h in (finite(h) for h in halves) if h is not None and h > 0]
     if widths and not any("e" in t for t in texts):
         wanted = max(max(0, 1 - math.floor(math.log10(h))) for h in widths)
         if wanted <= _MAX_COLUMN_DECIMALS:
@@ -273,10 +232,10 @@ def _fixed(decimals: int) -> Callable[[object], str]:
     non-finite values and non-numbers unchanged."""
 
     def show(value: object) -> str:
-        number = _finite(value)
+        number = finite(value)
         if number is not None and decimals >= 0:
             return f"{number:.{decimals}f}"
-        if _as_number(value) is not None:
+        if as_number(value) is not None:
             return format_number(value)  # type: ignore[arg-type]
         return "" if value is None else str(value)
 
@@ -290,22 +249,10 @@ def _column_format(
     return _fixed(_column_decimals(values, halves))
 
 
-def _half_width(result: CaseResult, metric: str) -> float | None:
-    """Half-width of the 95% confidence interval of a metric's mean (n > 1), else None."""
-    spread = result.spread.get(metric)
-    if spread and spread.get("n", 1) > 1 and spread.get("std") is not None:
-        from .stats import Summary
-
-        half = Summary.from_dict(spread).half_width()
-        if half is not None and math.isfinite(half):
-            return half
-    return None
-
-
 def _metric_format(group: Sequence[CaseResult], metric: str) -> Callable[[object], str]:
     """:func:`_column_format` for *metric*'s column in *group* (values and intervals)."""
     return _column_format(
-        [r.metrics.get(metric) for r in group], [_half_width(r, metric) for r in group]
+        [r.metrics.get(metric) for r in group], [half_width(r, metric) for r in group]
     )
 
 
@@ -317,7 +264,7 @@ def _delta_format(group: Sequence[CaseResult], metric: str) -> Callable[[object]
     :func:`_column_decimals`), or, when that would mix forms (``+6.688e-05``
     beside ``+0.004``), enough for the largest to keep four significant digits.
     """
-    halves = [_half_width(r, metric) for r in group]
+    halves = [half_width(r, metric) for r in group]
     if any(h is not None for h in halves):
         decimals = _column_decimals([r.metrics.get(metric) for r in group], halves)
         if decimals >= 0:
@@ -326,7 +273,7 @@ def _delta_format(group: Sequence[CaseResult], metric: str) -> Callable[[object]
         d
         for r in group
         if (c := r.comparisons.get(metric)) is not None and c.status != "same"
-        if (d := _finite(c.delta)) is not None and d != 0
+        if (d := finite(c.delta)) is not None and d != 0
     ]
     decimals = _column_decimals(deltas)
     if decimals < 0 and any(not float(d).is_integer() for d in deltas):
@@ -343,24 +290,19 @@ def _delta_format(group: Sequence[CaseResult], metric: str) -> Callable[[object]
 
 def _is_best(value: object, best: float | None, show: Callable[[object], str]) -> bool:
     """Whether *value* shows as the best value (ties as displayed count as best)."""
-    number = _finite(value)
+    number = finite(value)
     return number is not None and best is not None and show(number) == show(best)
-
-
-def _param_text(value: object) -> str:
-    """A parameter value as written: ``1.0`` stays ``1.0`` (it matches the case id)."""
-    return "None" if value is None else str(value)
 
 
 def _delta_metrics(group: Sequence[CaseResult], metrics: Sequence[str]) -> list[str]:
     """Metrics with a baseline comparison in *group*: returned ones first, in order."""
-    compared = _union([r.comparisons for r in group])
+    compared = union([r.comparisons for r in group])
     return [m for m in metrics if m in compared] + [m for m in compared if m not in metrics]
 
 
 def _own_format(value: object) -> str:
     """A number as :func:`format_number` writes it alone (no column to match)."""
-    number = _as_number(value)
+    number = as_number(value)
     return format_number(number) if number is not None else str(value)
 
 
@@ -373,7 +315,7 @@ def _signed(number: float, show: Callable[[object], str] = _own_format) -> str:
 
 def _format_seconds(seconds: float) -> str:
     """``0.43 s`` under a minute, ``2 min 05 s`` under an hour, then ``1 h 02 min``."""
-    number = _as_number(seconds)
+    number = as_number(seconds)
     if number is None or not math.isfinite(number):
         return f"{format_number(seconds)} s"
     if number < 59.995:
@@ -464,7 +406,7 @@ def _p_text(p: float) -> str:
 def _value_text(result: CaseResult, metric: str, show: Callable[[object], str]) -> str:
     """A metric's cell: the mean, with the half width of its 95% interval when n > 1."""
     text = show(result.metrics[metric])
-    half = _half_width(result, metric)
+    half = half_width(result, metric)
     if half is not None:
         text += f" ± {show(half)}"
     return text
@@ -510,8 +452,8 @@ def _experiment_section(
         seen.add((first.file, doc))
         lines += [_escape_block(doc), ""]
 
-    params = _union([r.params for r in group])
-    metrics = _union([r.metrics for r in group])
+    params = union([r.params for r in group])
+    metrics = union([r.metrics for r in group])
     delta_metrics = _delta_metrics(group, metrics)
     # A delta column that would read "= same" in every row is one sentence instead.
     unchanged = [
@@ -527,7 +469,7 @@ def _experiment_section(
         every = "The case matches" if len(group) == 1 else f"All {len(group)} cases match"
         lines += [f"{every} the baseline on {listed}.", ""]
         delta_metrics = [m for m in delta_metrics if m not in unchanged]
-    extras = _union([extra_columns.get(r.nodeid, {}) for r in group])
+    extras = union([extra_columns.get(r.nodeid, {}) for r in group])
     with_runs = any(r.run_id for r in group)
     # Each metric is followed by its delta, so a value and its change read together.
     value_columns: list[tuple[str, str]] = []
@@ -551,14 +493,14 @@ def _experiment_section(
         + ([False] if with_runs else [])
     )
 
-    best = {m: _best([r.metrics.get(m) for r in group], _direction(group, m)) for m in metrics}
+    best = {m: _best([r.metrics.get(m) for r in group], direction(group, m)) for m in metrics}
     shows = {m: _metric_format(group, m) for m in metrics}
     delta_shows = {m: _delta_format(group, m) for m in delta_metrics}
     rows: list[list[str]] = []
     for result in group:
-        row = [escape_cell(_case_label(result.case_id))]
+        row = [escape_cell(case_label(result.case_id))]
         row += [
-            escape_cell(_param_text(result.params[p])) if p in result.params else "" for p in params
+            escape_cell(param_text(result.params[p])) if p in result.params else "" for p in params
         ]
         for kind, metric in value_columns:
             if kind == "value":
@@ -583,7 +525,7 @@ def _experiment_section(
             row.append(_run_cell(result))
         rows.append(row)
     lines += _md_table(header, numeric, rows)
-    if any(_half_width(r, m) is not None for r in group for m in metrics):
+    if any(half_width(r, m) is not None for r in group for m in metrics):
         lines += [
             "",
             "`mean ± h`: the mean of the case's repeats and the half-width h of its "
@@ -671,7 +613,7 @@ def _gate_lines(group: Sequence[CaseResult]) -> list[str]:
     ]
     for metric, pairs in tested.items():
         tests = sorted({f"{c.test} over {c.noise}" for _, c in pairs})
-        cells = ", ".join(f"{_case_label(r.case_id)} {_gate_cell(c)}" for r, c in pairs)
+        cells = ", ".join(f"{case_label(r.case_id)} {_gate_cell(c)}" for r, c in pairs)
         head = f"{metric} (tolerance {pairs[0][1].tolerance}; {'; '.join(tests)})"
         lines.append(f"- {escape_cell(head)}: {escape_cell(cells)}")
     return lines
@@ -753,12 +695,12 @@ def _ranked(
 ) -> tuple[list[tuple[int, str, CaseResult]], int]:
     """The top of *results* by *metric*: (rank, shown value, result) rows, and how
     many ranked cases are left out. Cases without a finite value are not ranked."""
-    direction = _direction(results, metric)
-    scored = [(v, r) for r in results if (v := _finite(r.metrics.get(metric))) is not None]
+    way = direction(results, metric)
+    scored = [(v, r) for r in results if (v := finite(r.metrics.get(metric))) is not None]
     # Stable sort: equal values keep result order.
-    scored.sort(key=lambda item: item[0] if direction == "lower" else -item[0])
+    scored.sort(key=lambda item: item[0] if way == "lower" else -item[0])
     # Shown as in the experiment tables: with intervals, to their precision.
-    show = _column_format([v for v, _ in scored], [_half_width(r, metric) for _, r in scored])
+    show = _column_format([v for v, _ in scored], [half_width(r, metric) for _, r in scored])
     rows: list[tuple[int, str, CaseResult]] = []
     rank = 0
     previous: str | None = None
@@ -786,7 +728,7 @@ def _leaderboard_table(
             str(rank),
             *([escape_cell(result.file)] if with_file else []),
             escape_cell(result.experiment),
-            escape_cell(_case_label(result.case_id)),
+            escape_cell(case_label(result.case_id)),
             escape_cell(shown),
             escape_cell(result.outcome),
         ]
@@ -794,7 +736,7 @@ def _leaderboard_table(
     ]
     numeric = [True, *([False] if with_file else []), False, False, True, False]
     lines = [
-        f"By {escape_cell(metric)} ({_direction(results, metric)} is better).",
+        f"By {escape_cell(metric)} ({direction(results, metric)} is better).",
         "",
         *_md_table([*header, "outcome"], numeric, cells),
     ]
@@ -828,7 +770,7 @@ def _leaderboard(session: SessionInfo, results: Sequence[CaseResult]) -> list[st
     for file, mine in _by_file(results).items():
         metric, why = _file_primary(mine, session.primary_metric)
         ranked = (
-            0 if metric is None else sum(_finite(r.metrics.get(metric)) is not None for r in mine)
+            0 if metric is None else sum(finite(r.metrics.get(metric)) is not None for r in mine)
         )
         table = _leaderboard_table(mine, metric, with_file=False) if metric else None
         if ranked < 2 or table is None:
@@ -961,7 +903,7 @@ def render_markdown(
         f"- Wall time: {escape_cell(_format_seconds(session.wall_time))}",
     ]
     shown_docs: set[tuple[str, str]] = set()
-    for group in _group(results):
+    for group in by_experiment(results):
         lines += [""]
         key = (group[0].file, group[0].experiment)
         lines += _experiment_section(group, extra_columns, plots.get(key, ()), shown_docs)
@@ -1133,7 +1075,7 @@ def _terminal_delta(
 def _terminal_group(group: Sequence[CaseResult], width: int) -> list[str]:
     first = group[0]
     lines = _wrap(_plain(f"{first.experiment} ({first.file})"), width)
-    metrics = _union([r.metrics for r in group])
+    metrics = union([r.metrics for r in group])
     moved = {
         m for r in group for m, comparison in r.comparisons.items() if comparison.status != "same"
     }
@@ -1141,7 +1083,7 @@ def _terminal_group(group: Sequence[CaseResult], width: int) -> list[str]:
     shows = {m: _metric_format(group, m) for m in metrics}
     delta_shows = {m: _delta_format(group, m) for m in moved}
     names = [*metrics, *delta_only]
-    labels = [_plain(_case_label(r.case_id)) for r in group]
+    labels = [_plain(case_label(r.case_id)) for r in group]
     tails = [f"{_plain(_outcome_text(r))}  {_format_seconds(r.duration)}" for r in group]
     cells = [
         [
@@ -1204,7 +1146,7 @@ def render_terminal(
     counted on the last line.
     """
     lines: list[str] = []
-    for group in _group(results):
+    for group in by_experiment(results):
         if lines:
             lines.append("")
         lines += _terminal_group(group, width)
