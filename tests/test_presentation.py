@@ -2,7 +2,8 @@
 
 A metric's direction (which way is better), a case's label and a param's
 text are shown by the Markdown report (bold best values, the leaderboard),
-by the plots (y label, legend, categories) and decided by the gate
+by the plots (y label, legend, categories), by the parent run's best case
+and decided by the gate
 (:func:`~pytest_experiments.conditions.direction_for`). These tests read
 each from the public output and check they agree, for generated results.
 """
@@ -17,6 +18,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pytest_experiments.conditions import LOWER_IS_BETTER_WORDS, direction_for
+from pytest_experiments.parents import best_case
 from pytest_experiments.plots import PlotSpec, experiment_plots
 from pytest_experiments.presentation import (
     by_experiment,
@@ -103,6 +105,9 @@ def test_the_report_the_plots_and_the_gate_agree_on_a_metrics_direction(
     assert report_direction(markdown, metric) == gate
     best = values.index(min(values) if gate == "lower" else max(values))
     assert bold_cases(markdown, metric) == [f"n={best}"]
+    # The parent run's best case (its tag and metrics) is the report's.
+    chosen = best_case(results, metric)
+    assert chosen is not None and case_label(chosen.case_id) == f"n={best}"
 
     specs = experiment_plots(results)
     assert plot_of(specs, metric, "sweep").direction == gate

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .presentation import direction
 from .results import BAD_OUTCOMES, CaseResult, SessionInfo
 from .tags import TAG_BEST_CASE, TAG_BEST_RUN, TAG_FAILED, TAG_OUTCOMES, TAG_PRIMARY_METRIC
 
@@ -26,10 +27,11 @@ _RANKED = frozenset({"passed", "new", "failed", "regressed"})
 
 
 def best_case(results: Sequence[CaseResult], metric: str | None) -> CaseResult | None:
-    """The case with the best finite value of ``metric`` (by its direction)
-    among cases that produced metrics; the first of equals."""
+    """The case with the best finite value of ``metric`` (by its direction,
+    as the report ranks it) among cases that produced metrics; the first of equals."""
     if metric is None:
         return None
+    lower = direction(results, metric) == "lower"
     best: CaseResult | None = None
     for result in results:
         value = result.metrics.get(metric)
@@ -38,7 +40,6 @@ def best_case(results: Sequence[CaseResult], metric: str | None) -> CaseResult |
         if best is None:
             best = result
             continue
-        lower = result.directions.get(metric, "higher") == "lower"
         current = best.metrics[metric]
         if (value < current) if lower else (value > current):
             best = result
