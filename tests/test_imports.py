@@ -1,4 +1,5 @@
-"""The shape of src/: no import circle, and tag names spelled in one place.
+"""The shape of src/: no import circle, tag names spelled in one place, and
+the renderers' shared helpers below them.
 
 Static checks over the source (``ast``), no import of the plugin: every
 ``from .x import`` (or ``from pytest_experiments.x import``) counts, at
@@ -168,7 +169,7 @@ def test_ids_grids_and_declaration_checks_are_pure() -> None:
 
 #: Pure rendering: results in, text (or plot specs) out; matplotlib only
 #: where plots.py draws, imported there when it draws.
-RENDERERS = {"presentation", "reporting"}
+RENDERERS = {"presentation", "formatting", "reporting"}
 #: What the renderers' shared helpers may build on: plain results and rules.
 PRESENTATION_BASE = {"results", "conditions", "stats"}
 
@@ -179,7 +180,10 @@ def test_renderers_import_no_pytest_mlflow_or_matplotlib() -> None:
         assert not found & {"pytest", "_pytest", "mlflow", "matplotlib"}, (name, found)
 
 
-def test_presentation_sits_below_the_renderers() -> None:
-    """The report and the plots share their labels and rules through it, so
-    it imports neither of them, only results and rules."""
-    assert import_graph(PACKAGE)["presentation"] <= PRESENTATION_BASE
+def test_shared_helpers_sit_below_the_renderers() -> None:
+    """The report and the plots share labels and rules through presentation,
+    numbers and text through formatting: those import none of the renderers."""
+    graph = import_graph(PACKAGE)
+    assert graph["presentation"] <= PRESENTATION_BASE
+    assert graph["formatting"] <= PRESENTATION_BASE | {"presentation"}
+    assert {"reporting", "plots"}.isdisjoint(graph["presentation"] | graph["formatting"])

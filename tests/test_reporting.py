@@ -1,4 +1,6 @@
-"""Unit tests of the pure rendering functions in ``pytest_experiments.reporting``.
+"""Unit tests of the pure rendering functions: the Markdown, terminal and
+JSON report (``pytest_experiments.reporting``) and the number formatting
+(``.formatting``).
 
 The Markdown is checked through a small GitHub-table parser written here
 (cells split on unescaped ``|``, escapes undone), not by comparing with the
@@ -23,11 +25,10 @@ from _markdown import cell_value as bold_value
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_experiments.formatting import format_number, outcome_counts
 from pytest_experiments.reporting import (
     choose_primary_metric,
     escape_cell,
-    format_number,
-    outcome_counts,
     render_json,
     render_markdown,
     render_terminal,

@@ -2,9 +2,10 @@
 
 One home for what :mod:`.reporting` (Markdown and terminal) and :mod:`.plots` must
 agree on: a case's label, a param value's text, the metrics (or params) of
-several results in first-seen order, results grouped by experiment, which way
-a metric is better and the half width of a mean's 95% confidence interval.
-Pure: nothing here imports pytest, mlflow or matplotlib.
+several results in first-seen order, results grouped by experiment, the
+metrics compared with a baseline, which way a metric is better and the half
+width of a mean's 95% confidence interval. Pure: nothing here imports
+pytest, mlflow or matplotlib.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "as_number",
     "by_experiment",
     "case_label",
+    "delta_metrics",
     "direction",
     "finite",
     "half_width",
@@ -73,6 +75,12 @@ def by_experiment(results: Sequence[CaseResult]) -> list[list[CaseResult]]:
     for result in results:
         groups.setdefault((result.file, result.experiment), []).append(result)
     return list(groups.values())
+
+
+def delta_metrics(group: Sequence[CaseResult], metrics: Sequence[str]) -> list[str]:
+    """Metrics with a baseline comparison in *group*: returned ones first, in order."""
+    compared = union([r.comparisons for r in group])
+    return [m for m in metrics if m in compared] + [m for m in compared if m not in metrics]
 
 
 def direction(results: Sequence[CaseResult], metric: str) -> Direction:

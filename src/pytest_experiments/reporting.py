@@ -2,7 +2,9 @@
 
 Nothing here does I/O or imports pytest or mlflow; the plugin hands in
 :class:`~pytest_experiments.results.CaseResult` records and writes the text
-these functions return.
+these functions return. Numbers, durations and outcome counts are written as
+:mod:`.formatting` writes them, labels and directions as
+:mod:`.presentation` decides them.
 
 Markdown safety: every table cell, heading and header value goes through
 :func:`escape_cell`, so parameter values such as ``a|b``, ``<b>x</b>``,
@@ -17,43 +19,46 @@ import json
 import math
 import numbers
 import re
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from .formatting import (
+    LINE_BREAKS,
+    column_format,
+    counts_text,
+    delta_format,
+    format_number,
+    format_seconds,
+    metric_format,
+    outcome_counts,
+    outcome_text,
+    own_format,
+    plain,
+    plural,
+    signed,
+    strip_controls,
+)
 from .presentation import (
-    as_number,
     by_experiment,
     case_label,
+    delta_metrics,
     direction,
     finite,
     half_width,
     param_text,
     union,
 )
-from .results import BAD_OUTCOMES, OUTCOMES, CaseResult, Comparison, SessionInfo
+from .results import BAD_OUTCOMES, CaseResult, Comparison, SessionInfo
 
 __all__ = [
     "choose_primary_metric",
     "escape_cell",
     "file_primary_metric",
-    "format_number",
-    "outcome_counts",
     "render_json",
     "render_markdown",
     "render_terminal",
 ]
-
-#: What a line break inside a cell becomes (visible, and not HTML).
-LINE_BREAK_MARK = " ⏎ "
-
-# Every sequence ``str.splitlines`` treats as a line boundary.
-_LINE_BREAKS = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
-# ANSI escape sequences (colours in assertion messages), removed before display.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-# Bidirectional overrides and isolates ("Trojan Source" reordering).
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 # Markdown/HTML-significant characters and their escaped form. ``\`` first in
 # meaning only: ``str.translate`` maps each character once, so no double escape.
@@ -75,6 +80,7 @@ _MARKDOWN_ESCAPES = {
 _ESCAPE_TABLE: dict[int, str | None] = {ord(k): v for k, v in _MARKDOWN_ESCAPES.items()}
 _ESCAPE_TABLE[ord("\t")] = " "
 
+#: How a delta's status reads after its number.
 _DELTA_MARKS = {
     "better": "▲ better",
     "same": "= same",
@@ -94,46 +100,6 @@ _TERMINAL_DELTA_MARKS = {
 # --------------------------------------------------------------------------- text
 
 
-def _strip_controls(text: str, keep: str = "") -> str:
-    """Remove control characters (except those in *keep*), bidi overrides, surrogates."""
-    text = _ANSI.sub("", text)
-    return "".join(
-        ch
-        for ch in text
-        if ch in keep or not (unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI_CONTROLS)
-    )
-
-
-def _plain(text: str) -> str:
-    """One line of display text: line breaks shown as a mark, controls removed."""
-    text = _LINE_BREAKS.sub(LINE_BREAK_MARK, text)
-    return _strip_controls(text, keep="\t").replace("\t", " ")
-
-
-def format_number(value: float) -> str:
-    """Format a metric value compactly.
-
-    Integers stay integers (``100``). Values of magnitude at least 1 keep up to
-    four decimals without trailing zeros (``1234.5``, ``12.3457``); smaller
-    values keep four significant digits (``0.8525``, ``0.01235``, ``1e-07``).
-    Non-finite values are ``nan``, ``inf`` and ``-inf``.
-    """
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    number = float(value)
-    if math.isnan(number):
-        return "nan"
-    if math.isinf(number):
-        return "inf" if number > 0 else "-inf"
-    if number == 0:
-        return "0"
-    if 1 <= abs(number) < 1e15:
-        return f"{number:.4f}".rstrip("0").rstrip(".")
-    return f"{number:.4g}"
-
-
 def escape_cell(value: object) -> str:
     """Text for one Markdown table cell (or inline text) that cannot break out.
 
@@ -150,7 +116,7 @@ def escape_cell(value: object) -> str:
         text = format_number(value)  # type: ignore[arg-type]
     else:
         text = str(value)
-    return _plain(text).translate(_ESCAPE_TABLE)
+    return plain(text).translate(_ESCAPE_TABLE)
 
 
 def _escape_block(value: object) -> str:
@@ -173,8 +139,8 @@ def _first_paragraph(doc: str | None) -> str:
 
 def _code_block(text: str) -> list[str]:
     """A fenced code block that *text* cannot close early."""
-    text = _LINE_BREAKS.sub("\n", text.replace("\r\n", "\n"))
-    text = _strip_controls(text, keep="\n\t")
+    text = LINE_BREAKS.sub("\n", text.replace("\r\n", "\n"))
+    text = strip_controls(text, keep="\n\t")
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return [fence + "text", *text.split("\n"), fence]
@@ -199,154 +165,10 @@ def _best(values: Sequence[object], way: str) -> float | None:
     return min(kept) if way == "lower" else max(kept)
 
 
-#: Most decimals a column is padded to; beyond that each value keeps its own form.
-_MAX_COLUMN_DECIMALS = 6
-
-
-def _column_decimals(values: Sequence[object], halves: Sequence[float | None] = ()) -> int:
-    """The decimals one column's numbers are written with; -1: each its own form.
-
-    Each value first gets :func:`format_number`; when all finite ones are plain
-    decimals (no exponent), they are all written with the most decimals any of
-    them needs (``0.8`` next to ``0.8235`` becomes ``0.8000``), so a right
-    aligned column lines up. When some values have a confidence interval
-    (*halves*: its half-widths), the column keeps the decimals that give the
-    narrowest interval two significant digits instead (``55.8 ± 4.1``, not
-    ``55.8486 ± 4``): digits beyond those are noise.
-    """
-    kept = [v for v in (finite(value) for value in values) if v is not None]
-    texts = [format_number(v) for v in kept]
-    decimals = max((len(t.partition(".")[2]) for t in texts), default=0)
-    if any("e" in t for t in texts) or not 0 < decimals <= _MAX_COLUMN_DECIMALS:
-        decimals = -1
-    widths = [h for h in (finite(h) for h in halves) if h is not None and h > 0]
-    if widths and not any("e" in t for t in texts):
-        wanted = max(max(0, 1 - math.floor(math.log10(h))) for h in widths)
-        if wanted <= _MAX_COLUMN_DECIMALS:
-            decimals = wanted
-    return decimals
-
-
-def _fixed(decimals: int) -> Callable[[object], str]:
-    """Numbers with *decimals* decimals (-1: :func:`format_number`'s own form);
-    non-finite values and non-numbers unchanged."""
-
-    def show(value: object) -> str:
-        number = finite(value)
-        if number is not None and decimals >= 0:
-            return f"{number:.{decimals}f}"
-        if as_number(value) is not None:
-            return format_number(value)  # type: ignore[arg-type]
-        return "" if value is None else str(value)
-
-    return show
-
-
-def _column_format(
-    values: Sequence[object], halves: Sequence[float | None] = ()
-) -> Callable[[object], str]:
-    """How the numbers of one metric column are shown (see :func:`_column_decimals`)."""
-    return _fixed(_column_decimals(values, halves))
-
-
-def _metric_format(group: Sequence[CaseResult], metric: str) -> Callable[[object], str]:
-    """:func:`_column_format` for *metric*'s column in *group* (values and intervals)."""
-    return _column_format(
-        [r.metrics.get(metric) for r in group], [half_width(r, metric) for r in group]
-    )
-
-
-def _delta_format(group: Sequence[CaseResult], metric: str) -> Callable[[object], str]:
-    """How the deltas of *metric* in *group* are shown: all with the same decimals.
-
-    With intervals, those of the metric's values (a delta is no more precise
-    than the means it joins); else those the deltas need (see
-    :func:`_column_decimals`), or, when that would mix forms (``+6.688e-05``
-    beside ``+0.004``), enough for the largest to keep four significant digits.
-    """
-    halves = [half_width(r, metric) for r in group]
-    if any(h is not None for h in halves):
-        decimals = _column_decimals([r.metrics.get(metric) for r in group], halves)
-        if decimals >= 0:
-            return _fixed(decimals)
-    deltas = [
-        d
-        for r in group
-        if (c := r.comparisons.get(metric)) is not None and c.status != "same"
-        if (d := finite(c.delta)) is not None and d != 0
-    ]
-    decimals = _column_decimals(deltas)
-    if decimals < 0 and any(not float(d).is_integer() for d in deltas):
-        largest = max(abs(d) for d in deltas)
-        if largest < 1e15:
-            wanted = max(0, 3 - math.floor(math.log10(largest)))
-            # ...and never so few that a smaller delta shows as 0 (+0.5 beside
-            # +999940 is +0.5, not +0).
-            smallest = min(abs(d) for d in deltas)
-            wanted = max(wanted, -math.floor(math.log10(smallest)))
-            decimals = wanted if wanted <= _MAX_COLUMN_DECIMALS else -1
-    return _fixed(decimals)
-
-
 def _is_best(value: object, best: float | None, show: Callable[[object], str]) -> bool:
     """Whether *value* shows as the best value (ties as displayed count as best)."""
     number = finite(value)
     return number is not None and best is not None and show(number) == show(best)
-
-
-def _delta_metrics(group: Sequence[CaseResult], metrics: Sequence[str]) -> list[str]:
-    """Metrics with a baseline comparison in *group*: returned ones first, in order."""
-    compared = union([r.comparisons for r in group])
-    return [m for m in metrics if m in compared] + [m for m in compared if m not in metrics]
-
-
-def _own_format(value: object) -> str:
-    """A number as :func:`format_number` writes it alone (no column to match)."""
-    number = as_number(value)
-    return format_number(number) if number is not None else str(value)
-
-
-def _signed(number: float, show: Callable[[object], str] = _own_format) -> str:
-    text = show(number)
-    if (number > 0) and not text.startswith("+"):
-        return "+" + text
-    return text
-
-
-def _format_seconds(seconds: float) -> str:
-    """``0.43 s`` under a minute, ``2 min 05 s`` under an hour, then ``1 h 02 min``."""
-    number = as_number(seconds)
-    if number is None or not math.isfinite(number):
-        return f"{format_number(seconds)} s"
-    if number < 59.995:
-        return f"{number:.2f} s"
-    whole = round(number)
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
-
-
-def _counts_text(results: Sequence[CaseResult], collection_errors: int = 0) -> str:
-    counts = outcome_counts(results)
-    parts = [f"{count} {outcome}" for outcome, count in counts.items() if count]
-    cached = sum(1 for r in results if r.cached_from)
-    more = f" ({cached} cached: not run again)" if cached else ""
-    text = (", ".join(parts) + more) if parts else "no cases"
-    if collection_errors:
-        text += f"; {_plural(collection_errors, 'collection error')}"
-    return text
-
-
-def outcome_counts(results: Sequence[CaseResult]) -> dict[str, int]:
-    """Number of results per outcome: every outcome of ``OUTCOMES`` in order, zeros included.
-
-    An outcome not in ``OUTCOMES`` (a newer plugin, a hand-made result) is
-    counted after them, in first-seen order, so the counts always add up.
-    """
-    counts = dict.fromkeys(OUTCOMES, 0)
-    for result in results:
-        counts[result.outcome] = counts.get(result.outcome, 0) + 1
-    return counts
 
 
 def choose_primary_metric(results: Sequence[CaseResult], configured: str | None) -> str | None:
@@ -385,7 +207,7 @@ def _md_table(
     return [_md_row(header), _md_row(separator), *(_md_row(row) for row in rows)]
 
 
-def _delta_cell(comparison: Comparison, show: Callable[[object], str] = _own_format) -> str:
+def _delta_cell(comparison: Comparison, show: Callable[[object], str] = own_format) -> str:
     c = comparison
     mark = _DELTA_MARKS.get(c.status, c.status)
     if c.status == "same":
@@ -393,10 +215,10 @@ def _delta_cell(comparison: Comparison, show: Callable[[object], str] = _own_for
         return escape_cell(mark)
     if not c.gated and c.status != "better":
         # Shown for information: it cannot fail the case, so no alarm.
-        return escape_cell(f"{_signed(c.delta, show)} (not gated)")
+        return escape_cell(f"{signed(c.delta, show)} (not gated)")
     if c.status in ("noise", "regressed") and c.p_value is not None:
         mark = mark[:-1] + f", p={_p_text(c.p_value)})"
-    return escape_cell(f"{_signed(c.delta, show)} {mark}")
+    return escape_cell(f"{signed(c.delta, show)} {mark}")
 
 
 def _p_text(p: float) -> str:
@@ -429,11 +251,6 @@ def _run_link(run_id: str | None, run_url: str | None) -> str:
     return ""
 
 
-def _outcome_text(result: CaseResult) -> str:
-    """The outcome, marked when the case was not run again (--exp-cache)."""
-    return f"{result.outcome} (cached)" if result.cached_from else result.outcome
-
-
 def _experiment_section(
     group: Sequence[CaseResult],
     extra_columns: Mapping[str, Mapping[str, str]],
@@ -454,11 +271,11 @@ def _experiment_section(
 
     params = union([r.params for r in group])
     metrics = union([r.metrics for r in group])
-    delta_metrics = _delta_metrics(group, metrics)
+    compared = delta_metrics(group, metrics)
     # A delta column that would read "= same" in every row is one sentence instead.
     unchanged = [
         m
-        for m in delta_metrics
+        for m in compared
         if all(
             r.comparisons.get(m) is not None and r.comparisons[m].status == "same" for r in group
         )
@@ -468,16 +285,16 @@ def _experiment_section(
         listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
         every = "The case matches" if len(group) == 1 else f"All {len(group)} cases match"
         lines += [f"{every} the baseline on {listed}.", ""]
-        delta_metrics = [m for m in delta_metrics if m not in unchanged]
+        compared = [m for m in compared if m not in unchanged]
     extras = union([extra_columns.get(r.nodeid, {}) for r in group])
     with_runs = any(r.run_id for r in group)
     # Each metric is followed by its delta, so a value and its change read together.
     value_columns: list[tuple[str, str]] = []
     for metric in metrics:
         value_columns.append(("value", metric))
-        if metric in delta_metrics:
+        if metric in compared:
             value_columns.append(("delta", metric))
-    value_columns += [("delta", m) for m in delta_metrics if m not in metrics]
+    value_columns += [("delta", m) for m in compared if m not in metrics]
     first_delta = next((m for kind, m in value_columns if kind == "delta"), None)
 
     header = ["case"]
@@ -494,8 +311,8 @@ def _experiment_section(
     )
 
     best = {m: _best([r.metrics.get(m) for r in group], direction(group, m)) for m in metrics}
-    shows = {m: _metric_format(group, m) for m in metrics}
-    delta_shows = {m: _delta_format(group, m) for m in delta_metrics}
+    shows = {m: metric_format(group, m) for m in metrics}
+    delta_shows = {m: delta_format(group, m) for m in compared}
     rows: list[list[str]] = []
     for result in group:
         row = [escape_cell(case_label(result.case_id))]
@@ -520,7 +337,7 @@ def _experiment_section(
                 row.append("")
         mine = extra_columns.get(result.nodeid, {})
         row += [escape_cell(mine.get(extra)) for extra in extras]
-        row += [escape_cell(_outcome_text(result)), escape_cell(_format_seconds(result.duration))]
+        row += [escape_cell(outcome_text(result)), escape_cell(format_seconds(result.duration))]
         if with_runs:
             row.append(_run_cell(result))
         rows.append(row)
@@ -552,13 +369,13 @@ def _gate_notes(group: Sequence[CaseResult]) -> list[str]:
     better = [r for r in group if any(c.status == "better" for c in r.comparisons.values())]
     if better and all(r.outcome in ("passed", "new") for r in better):
         notes.append(
-            f"{_plural(len(better), 'case')} improved on the baseline: "
+            f"{plural(len(better), 'case')} improved on the baseline: "
             "`--exp-update-baseline` accepts the new numbers."
         )
     noise = sum(1 for r in group for c in r.comparisons.values() if c.status == "noise" and c.gated)
     if noise:
         notes.append(
-            f"{_plural(noise, 'metric')} worse than the baseline by more than the tolerance "
+            f"{plural(noise, 'metric')} worse than the baseline by more than the tolerance "
             "passed as within noise: not significant at the session's level (the p-value "
             "shown is one-sided, before the Holm correction)."
         )
@@ -617,10 +434,6 @@ def _gate_lines(group: Sequence[CaseResult]) -> list[str]:
         head = f"{metric} (tolerance {pairs[0][1].tolerance}; {'; '.join(tests)})"
         lines.append(f"- {escape_cell(head)}: {escape_cell(cells)}")
     return lines
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 #: Ways the leaderboard ranks cases (``SessionInfo.leaderboard``).
@@ -700,7 +513,7 @@ def _ranked(
     # Stable sort: equal values keep result order.
     scored.sort(key=lambda item: item[0] if way == "lower" else -item[0])
     # Shown as in the experiment tables: with intervals, to their precision.
-    show = _column_format([v for v, _ in scored], [half_width(r, metric) for _, r in scored])
+    show = column_format([v for v, _ in scored], [half_width(r, metric) for _, r in scored])
     rows: list[tuple[int, str, CaseResult]] = []
     rank = 0
     previous: str | None = None
@@ -741,7 +554,7 @@ def _leaderboard_table(
         *_md_table([*header, "outcome"], numeric, cells),
     ]
     if hidden:
-        lines += ["", f"{_plural(hidden, 'more case')} not shown."]
+        lines += ["", f"{plural(hidden, 'more case')} not shown."]
     return lines
 
 
@@ -776,7 +589,7 @@ def _leaderboard(session: SessionInfo, results: Sequence[CaseResult]) -> list[st
         if ranked < 2 or table is None:
             if not why:
                 continue  # one case (or none with a value) has nothing to be ranked against
-            table = [f"Not ranked: {_plural(ranked, 'case')} with a value."]
+            table = [f"Not ranked: {plural(ranked, 'case')} with a value."]
         sections += ["", f"### {escape_cell(file)}", "", *([why, ""] if why else []), *table]
     if not sections:
         return []
@@ -874,7 +687,7 @@ def render_markdown(
     if session.partial and broken and not results:
         lines += [
             (
-                f"> **PARTIAL REPORT**: {_plural(len(broken), 'collection error')} "
+                f"> **PARTIAL REPORT**: {plural(len(broken), 'collection error')} "
                 f"({', '.join(escape_cell(e['nodeid']) for e in broken)}) stopped the session "
                 "before any case ran; see Failures."
             ),
@@ -899,8 +712,8 @@ def render_markdown(
         f"- Data fingerprint: {fingerprint}",
         f"- Tracking: {escape_cell(session.tracking_uri) if session.tracking_uri else 'off'}",
         *_group_lines(session),
-        f"- Cases: {_counts_text(results, len(broken))}",
-        f"- Wall time: {escape_cell(_format_seconds(session.wall_time))}",
+        f"- Cases: {counts_text(results, len(broken))}",
+        f"- Wall time: {escape_cell(format_seconds(session.wall_time))}",
     ]
     shown_docs: set[tuple[str, str]] = set()
     for group in by_experiment(results):
@@ -1055,12 +868,12 @@ def _terminal_value(
 ) -> str:
     if metric not in metrics:
         return ""
-    return _plain(show(metrics[metric]))
+    return plain(show(metrics[metric]))
 
 
 def _terminal_delta(
     comparison: Comparison | None,
-    show: Callable[[object], str] = _own_format,
+    show: Callable[[object], str] = own_format,
 ) -> str:
     if comparison is None:
         return ""
@@ -1069,22 +882,22 @@ def _terminal_delta(
     mark = _TERMINAL_DELTA_MARKS.get(comparison.status, comparison.status)
     if not comparison.gated and comparison.status != "better":
         mark = "not gated"
-    return _plain(f"{_signed(comparison.delta, show)} {mark}")
+    return plain(f"{signed(comparison.delta, show)} {mark}")
 
 
 def _terminal_group(group: Sequence[CaseResult], width: int) -> list[str]:
     first = group[0]
-    lines = _wrap(_plain(f"{first.experiment} ({first.file})"), width)
+    lines = _wrap(plain(f"{first.experiment} ({first.file})"), width)
     metrics = union([r.metrics for r in group])
     moved = {
         m for r in group for m, comparison in r.comparisons.items() if comparison.status != "same"
     }
-    delta_only = [m for m in _delta_metrics(group, metrics) if m not in metrics and m in moved]
-    shows = {m: _metric_format(group, m) for m in metrics}
-    delta_shows = {m: _delta_format(group, m) for m in moved}
+    delta_only = [m for m in delta_metrics(group, metrics) if m not in metrics and m in moved]
+    shows = {m: metric_format(group, m) for m in metrics}
+    delta_shows = {m: delta_format(group, m) for m in moved}
     names = [*metrics, *delta_only]
-    labels = [_plain(case_label(r.case_id)) for r in group]
-    tails = [f"{_plain(_outcome_text(r))}  {_format_seconds(r.duration)}" for r in group]
+    labels = [plain(case_label(r.case_id)) for r in group]
+    tails = [f"{plain(outcome_text(r))}  {format_seconds(r.duration)}" for r in group]
     cells = [
         [
             (
@@ -1105,7 +918,7 @@ def _terminal_group(group: Sequence[CaseResult], width: int) -> list[str]:
             columns.append(("delta", index))
     header = [
         "case",
-        *(_plain(names[i] if kind == "value" else f"d {names[i]}") for kind, i in columns),
+        *(plain(names[i] if kind == "value" else f"d {names[i]}") for kind, i in columns),
         "outcome",
         "time",
     ]
@@ -1114,15 +927,15 @@ def _terminal_group(group: Sequence[CaseResult], width: int) -> list[str]:
         [
             label,
             *(row[i][0 if kind == "value" else 1] for kind, i in columns),
-            _plain(_outcome_text(result)),
-            _format_seconds(result.duration),
+            plain(outcome_text(result)),
+            format_seconds(result.duration),
         ]
         for label, row, result in zip(labels, cells, group, strict=True)
     ]
     table = _terminal_table(header, rows, right, width)
     if table is not None:
         return lines + table
-    return lines + _terminal_blocks(labels, tails, [_plain(n) for n in names], cells, width)
+    return lines + _terminal_blocks(labels, tails, [plain(n) for n in names], cells, width)
 
 
 def render_terminal(
@@ -1152,7 +965,7 @@ def render_terminal(
         lines += _terminal_group(group, width)
     if lines:
         lines.append("")
-    lines += _wrap(f"experiments: {_counts_text(results, collection_errors)}", width)
+    lines += _wrap(f"experiments: {counts_text(results, collection_errors)}", width)
     return lines
 
 
