@@ -169,7 +169,7 @@ def test_ids_grids_and_declaration_checks_are_pure() -> None:
 
 #: Pure rendering: results in, text (or plot specs) out; matplotlib only
 #: where plots.py draws, imported there when it draws.
-RENDERERS = {"presentation", "formatting", "reporting"}
+RENDERERS = {"presentation", "formatting", "reporting", "terminal"}
 #: What the renderers' shared helpers may build on: plain results and rules.
 PRESENTATION_BASE = {"results", "conditions", "stats"}
 
@@ -181,9 +181,12 @@ def test_renderers_import_no_pytest_mlflow_or_matplotlib() -> None:
 
 
 def test_shared_helpers_sit_below_the_renderers() -> None:
-    """The report and the plots share labels and rules through presentation,
-    numbers and text through formatting: those import none of the renderers."""
+    """The report, the terminal and the plots share labels and rules through
+    presentation, numbers and text through formatting: those import none of
+    the renderers, and the terminal is no part of the Markdown report."""
     graph = import_graph(PACKAGE)
     assert graph["presentation"] <= PRESENTATION_BASE
     assert graph["formatting"] <= PRESENTATION_BASE | {"presentation"}
-    assert {"reporting", "plots"}.isdisjoint(graph["presentation"] | graph["formatting"])
+    assert "terminal" not in graph["reporting"] and "reporting" not in graph["terminal"]
+    shared = graph["presentation"] | graph["formatting"]
+    assert {"reporting", "terminal", "plots"}.isdisjoint(shared)

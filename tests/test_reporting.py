@@ -1,6 +1,6 @@
-"""Unit tests of the pure rendering functions: the Markdown, terminal and
-JSON report (``pytest_experiments.reporting``) and the number formatting
-(``.formatting``).
+"""Unit tests of the pure rendering functions: the Markdown and JSON report
+(``pytest_experiments.reporting``), the terminal summary (``.terminal``) and
+the number formatting they share (``.formatting``).
 
 The Markdown is checked through a small GitHub-table parser written here
 (cells split on unescaped ``|``, escapes undone), not by comparing with the
@@ -31,9 +31,9 @@ from pytest_experiments.reporting import (
     escape_cell,
     render_json,
     render_markdown,
-    render_terminal,
 )
 from pytest_experiments.results import OUTCOMES, CaseResult, Comparison, SessionInfo
+from pytest_experiments.terminal import render_terminal
 
 # ------------------------------------------------------------------ test helpers
 

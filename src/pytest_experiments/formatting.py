@@ -1,7 +1,7 @@
 """How the Markdown report and the terminal write numbers, durations,
 outcomes and user text.
 
-Shared by :mod:`.reporting`'s Markdown and terminal text: a metric's value
+Shared by :mod:`.reporting` (Markdown) and :mod:`.terminal`: a metric's value
 (:func:`format_number`), the decimals a column of values or deltas shares
 (:func:`metric_format`, :func:`delta_format`), a duration, the outcome
 counts, and user text made one plain line (:func:`plain`). Pure: nothing here

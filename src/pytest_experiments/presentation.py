@@ -1,6 +1,6 @@
 """How results are shown, alike in the report, the terminal and the plots.
 
-One home for what :mod:`.reporting` (Markdown and terminal) and :mod:`.plots` must
+One home for what :mod:`.reporting`, :mod:`.terminal` and :mod:`.plots` must
 agree on: a case's label, a param value's text, the metrics (or params) of
 several results in first-seen order, results grouped by experiment, the
 metrics compared with a baseline, which way a metric is better and the half

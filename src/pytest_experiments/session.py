@@ -450,12 +450,12 @@ class ExperimentSession:
         tr = terminalreporter
         if not self.results and not self.problems and not self.written:
             return
-        from . import reporting
+        from . import terminal
 
         tr.section("experiments")
         if self.results:
             width = self.config.get_terminal_writer().fullwidth
-            lines = reporting.render_terminal(
+            lines = terminal.render_terminal(
                 self.ordered_results(), width=width, collection_errors=len(self.collection_errors)
             )
             for line in lines:
