@@ -149,7 +149,7 @@ def test_the_tag_check_finds_a_literal(tmp_path: Path) -> None:
 
 def third_party_imports(path: Path) -> set[str]:
     """The top-level names of what a module imports outside the package (anywhere in it)."""
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)

@@ -130,8 +130,11 @@ def baseline_lines(ax: Axes) -> list[Line2D]:
     return [line for line in ax.get_lines() if str(line.get_label()).startswith("baseline")]
 
 
-def xy(line: Line2D) -> tuple[list[float], list[float]]:
-    return [float(v) for v in line.get_xdata()], [float(v) for v in line.get_ydata()]  # type: ignore[union-attr]
+def xy(line: Line2D) -> tuple[Any, Any]:
+    """The line's points as lists (typed Any: tests compare them with pytest.approx)."""
+    x: Any = line.get_xdata()
+    y: Any = line.get_ydata()
+    return [float(v) for v in x], [float(v) for v in y]
 
 
 def error_segments(container: ErrorbarContainer) -> list[float]:
@@ -498,7 +501,7 @@ def test_a_plot_that_cannot_be_written_is_a_problem_not_an_error(tmp_path: Path)
 # ------------------------------------------------------------ names and spacing
 
 names_text = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=60
+    st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=0, max_size=60
 )
 keys = st.tuples(
     names_text.map(lambda t: f"{t}.py"),

@@ -32,7 +32,14 @@ from pytest_experiments.reporting import (
     render_json,
     render_markdown,
 )
-from pytest_experiments.results import OUTCOMES, CaseResult, Comparison, SessionInfo
+from pytest_experiments.results import (
+    OUTCOMES,
+    CaseResult,
+    Comparison,
+    Direction,
+    SessionInfo,
+    Status,
+)
 from pytest_experiments.terminal import render_terminal
 
 # ------------------------------------------------------------------ test helpers
@@ -59,7 +66,7 @@ def sanitized(text: str) -> str:
 
 
 def comparison(
-    metric: str, baseline: float, current: float, direction: str, status: str
+    metric: str, baseline: float, current: float, direction: Direction, status: Status
 ) -> Comparison:
     return Comparison(
         metric=metric,
@@ -72,7 +79,7 @@ def comparison(
     )
 
 
-DIRS = {"accuracy": "higher", "log_loss": "lower"}
+DIRS: dict[str, Direction] = {"accuracy": "higher", "log_loss": "lower"}
 FENCE_MESSAGE = "expected | got\n```\nboom\n`````\nend | ok"
 
 
@@ -713,8 +720,8 @@ def test_leaderboards_rank_only_their_own_cases(results: list[CaseResult], mode:
         # Every file with two or more ranked cases has its board.
         for file in dict.fromkeys(r.file for r in results):
             mine = [r for r in results if r.file == file]
-            metric = choose_primary_metric(mine, None)
-            ranked = sum(1 for r in mine if math.isfinite(r.metrics.get(str(metric), math.nan)))
+            primary = choose_primary_metric(mine, None)
+            ranked = sum(1 for r in mine if math.isfinite(r.metrics.get(str(primary), math.nan)))
             assert (sanitized(file) in boards) == (ranked >= 2), file
 
 
@@ -1174,12 +1181,12 @@ def assert_numbers_uncut(results: list[CaseResult], lines: list[str]) -> None:
     ]
     for delta, mark in deltas:
         wanted = deltas.count((delta, mark))
-        found = [
+        shown = [
             t
             for t, after in pairs
             if after == mark and shows_value(t, delta) and (delta <= 0 or t.startswith("+"))
         ]
-        assert len(found) >= wanted, (delta, mark, lines)
+        assert len(shown) >= wanted, (delta, mark, lines)
     # A number is never shortened with an ellipsis.
     assert not re.search(r"\d\.\.\.|\.\.\.\d", "\n".join(lines)), lines
 
@@ -1187,7 +1194,7 @@ def assert_numbers_uncut(results: list[CaseResult], lines: list[str]) -> None:
 def four_metric_results() -> list[CaseResult]:
     """The issue's case: four metrics, all moved, one value in the tens."""
     results = []
-    statuses = ("worse", "noise", "regressed", "better")
+    statuses: tuple[Status, ...] = ("worse", "noise", "regressed", "better")
     for n, accuracy in ((50, 0.8525), (100, 0.8361), (500, 56.86891234)):
         metrics = {"accuracy": accuracy, "f1": 0.82, "roc_auc": 0.93, "precision": 0.7712}
         comparisons = {
@@ -1265,7 +1272,9 @@ def terminal_results(draw: st.DrawFn) -> list[CaseResult]:
         for metric in draw(st.lists(st.sampled_from(metrics), unique=True)):
             baseline = draw(st.floats(-1e6, 1e6))
             current = draw(st.floats(-1e6, 1e6))
-            status = draw(st.sampled_from(["better", "same", "worse", "noise", "regressed"]))
+            status: Status = draw(
+                st.sampled_from(["better", "same", "worse", "noise", "regressed"])
+            )
             comparisons[metric] = Comparison(
                 metric=metric,
                 baseline=baseline,
@@ -1317,7 +1326,7 @@ def spread_of(samples: list[float]) -> dict[str, object]:
     return {"mean": mean, "n": len(samples), "std": statistics.stdev(samples), "samples": samples}
 
 
-def gated(metric: str, delta: float, status: str, p_value: float | None) -> Comparison:
+def gated(metric: str, delta: float, status: Status, p_value: float | None) -> Comparison:
     return Comparison(
         metric=metric,
         baseline=0.9,
