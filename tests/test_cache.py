@@ -48,6 +48,7 @@ from pytest_experiments.cache import (
     project_relpath,
     samples_from_history,
 )
+from pytest_experiments.filekey import file_digest
 from pytest_experiments.tags import (
     TAG_CACHE_DEPS,
     TAG_CACHE_KEY,
@@ -157,16 +158,6 @@ def test_project_relpath_keeps_project_code_only(parts: list[str], outside: bool
     else:
         assert rel == "/".join(parts)
         assert os.path.join(root, rel) == file
-
-
-def test_file_digest_follows_content(tmp_path: Path) -> None:
-    path = tmp_path / "m.py"
-    path.write_text("A = 1\n")
-    first = cache.file_digest(path)
-    assert first == cache.file_digest(str(path))
-    path.write_text("A = 22\n")
-    assert cache.file_digest(path) not in (None, first)
-    assert cache.file_digest(tmp_path / "missing.py") is None
 
 
 deps_maps = st.dictionaries(names, st.one_of(st.none(), digests), max_size=8)
@@ -350,7 +341,7 @@ def test_environment_sees_project_modules_and_loaded_distributions(tmp_path: Pat
     finally:
         for name in loaded:
             del sys.modules[name]
-    assert deps.files == {"helper_5a1e.py": cache.file_digest(root / "helper_5a1e.py")}
+    assert deps.files == {"helper_5a1e.py": file_digest(root / "helper_5a1e.py")}
     assert deps.dists == {"vendored": None}
     assert env.file_now("helper_5a1e.py") == deps.files["helper_5a1e.py"]
 

@@ -5,14 +5,16 @@ that grow a sweep are in test_cache.py."""
 from __future__ import annotations
 
 import enum
+import hashlib
 import textwrap
+from pathlib import Path
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
-from pytest_experiments.filekey import FileKey, file_key
+from pytest_experiments.filekey import FileKey, experiment_file_key, file_digest, file_key
 from pytest_experiments.ids import described_in_full
 
 literals = st.one_of(
@@ -150,6 +152,31 @@ def test_each_experiment_params_text_is_kept_for_values_not_described_in_full() 
 def test_a_file_that_does_not_parse_counts_byte_for_byte() -> None:
     broken = b"@experiment(params={'n': [1]}\ndef"
     assert digest(broken) != digest(broken.replace(b"[1]", b"[1, 2]"))
+
+
+def test_file_digest_follows_content(tmp_path: Path) -> None:
+    path = tmp_path / "m.py"
+    path.write_text("A = 1\n")
+    first = file_digest(path)
+    assert first == file_digest(str(path)) == hashlib.sha256(b"A = 1\n").hexdigest()
+    path.write_text("A = 22\n")
+    assert file_digest(path) not in (None, first)
+    assert file_digest(tmp_path / "missing.py") is None
+
+
+def test_a_file_read_for_its_digest_and_its_key_follows_both_edits(tmp_path: Path) -> None:
+    """One memo serves both: an entry made for the digest still gives the key
+    of that version of the file, and an edit gives new ones of both."""
+    path = tmp_path / "exp_m.py"
+    source = b"@experiment(params={'n': [1]})\ndef exp_m(params): ...\n"
+    path.write_bytes(source)
+    assert file_digest(path) == hashlib.sha256(source).hexdigest()
+    assert experiment_file_key(path) == file_key(source)
+    path.write_bytes(source.replace(b"[1]", b"[1, 2]"))
+    grown = experiment_file_key(path)
+    assert grown is not None and grown.digest == file_key(source).digest
+    assert file_digest(path) != hashlib.sha256(source).hexdigest()
+    assert experiment_file_key(tmp_path / "missing.py") is None
 
 
 class Color(enum.Enum):

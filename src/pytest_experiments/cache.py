@@ -26,7 +26,8 @@ imported inside an experiment's body is still checked, and a session in
 which cached cases import nothing still hits the runs of one in which they
 did.
 
-Pure apart from reading files and ``sys.modules``; never imports mlflow.
+File digests and experiment files' keys come from :mod:`.filekey`. Pure
+apart from reading files and ``sys.modules``; never imports mlflow.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from typing import Any, Protocol
 from .codec import returned_names, returned_stats, samples_metric
 from .discovery import matches_any
 from .filekey import experiment_file_key
+from .filekey import file_digest as file_digest  # runner.py imports it from here
 from .tags import (
     TAG_CACHE_DEPS,
     TAG_CACHE_KEY,
@@ -77,30 +79,6 @@ _VENV_PARTS = frozenset({"site-packages", "dist-packages"})
 
 
 # -- files ----------------------------------------------------------------------
-
-_digests: dict[tuple[str, int, int], str] = {}
-
-
-def file_digest(path: str | os.PathLike[str]) -> str | None:
-    """sha256 of a file's bytes (None when it cannot be read), memoised per
-    process by path, modification time (ns) and size."""
-    name = os.fspath(path)
-    try:
-        stat = os.stat(name)
-    except OSError:
-        return None
-    memo = (name, stat.st_mtime_ns, stat.st_size)
-    digest = _digests.get(memo)
-    if digest is None:
-        h = hashlib.sha256()
-        try:
-            with open(name, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-        except OSError:
-            return None
-        digest = _digests[memo] = h.hexdigest()
-    return digest
 
 
 def conftest_chain(rootdir: PurePath, folder: PurePath) -> list[PurePath]:

@@ -1,5 +1,8 @@
-"""An experiment file as it enters the run cache's key: its source with the
-literal values of its ``@experiment(params=...)`` declarations left out.
+"""Files as they enter the run cache's key: any file by the sha256 of its
+bytes (:func:`file_digest`), and an experiment file by its source with the
+literal values of its ``@experiment(params=...)`` declarations left out
+(:func:`experiment_file_key`). Both are memoised per process in one memo, by
+path, modification time (ns) and size.
 
 A sweep grows: a value added to a grid, or a case added to a list, must not
 change the key of the cases that were there before (each case's own params
@@ -24,8 +27,8 @@ other code) is kept verbatim.
 the key of cases whose values the key cannot describe in full (a closure, an
 object without a faithful repr): those re-run on any edit of their sweep.
 
-Pure: reads nothing but the bytes it is given (and :func:`experiment_file_key`
-the file).
+Pure: reads nothing but the bytes it is given (and :func:`file_digest` and
+:func:`experiment_file_key` the file).
 """
 
 from __future__ import annotations
@@ -93,7 +96,39 @@ def file_key(source: bytes) -> FileKey:
     return FileKey(hashlib.sha256(bytes(stripped)).hexdigest(), verbatim)
 
 
-_memo: dict[tuple[str, int, int], FileKey] = {}
+@dataclass
+class _Seen:
+    """What this process worked out about one version of a file."""
+
+    digest: str | None = None
+    key: FileKey | None = None
+
+
+#: (path, modification time in ns, size) -> what is known of that file.
+_memo: dict[tuple[str, int, int], _Seen] = {}
+
+
+def _seen(name: str) -> _Seen:
+    """The memo entry of the file as it is now (OSError when it cannot be stat'ed)."""
+    stat = os.stat(name)
+    return _memo.setdefault((name, stat.st_mtime_ns, stat.st_size), _Seen())
+
+
+def file_digest(path: str | os.PathLike[str]) -> str | None:
+    """sha256 of a file's bytes (None when it cannot be read), memoised per
+    process by path, modification time (ns) and size."""
+    name = os.fspath(path)
+    try:
+        seen = _seen(name)
+        if seen.digest is None:
+            h = hashlib.sha256()
+            with open(name, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            seen.digest = h.hexdigest()
+    except OSError:
+        return None
+    return seen.digest
 
 
 def experiment_file_key(path: str | os.PathLike[str]) -> FileKey | None:
@@ -101,15 +136,13 @@ def experiment_file_key(path: str | os.PathLike[str]) -> FileKey | None:
     process by path, modification time (ns) and size."""
     name = os.fspath(path)
     try:
-        stat = os.stat(name)
-        memo = (name, stat.st_mtime_ns, stat.st_size)
-        found = _memo.get(memo)
-        if found is None:
+        seen = _seen(name)
+        if seen.key is None:
             with open(name, "rb") as fh:
-                found = _memo[memo] = file_key(fh.read())
+                seen.key = file_key(fh.read())
     except OSError:
         return None
-    return found
+    return seen.key
 
 
 def _decorator_names(tree: ast.Module) -> set[str]:
