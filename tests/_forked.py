@@ -370,7 +370,7 @@ def _preload() -> None:
     # The installed distributions, which every tracked process reads once
     # (kept in memory by fingerprint: a child whose sys.path holds the same
     # distributions finds them read).
-    sys.modules["pytest_experiments.cache"].dist_index(None)
+    sys.modules["pytest_experiments.distributions"].dist_index(None)
     gc.collect()
     gc.freeze()  # children need not walk (nor copy) what the zygote imported
 
