@@ -190,3 +190,14 @@ def test_shared_helpers_sit_below_the_renderers() -> None:
     assert "terminal" not in graph["reporting"] and "reporting" not in graph["terminal"]
     shared = graph["presentation"] | graph["formatting"]
     assert {"reporting", "terminal", "plots"}.isdisjoint(shared)
+
+
+def test_the_run_cache_s_file_and_distribution_modules_are_leaves() -> None:
+    """cache.py builds on filekey.py and distributions.py, never the reverse,
+    and none of the three imports pytest, mlflow or what experiments use."""
+    graph = import_graph(PACKAGE)
+    assert graph["filekey"] == set() and graph["distributions"] == set()
+    assert {"filekey", "distributions"} <= graph["cache"]
+    heavy = {"pytest", "_pytest", "mlflow", "numpy", "sklearn", "pandas"}
+    for name in ("cache", "filekey", "distributions"):
+        assert third_party_imports(PACKAGE / f"{name}.py") & heavy == set(), name
