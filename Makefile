@@ -30,9 +30,10 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check src tests benchmarks docs
 	$(PY) -m mypy
 
-## Performance measurements (prints ratios; see benchmarks/README.md).
+## Performance measurements: every per-target script in benchmarks/ (figures against targets;
+## see benchmarks/README.md). BENCH="--quick" for each script's quick run.
 bench: $(STAMP)
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/all.py $(BENCH)
 
 clean:
 	rm -rf mlflow.db mlruns mlartifacts report.md report.json .pytest_cache .mypy_cache .ruff_cache

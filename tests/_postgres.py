@@ -1,5 +1,5 @@
 """A real PostgreSQL on 127.0.0.1 and a real ``mlflow server`` backed by it
-(imported by test_shards and benchmarks/merge.py).
+(imported by test_shards; benchmarks/_common.py keeps its own copy).
 
 PostgreSQL comes from the Debian package ``postgresql`` (``.ci/run`` installs
 it); its programs live in ``/usr/lib/postgresql/<version>/bin``. Each cluster

@@ -1,4 +1,4 @@
-"""40 fits that dominate the session (benchmarks/run.py part i)."""
+"""40 fits that dominate the session (benchmarks/parallel_speedup.py)."""
 
 from study import MODELS, SIZES, fit_and_score
 

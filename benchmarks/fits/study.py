@@ -1,16 +1,18 @@
 """A study where the fits dominate (issue 17's parallelism benchmark): 40
 cases of about 0.5-0.7 s of single-threaded fitting each, 20-30 s in all on a
 2-core machine. Shared by the experiment file (through the plugin) and by
-``capacity.py`` (the same fits as plain Python)."""
+``capacity.py`` (the same fits as plain Python). ``BENCH_FITS_SIZES=N``
+keeps the N smallest sizes (a smaller workload for a quick check)."""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Any
 
 #: 4 models x 10 sizes = 40 cases.
 MODELS = ("forest", "extra", "boosting", "logistic")
-SIZES = tuple(range(1, 11))
+SIZES = tuple(range(1, int(os.environ.get("BENCH_FITS_SIZES", "10")) + 1))
 
 
 @lru_cache(maxsize=1)

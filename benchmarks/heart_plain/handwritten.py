@@ -5,8 +5,8 @@ A loop over the 15 cases: ``mlflow.start_run``, ``log_params``, fit,
 default skops format refuses tree ensembles; MLflow's requirement inference
 left on, as by default) and one ``log_metric`` per metric.
 
-    python benchmarks/handwritten.py --tracking-uri sqlite:////tmp/x/mlflow.db
-    python benchmarks/handwritten.py --tracking-uri ... --no-models
+    python benchmarks/heart_plain/handwritten.py --tracking-uri sqlite:////tmp/x/mlflow.db
+    python benchmarks/heart_plain/handwritten.py --tracking-uri ... --no-models
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tracking-uri", required=True)
     parser.add_argument("--data", type=Path, default=study.DATA)
+    parser.add_argument(
+        "--experiments", type=int, default=3, help="the first N experiments (5 cases each)"
+    )
     parser.add_argument("--no-models", action="store_true", help="params and metrics only")
     args = parser.parse_args()
 
@@ -32,7 +35,7 @@ def main() -> None:
     mlflow.set_tracking_uri(args.tracking_uri)
     X_train, X_test, y_train, y_test = study.load(args.data)
     done = 0
-    for name, param, value, model in study.cases():
+    for name, param, value, model in study.cases(args.experiments):
         mlflow.set_experiment(name)
         with mlflow.start_run(run_name=f"{name}[{param}={value}]"):
             mlflow.log_params({param: value, "seed": study.SEED})

@@ -1,4 +1,5 @@
-"""The heart study's 15 cases as plain Python, shared by the non-plugin scripts.
+"""The heart study's 15 cases as plain Python, shared by the two scripts
+beside it (workloads of ``benchmarks/vs_handwritten.py``).
 
 Same data split, pipelines, seed and metrics as ``experiments/exp_00*.py`` and
 the project's ``conftest.py``, so that ``fits_only.py`` and ``handwritten.py``
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data" / "heart.csv"
 SEED = 42  # the plugin's default --exp-seed
 
@@ -73,9 +74,10 @@ STUDY: list[tuple[str, str, list[Any], Callable[[Any], Any]]] = [
 ]
 
 
-def cases() -> Iterator[tuple[str, str, Any, Any]]:
-    """(experiment name, param name, value, unfitted model) for the 15 cases."""
-    for name, param, values, factory in STUDY:
+def cases(experiments: int = len(STUDY)) -> Iterator[tuple[str, str, Any, Any]]:
+    """(experiment name, param name, value, unfitted model) for the 15 cases
+    (those of the first ``experiments`` experiments)."""
+    for name, param, values, factory in STUDY[:experiments]:
         for value in values:
             yield name, param, value, factory(value)
 
