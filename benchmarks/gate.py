@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/gate.py --part synthetic --sessions 100   # ~25 min, 2 cores
     .venv/bin/python benchmarks/gate.py --part heart --seeds 20 --first-seed 1   # ~8 min idle
     .venv/bin/python benchmarks/gate.py                      # all three
+    .venv/bin/python benchmarks/gate.py --quick              # all three, few draws: a smoke run
 
 **Synthetic part.** A population whose truth is known: eight independent
 standard-normal features, ``P(y = 1) = sigmoid(x . beta)`` with
@@ -47,7 +48,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,12 +58,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import REPO, child_env, pytest_cmd, timed
 
 from pytest_experiments.paired import KNOWN_METRICS, paired_test
 from pytest_experiments.predictions import Predictions, logged_entry
 from pytest_experiments.stats import Summary, worse_test
-
-REPO = Path(__file__).resolve().parents[1]
 
 BETA = np.array([1.2, 1.05, 0.8, 0.8, 0.5, 0.5, 0.3, 0.0])
 TRAIN_ROWS = 1000
@@ -364,12 +363,8 @@ def heart(seeds: int, first: int = 1) -> list[str]:
             if seed == 42:  # the seed the baselines were accepted at
                 continue
             out = Path(folder) / f"s{seed}.json"
-            started = time.perf_counter()
-            completed = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pytest",
+            timing, _ = timed(
+                pytest_cmd(
                     "experiments/",
                     "-q",
                     "-p",
@@ -380,21 +375,18 @@ def heart(seeds: int, first: int = 1) -> list[str]:
                     "--exp-seed",
                     str(seed),
                     f"--exp-json={out}",
-                ],
-                cwd=REPO,
-                capture_output=True,
-                text=True,
-                env={**os.environ, "PYTHONHASHSEED": "0"},
-                check=False,
+                ),
+                REPO,
+                env=child_env(PYTHONHASHSEED="0"),
+                ok_codes=None,
             )
             results = json.loads(out.read_text())["results"] if out.exists() else []
             fits.append(sum(int(r.get("repeats", 1)) for r in results))
             bad = [r["case_id"] for r in results if r["outcome"] not in ("passed", "new")]
-            failed = completed.returncode != 0
+            failed = timing.status != 0
             failures += failed
             print(
-                f"  seed {seed:3}: exit {completed.returncode}, {fits[-1]} fits, "
-                f"{time.perf_counter() - started:.0f} s"
+                f"  seed {seed:3}: exit {timing.status}, {fits[-1]} fits, {timing.wall:.0f} s"
                 + (f", failing: {', '.join(bad)}" if bad else ""),
                 flush=True,
             )
@@ -422,7 +414,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--only", default="", help="synthetic scenarios whose name has this")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 500 draws, 4 sessions, seeds 1 and 2"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.draws, args.sessions, args.seeds = 500, 4, 2
     print(time.strftime("%Y-%m-%d"), f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
     missed: list[str] = []
     runners: dict[str, Callable[[], list[str]]] = {

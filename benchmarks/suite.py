@@ -5,6 +5,7 @@ how busy the rest of the machine was while it ran.
     .venv/bin/python benchmarks/suite.py --runs 3 --busy-loop   # steadiness: 3 runs in a row
                                                           # beside a busy-loop process
     .venv/bin/python benchmarks/suite.py --rev 6ac8116   # another commit
+    .venv/bin/python benchmarks/suite.py --target lint   # another make target (a smoke run)
 
 Each run clones the repository (``git clone``, then ``git checkout REV``)
 into a temporary folder, links this checkout's ``.venv`` into it (so the
@@ -45,7 +46,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import REPO
+
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -98,8 +100,10 @@ class Run:
     log: Path
 
 
-def timed_make_test(index: int, commit: str, clone: Path, log: Path, busy_loop: bool) -> Run:
-    """``make test`` in ``clone``, output to ``log``, timed and watched."""
+def timed_make_test(
+    index: int, commit: str, clone: Path, log: Path, busy_loop: bool, target: str = "test"
+) -> Run:
+    """``make <target>`` (``make test``) in ``clone``, output to ``log``, timed and watched."""
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy_loop else None
     sampler = Sampler()
     try:
@@ -109,7 +113,7 @@ def timed_make_test(index: int, commit: str, clone: Path, log: Path, busy_loop: 
         start = time.perf_counter()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         with log.open("wb") as out:
-            rc = subprocess.run(["make", "test"], cwd=clone, stdout=out, stderr=out).returncode
+            rc = subprocess.run(["make", target], cwd=clone, stdout=out, stderr=out).returncode
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         wall = time.perf_counter() - start
         busy1, _ = machine_times()
@@ -136,7 +140,7 @@ def timed_make_test(index: int, commit: str, clone: Path, log: Path, busy_loop: 
     )
 
 
-def one_run(rev: str, index: int, busy_loop: bool, keep: bool) -> Run:
+def one_run(rev: str, index: int, busy_loop: bool, keep: bool, target: str = "test") -> Run:
     folder = Path(tempfile.mkdtemp(prefix=f"suite-{index}-"))
     clone = folder / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
@@ -156,7 +160,7 @@ def one_run(rev: str, index: int, busy_loop: bool, keep: bool) -> Run:
     try:
         with log.open("wb") as out:
             subprocess.run(["make", ".venv/.installed-stamp"], cwd=clone, stdout=out, stderr=out)
-        result = timed_make_test(index, commit, clone, log, busy_loop)
+        result = timed_make_test(index, commit, clone, log, busy_loop, target)
     finally:
         subprocess.run(
             [
@@ -188,18 +192,19 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1, help="runs in a row (default 1)")
     parser.add_argument("--busy-loop", action="store_true", help="a busy-loop process beside")
     parser.add_argument("--keep", action="store_true", help="keep every clone and log")
+    parser.add_argument("--target", default="test", help="the make target (default test)")
     args = parser.parse_args()
     if not (REPO / ".venv" / "bin" / "python").exists():
         print("benchmarks/suite.py: no .venv here; run `make test` once first", file=sys.stderr)
         return 2
     print(
         f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-        f"make test on a fresh clone of {args.rev}"
+        f"make {args.target} on a fresh clone of {args.rev}"
         + (", beside a busy-loop process" if args.busy_loop else ", nothing else started")
     )
     failed = 0
     for index in range(1, args.runs + 1):
-        r = one_run(args.rev, index, args.busy_loop, args.keep)
+        r = one_run(args.rev, index, args.busy_loop, args.keep, args.target)
         note = ""
         if r.other > 0.05 * r.cpu:
             note = f"  NOT IDLE: other processes took {r.other / r.cpu:.0%} of the run's own CPU"
