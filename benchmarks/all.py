@@ -1,16 +1,17 @@
 """``make bench``: every per-target script in turn, each a process of its own.
 
-    .venv/bin/python benchmarks/all.py                     # every target (~40 min on 2 cores)
+    .venv/bin/python benchmarks/all.py                     # every target
     .venv/bin/python benchmarks/all.py --quick             # each script's --quick
     .venv/bin/python benchmarks/all.py --only startup,collect_speed
     .venv/bin/python benchmarks/all.py --slow              # also gate.py and suite.py
 
 Each script prints its figures against its target and writes them to
 ``benchmarks/out/<script>.json``; this one prints each script's exit status
-and wall time at the end. ``gate.py`` (the gate's false alarms and power,
-~40 min) and ``suite.py`` (``make test`` on a fresh clone, ~4 min) run only
-with ``--slow`` or ``--only``. Exit status: the worst of the scripts' (0 every
-target met, 1 one missed, 2 a script could not measure).
+and wall time at the end. ``gate.py`` (the gate's false alarms and power:
+its three parts' own estimates add up to ~35 min) and ``suite.py`` (``make
+test`` on a fresh clone) run only with ``--slow`` or ``--only``. Exit
+status: the worst of the scripts' (0 every target met, 1 one missed, 2 a
+script could not measure).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Target: 10,000 cases collected in under 5 s.
 
-    .venv/bin/python benchmarks/collect_speed.py            # 3 runs (~1 min)
+    .venv/bin/python benchmarks/collect_speed.py            # 3 runs
     .venv/bin/python benchmarks/collect_speed.py --quick    # 1 run
 
 ``pytest experiments/ --collect-only -q --exp-no-tracking`` on one experiment

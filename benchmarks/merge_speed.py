@@ -1,6 +1,6 @@
 """Target: ``--exp-merge`` over a store of 10,000 runs in under 5 s.
 
-    .venv/bin/python benchmarks/merge_speed.py                   # sqlite and PostgreSQL (~6 min)
+    .venv/bin/python benchmarks/merge_speed.py                   # sqlite and PostgreSQL (~3 min)
     .venv/bin/python benchmarks/merge_speed.py --quick --no-postgres --cases 100   # a smoke run
 
 A temporary project holds one experiment file with a 1,000-case grid

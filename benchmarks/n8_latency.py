@@ -1,6 +1,6 @@
 """Target: p95 under 100 ms a case at ``-n 8``, 400 trivial cases, one store.
 
-    .venv/bin/python benchmarks/n8_latency.py                  # the sqlite file, 2 rounds (~4 min)
+    .venv/bin/python benchmarks/n8_latency.py                  # the sqlite file, 2 rounds
     .venv/bin/python benchmarks/n8_latency.py --servers        # also through mlflow servers
     .venv/bin/python benchmarks/n8_latency.py --quick --cases 40
 

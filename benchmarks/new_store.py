@@ -1,6 +1,6 @@
 """Target: a brand-new sqlite store ready in under 0.5 s.
 
-    .venv/bin/python benchmarks/new_store.py            # 5 rounds (~1 min)
+    .venv/bin/python benchmarks/new_store.py            # 5 rounds
     .venv/bin/python benchmarks/new_store.py --quick    # 3 rounds
 
 Each a fresh process, its imports done before the clock starts: MLflow's own

@@ -2,7 +2,7 @@
 tracked reaches at least 0.85 of what two processes gain on this machine,
 and tracked takes at most 1.15x untracked at ``-n 2``.
 
-    .venv/bin/python benchmarks/parallel_speedup.py            # 2 rounds (~8 min)
+    .venv/bin/python benchmarks/parallel_speedup.py            # 2 rounds (~8 min idle)
     .venv/bin/python benchmarks/parallel_speedup.py --quick    # 1 round
     .venv/bin/python benchmarks/parallel_speedup.py --quick --sizes 2   # 8 cases, a smoke run
 

@@ -1,6 +1,6 @@
 """Target: tracking a case costs under 10 ms at ``-n 0``, without artifacts.
 
-    .venv/bin/python benchmarks/per_case_overhead.py            # 5 rounds (~3 min)
+    .venv/bin/python benchmarks/per_case_overhead.py            # 5 rounds
     .venv/bin/python benchmarks/per_case_overhead.py --quick    # 3 rounds
 
 40 trivial cases (``@experiment(params={"i": range(40)})`` returning one

@@ -1,7 +1,7 @@
 """Target: the plugin adds under 30 ms to the start-up of a suite with no
 experiments (and imports none of mlflow, pandas or scikit-learn there).
 
-    .venv/bin/python benchmarks/startup.py            # 15 pairs a suite (~3 min)
+    .venv/bin/python benchmarks/startup.py            # 15 pairs a suite
     .venv/bin/python benchmarks/startup.py --quick    # 6 pairs a suite
 
 Plain suites of 50 and 500 trivial tests with a conftest that records

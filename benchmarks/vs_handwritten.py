@@ -1,7 +1,7 @@
 """Target: the heart study at ``-n 2`` with every run and model tracked is at
 least 5x faster than the hand-written MLflow loop with ``log_model``.
 
-    .venv/bin/python benchmarks/vs_handwritten.py              # ~4 min on 2 idle cores
+    .venv/bin/python benchmarks/vs_handwritten.py              # the loop alone 76 to 108 s
     .venv/bin/python benchmarks/vs_handwritten.py --study      # and -n 0, untracked, fits alone
     .venv/bin/python benchmarks/vs_handwritten.py --quick --experiments 1   # 5 cases, a smoke run
 
