@@ -15,20 +15,14 @@ import math
 import os
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _forked import runpytest_forked
-from _runs import own_metrics
-from _server import (
-    all_runs,
-    copy_store,
-    results_by_case,
-    running_server,
-    sqlite_uri,
-    write,
-)
+from _runs import all_runs, own_metrics, sqlite_uri
+from _server import copy_store, results_by_case, running_server, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -205,6 +199,11 @@ def test_deps_problem_names_what_changed() -> None:
     assert problem(same_now) == "distribution lib is None now, was 1.0"
 
 
+def lookup(values: dict[str, str]) -> Callable[[str], str | None]:
+    """``values.get`` as :func:`find_hit` takes today's digests and versions."""
+    return values.get
+
+
 def _stored(
     run_id: str,
     *,
@@ -300,16 +299,16 @@ def test_find_hit_takes_the_newest_run_whose_dependencies_hold() -> None:
         calls.append((run_id, metric))
         return histories[run_id, metric]
 
-    hit = find_hit(runs, now, {"h.py": "1"}.get, {"numpy": "2"}.get, history)
+    hit = find_hit(runs, now, lookup({"h.py": "1"}), lookup({"numpy": "2"}), history)
     assert hit is not None and hit.run.run_id == "ok"
     assert hit.samples == {"acc": [0.4, 0.6]}
     # The moved run was never read.
     assert calls == [("short", "acc.samples"), ("short", "acc"), ("ok", "acc.samples")]
-    old = find_hit([_stored("old", stats=stats)], now, {}.get, {}.get, history)
+    old = find_hit([_stored("old", stats=stats)], now, lookup({}), lookup({}), history)
     assert old is not None and old.samples == {"acc": [0.4, 0.6]}
-    plain = find_hit([_stored("p")], now, {}.get, {}.get, history)
+    plain = find_hit([_stored("p")], now, lookup({}), lookup({}), history)
     assert plain is not None and plain.samples == {"acc": [0.5]}
-    assert find_hit([moved], now, {}.get, {}.get, history) is None
+    assert find_hit([moved], now, lookup({}), lookup({}), history) is None
 
 
 def test_environment_sees_project_modules_and_loaded_distributions(tmp_path: Path) -> None:

@@ -196,6 +196,6 @@ def test_described_in_full() -> None:
         def __repr__(self) -> str:
             return "Opaque()"
 
-    for value in (closure, Opaque(), [1, closure], {"k": Opaque()}, np.array([closure])):
-        assert not described_in_full(value), value
-    assert not described_in_full(LogisticRegression(C=closure))  # type: ignore[arg-type]
+    for opaque in (closure, Opaque(), [1, closure], {"k": Opaque()}, np.array([closure])):
+        assert not described_in_full(opaque), opaque
+    assert not described_in_full(LogisticRegression(C=closure))
