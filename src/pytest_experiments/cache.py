@@ -51,9 +51,7 @@ from typing import Any
 from .codec import returned_names, returned_stats, samples_metric
 from .discovery import matches_any
 from .distributions import DistIndex
-from .distributions import dist_index as dist_index  # runner.py imports it from here
-from .filekey import experiment_file_key
-from .filekey import file_digest as file_digest  # runner.py imports it from here
+from .filekey import experiment_file_key, file_digest
 from .tags import (
     TAG_CACHE_DEPS,
     TAG_CACHE_KEY,

@@ -511,7 +511,8 @@ class CaseRunner:
     def environment(self) -> Environment:
         """This process's loaded code (project modules, distributions)."""
         if self._environment is None:
-            from .cache import Environment, dist_index
+            from .cache import Environment
+            from .distributions import dist_index
 
             patterns = (*self.settings.experiment_files, *self.config.getini("python_files"))
             index = dist_index(getattr(self.config, "cache", None))
@@ -524,12 +525,13 @@ class CaseRunner:
         if not self.settings.tracking or self.tracking_lost is not None:
             return None
         from . import cache
+        from .filekey import file_digest
 
         try:
             rootdir = Path(self.settings.rootdir)
             conftests: dict[str, str | None] = {}
             for path in cache.conftest_chain(rootdir, item.path.parent):
-                digest = cache.file_digest(path)
+                digest = file_digest(path)
                 if digest is not None:
                     conftests[_relative(Path(path), rootdir)] = digest
             parts = cache.KeyParts(
