@@ -26,8 +26,8 @@ test: $(STAMP)
 	exit $$status
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks docs
-	$(PY) -m ruff format --check src tests benchmarks docs
+	$(PY) -m ruff check src tests benchmarks docs devtools
+	$(PY) -m ruff format --check src tests benchmarks docs devtools
 	$(PY) -m mypy
 
 ## Performance measurements: every per-target script in benchmarks/ (figures against targets;

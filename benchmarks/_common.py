@@ -1,5 +1,7 @@
 """What the benchmark scripts share; each script imports this module and
-nothing else of the repository but the plugin (never ``tests/``).
+nothing else of the repository but the plugin (never ``tests/``; what the
+tests share with the benchmarks is in ``devtools/``, at the repository's
+root, which this module puts on ``sys.path``).
 
 - **measuring**: :func:`timed` runs a command in a fresh process from a clean
   environment (:func:`child_env`) and gives its wall and CPU time;
@@ -15,8 +17,10 @@ nothing else of the repository but the plugin (never ``tests/``).
 - **synthetic MLflow stores**: :func:`fill` writes groups of FINISHED case
   runs in one transaction with MLflow's own table definitions (for
   ``--exp-merge`` and ``--exp-compare``);
-- **servers**: a real ``mlflow server`` (:class:`MlflowServer`) on a sqlite
-  file or on a real PostgreSQL (:func:`postgres_mlflow_server`).
+- **servers**: a real ``mlflow server`` on a sqlite file
+  (:func:`running_server`) or on a real PostgreSQL
+  (:func:`postgres_mlflow_server`), started by ``devtools.servers`` (which
+  the tests use too) as a plain subprocess in a clean environment.
 
 Every project lives in a temporary folder: the repository's own
 ``mlflow.db`` is never touched.
@@ -26,33 +30,35 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
 import json
 import os
 import platform
-import pwd
 import re
 import resource
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PYTHON = sys.executable
+
+# devtools/ is a folder at the repository's root, not installed: after the
+# script's own folder, before site-packages.
+if str(REPO) not in sys.path:
+    sys.path.insert(1, str(REPO))
+from devtools import servers  # noqa: E402
+from devtools.servers import MlflowServer, ServerError  # noqa: E402
+from devtools.servers import postgres_missing as postgres_missing  # noqa: E402
 
 
 class BenchError(RuntimeError):
@@ -329,7 +335,7 @@ def main(
     started = time.perf_counter()
     try:
         measure(Bench(args, root, results))
-    except BenchError as exc:
+    except (BenchError, ServerError) as exc:
         results.errors.append(str(exc))
         print(f"  ERROR {exc}", flush=True)
     finally:
@@ -594,263 +600,21 @@ def synthetic_project(folder: Path, groups: int, cases: int) -> tuple[Path, str]
 # -- servers ----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(1.0)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def kill_group(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
-    """Stop a process started with ``start_new_session=True`` and everything it
-    spawned: SIGTERM to the group, SIGKILL if it is still there after ``grace``."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace)
-
-
-def await_ready(
-    proc: subprocess.Popen[bytes],
-    ready: Callable[[], bool],
-    stop: Callable[[], None],
-    log: Path,
-    timeout: float,
-    what: str,
-) -> None:
-    """Wait until a server started as ``proc`` is ``ready``; if it exits or
-    ``timeout`` passes first, ``stop`` it and raise with its log's tail."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop()
-            tail = log.read_text(errors="replace")[-3000:]
-            raise BenchError(f"{what} did not become ready in {timeout:.0f} s:\n{tail}")
-        time.sleep(0.2)
-
-
-class MlflowServer:
-    """A real ``mlflow server`` on 127.0.0.1 with proxied artifacts, on the
-    store at ``backend_uri``."""
-
-    def __init__(self, folder: Path, backend_uri: str) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.uri = f"http://127.0.0.1:{self.port}"
-        self.backend_uri = backend_uri
-        self.log = folder / "server.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 180.0) -> MlflowServer:
-        # Background job runner (a huey consumer) is not needed and slow to start.
-        env = child_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
-        command = [
-            PYTHON,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--backend-store-uri",
-            self.backend_uri,
-            "--artifacts-destination",
-            str(self.folder / "artifacts"),
-            "--workers",
-            "1",
-        ]
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                command,
-                cwd=self.folder,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        await_ready(self.proc, self.healthy, self.stop, self.log, timeout, "mlflow server")
-        return self
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as resp:
-                return bool(resp.status == 200)
-        except (OSError, urllib.error.URLError):
-            return False
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            kill_group(self.proc)
-
-
 @contextlib.contextmanager
 def running_server(folder: Path, backend_uri: str) -> Iterator[MlflowServer]:
-    server = MlflowServer(folder, backend_uri)
+    """A real ``mlflow server`` on the store at ``backend_uri``, in a clean
+    environment (:func:`child_env`) like every command measured."""
+    server = MlflowServer(folder, backend_uri, env=child_env())
     try:
-        yield server.start()
+        yield server.start(timeout=180.0)
     finally:
         server.stop()
 
 
-def postgres_bindir() -> Path | None:
-    """Folder of ``initdb`` and ``postgres``: ``pg_config --bindir``, else the
-    newest ``/usr/lib/postgresql/*/bin``."""
-    candidates: list[Path] = []
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run(
-                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
-            )
-            candidates.append(Path(out.stdout.strip()))
-
-    def version(folder: Path) -> tuple[int, ...]:
-        parts = folder.parent.name.split(".")
-        return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else ()
-
-    candidates += sorted((Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin")), key=version)[
-        ::-1
-    ]
-    for folder in candidates:
-        if (folder / "initdb").is_file() and (folder / "postgres").is_file():
-            return folder
-    return None
-
-
-def postgres_missing() -> str | None:
-    """Why a PostgreSQL server cannot run here, or None when it can."""
-    if postgres_bindir() is None:
-        return "PostgreSQL is not installed (Debian: apt-get install postgresql)"
-    try:
-        import psycopg2  # noqa: F401
-    except ImportError:
-        return "psycopg2 is not installed (pip install -e '.[dev]')"
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            return "running as root and there is no 'postgres' user to run PostgreSQL as"
-    return None
-
-
-class Postgres:
-    """A throw-away PostgreSQL cluster on 127.0.0.1 (``initdb`` in a fresh
-    temporary folder, a free port, trust authentication), fsync on as on a
-    real server. As root, it runs as the ``postgres`` user."""
-
-    def __init__(self) -> None:
-        folder = postgres_bindir()
-        require(folder is not None, postgres_missing() or "no PostgreSQL")
-        assert folder is not None
-        self.bin = folder
-        self.folder = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-        self.data = self.folder / "data"
-        self.port = free_port()
-        self.log = self.folder / "postgres.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._user: dict[str, Any] = {}
-        if os.geteuid() == 0:
-            entry = pwd.getpwnam("postgres")
-            os.chown(self.folder, entry.pw_uid, entry.pw_gid)
-            self._user = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
-
-    def start(self, timeout: float = 60.0) -> Postgres:
-        initdb = [str(self.bin / "initdb"), "--pgdata", str(self.data), "--username", "postgres"]
-        initdb += ["--auth", "trust", "--encoding", "UTF8", "--no-instructions"]
-        out = subprocess.run(
-            initdb,
-            capture_output=True,
-            text=True,
-            cwd=self.folder,
-            timeout=120,
-            check=False,
-            **self._user,
-        )
-        require(out.returncode == 0, f"initdb failed ({out.returncode}):\n{out.stderr[-3000:]}")
-        command = [str(self.bin / "postgres"), "-D", str(self.data)]
-        for setting in (
-            f"port={self.port}",
-            "listen_addresses=127.0.0.1",
-            f"unix_socket_directories={self.folder}",
-            "max_connections=200",
-            "shared_buffers=32MB",
-        ):
-            command += ["-c", setting]
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.folder,
-                start_new_session=True,
-                **self._user,
-            )
-        ready = lambda: port_open(self.port) and self._ready()  # noqa: E731
-        await_ready(self.proc, ready, self.stop, self.log, timeout, "PostgreSQL")
-        return self
-
-    def _ready(self) -> bool:
-        import psycopg2
-
-        try:
-            psycopg2.connect(self.dsn("postgres"), connect_timeout=2).close()
-        except psycopg2.OperationalError:
-            return False
-        return True
-
-    def dsn(self, database: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
-
-    def create_database(self, name: str) -> str:
-        """Create database ``name``; returns its SQLAlchemy URI (psycopg2 driver)."""
-        import psycopg2
-
-        connection = psycopg2.connect(self.dsn("postgres"))
-        try:
-            connection.autocommit = True
-            with connection.cursor() as cursor:
-                cursor.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            connection.close()
-        # SQLAlchemy 2.1 reads plain postgresql:// as psycopg 3: name the driver.
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{name}"
-
-    def stop(self) -> None:
-        """Fast shutdown (SIGINT), then SIGKILL if it hangs; the folder is removed."""
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGINT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=30)
-        if self.proc is not None:
-            kill_group(self.proc, grace=5)
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def postgres_mlflow_server(folder: Path) -> Iterator[MlflowServer]:
-    """PostgreSQL, a database ``mlflow`` in it, and a real ``mlflow server``
-    on it (a new database runs every MLflow migration at the server's
-    start); both stopped on exit. The server's ``backend_uri`` is the
-    database's URI."""
-    cluster = Postgres()
-    try:
-        cluster.start()
-        with running_server(folder, cluster.create_database("mlflow")) as server:
-            yield server
-    finally:
-        cluster.stop()
+def postgres_mlflow_server(folder: Path) -> contextlib.AbstractContextManager[MlflowServer]:
+    """PostgreSQL (fsync on, as a real server) and a real ``mlflow server``
+    on a database in it, as :func:`running_server` starts one; both stopped
+    on exit. The server's ``backend_uri`` is the database's URI."""
+    return servers.postgres_mlflow_server(
+        lambda uri: MlflowServer(folder, uri, env=child_env()), durable=True
+    )

@@ -14,13 +14,8 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import textwrap
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,8 +30,10 @@ import mlflow.store.tracking.sqlalchemy_store
 import mlflow.tracking  # noqa: F401
 import pytest
 import sklearn.datasets  # noqa: F401
-from _forked import ForkedPopen, popen_python
+from _forked import popen_python
 from _runs import all_runs, sqlite_uri
+
+from devtools import servers
 
 #: Generous bound for anything that waits on a process on a loaded 2-core box.
 WAIT_S = 120.0
@@ -139,60 +136,10 @@ def results_by_case(path: Path) -> dict[str, dict[str, Any]]:
 # -- processes ----------------------------------------------------------------
 
 
-def await_ready(
-    proc: Any,
-    ready: Callable[[], bool],
-    stop: Callable[[], None],
-    log: Path,
-    timeout: float,
-    what: str,
-    poll: float,
-) -> None:
-    """Wait until a server started as ``proc`` is ``ready``; if it exits or
-    ``timeout`` passes first, ``stop`` it and fail the test with its log's tail."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop()
-            tail = log.read_text(errors="replace")[-3000:]
-            pytest.fail(f"{what} did not become ready in {timeout:.0f} s:\n{tail}")
-        time.sleep(poll)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(1.0)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def kill_group(proc: Any, grace: float = 15.0) -> None:
-    """Stop a process started with ``start_new_session=True`` (a
-    ``subprocess.Popen`` or a ``_forked.ForkedPopen``) and everything it
-    spawned: SIGTERM to the group, SIGKILL if it is still there after ``grace``."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    # Children (uvicorn, xdist workers) may outlive the leader: end the group.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace)
-
-
-class MlflowServer:
+class MlflowServer(servers.MlflowServer):
     """A real ``mlflow server`` on 127.0.0.1 with proxied artifacts and a sqlite
-    backend copied from ``template`` (or the database at ``backend_uri``)."""
+    backend copied from ``template`` (or the database at ``backend_uri``),
+    forked from the zygote; one that does not start fails the test."""
 
     def __init__(
         self,
@@ -202,52 +149,28 @@ class MlflowServer:
         backend_uri: str | None = None,
         workers: int = 1,
     ) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.uri = f"http://127.0.0.1:{self.port}"
         if backend_uri is None:
             assert template is not None, "a sqlite server starts from a template store"
             backend_uri = sqlite_uri(copy_store(template, folder / "srv.db"))
-        self.backend_uri = backend_uri
-        self.workers = workers
-        self.log = folder / "server.log"
-        self.proc: ForkedPopen | subprocess.Popen[bytes] | None = None
+        super().__init__(folder, backend_uri, workers=workers)
+
+    def popen(self, arguments: list[str], env: dict[str, str]) -> servers.Process:
+        # Forked from the zygote, not cold as in the benchmarks: ~5 CPU-s less a process.
+        return popen_python(arguments, self.folder, self.log, env)
 
     def start(self, timeout: float = 90.0) -> MlflowServer:
-        env = dict(os.environ)
-        # Background job runner (a huey consumer) is not needed and slow to start.
-        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
-        command = [
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--backend-store-uri",
-            self.backend_uri,
-            "--artifacts-destination",
-            str(self.folder / "artifacts"),
-            "--workers",
-            str(self.workers),
-        ]
-        # MLflow's CLI, then the uvicorn process it starts, forked from the
-        # zygote (each ~5 CPU-s cold, mostly importing MLflow).
-        self.proc = popen_python(command, self.folder, self.log, env)
-        await_ready(self.proc, self.healthy, self.stop, self.log, timeout, "mlflow server", 0.2)
-        return self
+        with failing_the_test():
+            return super().start(timeout)
 
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as resp:
-                return bool(resp.status == 200)
-        except (OSError, urllib.error.URLError):
-            return False
 
-    def stop(self) -> None:
-        if self.proc is not None:
-            kill_group(self.proc)
+@contextlib.contextmanager
+def failing_the_test() -> Iterator[None]:
+    """A :class:`devtools.servers.ServerError` inside fails the test with its
+    message, as ``pytest.fail`` would."""
+    try:
+        yield
+    except servers.ServerError as exc:
+        raise pytest.fail.Exception(str(exc)) from None
 
 
 @contextlib.contextmanager

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from _forked import ForkedPopen, popen_pytest
-from _server import WAIT_S, kill_group, write
+from _server import WAIT_S, write
+
+from devtools.servers import kill_group
 
 #: ``exp_grid[k=...]`` cases; the first ``BASELINED`` have a baseline entry.
 GRID = 8

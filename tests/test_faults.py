@@ -21,9 +21,6 @@ from _server import (
     artifact_text,
     assert_no_traceback,
     copy_store,
-    free_port,
-    kill_group,
-    port_open,
     read_json,
     results_by_case,
     running_server,
@@ -31,6 +28,8 @@ from _server import (
     wait_for,
     write,
 )
+
+from devtools.servers import free_port, kill_group, port_open
 
 
 def output(result: pytest.RunResult) -> str:
