@@ -57,6 +57,7 @@ PYTHON = sys.executable
 if str(REPO) not in sys.path:
     sys.path.insert(1, str(REPO))
 from devtools import servers  # noqa: E402
+from devtools.runs import group_runs as group_runs  # noqa: E402
 from devtools.servers import MlflowServer, ServerError  # noqa: E402
 from devtools.servers import postgres_missing as postgres_missing  # noqa: E402
 

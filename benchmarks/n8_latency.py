@@ -25,7 +25,6 @@ import statistics
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 from _common import (
     Bench,
@@ -33,6 +32,7 @@ from _common import (
     Row,
     check_store,
     git_commit,
+    group_runs,
     header,
     junit_seconds,
     main,
@@ -125,24 +125,6 @@ def servers(bench: Bench, cases: int) -> None:
     with postgres_mlflow_server(root / "srv-pg") as server:
         project = small_project(root, "srv-pg-project", {"exp_n8.py": text})
         per_case(bench, "mlflow server + PostgreSQL", project, server.uri, cases)
-
-
-def group_runs(uri: str, group: str) -> list[Any]:
-    """Every case run of session group ``group`` (parent runs left out)."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
-    ids = [e.experiment_id for e in client.search_experiments()]
-    runs: list[Any] = []
-    token = None
-    while True:
-        page = client.search_runs(
-            ids, f"tags.`experiments.session_group` = '{group}'", max_results=1000, page_token=token
-        )
-        runs.extend(r for r in page if "pytest.nodeid" in r.data.tags)
-        token = page.token
-        if not token:
-            return runs
 
 
 def per_case(bench: Bench, store: str, project: Path, uri: str, cases: int) -> None:

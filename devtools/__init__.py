@@ -1,5 +1,6 @@
 """Helpers that the test suite (``tests/``) and the benchmarks (``benchmarks/``)
-share: throw-away servers (:mod:`devtools.servers`).
+share: throw-away servers (:mod:`devtools.servers`) and reading runs back
+from a store (:mod:`devtools.runs`).
 
 Not part of the shipped package (only ``src/`` is), and nothing here imports
 pytest: a failure raises this package's own exception, which the tests turn

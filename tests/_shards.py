@@ -216,29 +216,6 @@ def assert_same_results(merged: Path, single: Path) -> None:
         assert a == b, f"{a['nodeid']}:\nmerged {a}\nsingle {b}"
 
 
-def group_runs(uri: str, group: str) -> list[Any]:
-    """Every case run tagged with session group ``group`` in the store at
-    ``uri`` (read here, independently of the plugin's merge; runs without a
-    node id, such as a session's parent runs, are left out)."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
-    ids = [e.experiment_id for e in client.search_experiments()]
-    runs: list[Any] = []
-    token = None
-    while True:
-        page = client.search_runs(
-            ids,
-            f"tags.`experiments.session_group` = '{group}'",
-            max_results=1000,
-            page_token=token,
-        )
-        runs.extend(r for r in page if "pytest.nodeid" in r.data.tags)
-        token = page.token
-        if not token:
-            return runs
-
-
 def count_by_nodeid(runs: Sequence[Any]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for run in runs:

@@ -19,12 +19,13 @@ from _shards import (
     assert_same_results,
     count_by_nodeid,
     environment,
-    group_runs,
     outcomes,
     processes,
     run,
     write_study,
 )
+
+from devtools.runs import group_runs
 
 pytestmark = [pytest.mark.slow, needs_postgres]
 
