@@ -763,3 +763,66 @@ def test_a_grown_sweep_runs_only_its_new_cases(project: pytest.Pytester, templat
     grown = {"exp_grid[n=6]", "exp_cases[k=3]"}
     assert session([*grid, 6], [*cases, {"k": 3}], "1.0", "--exp-cache", "-n", "2") == grown
     assert session([*grid, 6], [*cases, {"k": 3}], "2.0", "--exp-cache") == five | grown
+
+
+EXP_PRED = """
+    import numpy as np
+
+    from pytest_experiments import experiment
+
+
+    @experiment(params={{"k": [1]}}, tolerance={{"accuracy": 0.05}})
+    def exp_pred(k, ran, experiment_run):
+        ran()
+        rng = np.random.default_rng(k)
+        y = rng.integers(0, 2, 400)
+        pred = np.where(rng.random(400) < {right}, y, 1 - y)
+        experiment_run.log_predictions(y, pred)
+        return {{"accuracy": float(np.mean(pred == y))}}
+"""
+
+
+@pytest.mark.slow
+def test_a_cache_hit_keeps_its_predictions(project: pytest.Pytester, template: Path) -> None:
+    """A cached case is gated with the predictions of the run that computed
+    it (the paired test, not the fallback to the tolerance alone),
+    ``--exp-update-baseline`` keeps them in the sidecar, and
+    ``--exp-compare`` reads them through the run that recorded the hit."""
+    from pytest_experiments.baselines import baseline_path
+    from pytest_experiments.predictions import load_sidecar, sidecar_path
+
+    root = project.path
+    write(root, "conftest.py", ROOT_CONFTEST)
+    uri = sqlite_uri(copy_store(template, root / "store.db"))
+    sidecar = sidecar_path(baseline_path(root / "exp_pred.py"))
+    case = "exp_pred[k=1]"
+
+    def session(right: float, *args: str) -> dict[str, Any]:
+        write(root, "exp_pred.py", EXP_PRED.format(right=right))
+        (root / "ran.txt").unlink(missing_ok=True)
+        result = runpytest_forked(
+            project, "--exp-tracking-uri", uri, "--exp-json", "out.json", *args, timeout=300
+        )
+        assert result.ret == 0, result.stdout.str()[-3000:]
+        return results_by_case(root / "out.json")[case]
+
+    session(0.8, "--exp-update-baseline", "--exp-session-group", "S1")
+    computed = session(0.75, "--exp-session-group", "S2")  # changed: runs, and is kept
+    assert computed["comparisons"]["accuracy"]["test"] == "paired t"
+    assert (root / "ran.txt").exists()
+
+    cached = session(0.75, "--exp-cache", "--exp-session-group", "S3")
+    assert not (root / "ran.txt").exists()  # the body did not run
+    assert cached["cached_from"] == computed["run_id"]
+    assert cached["comparisons"]["accuracy"] == computed["comparisons"]["accuracy"]
+
+    compared = session(0.75, "--exp-compare", "S1", "S3")
+    assert compared["comparisons"]["accuracy"] == computed["comparisons"]["accuracy"]
+
+    session(0.75, "--exp-cache", "--exp-update-baseline")
+    assert not (root / "ran.txt").exists()
+    kept = load_sidecar(sidecar)
+    assert case in kept, "the accepted baseline lost the cached case's predictions"
+    session(0.75, "--exp-update-baseline")  # no --exp-cache: computes again
+    assert (root / "ran.txt").exists()
+    assert kept[case].to_bytes() == load_sidecar(sidecar)[case].to_bytes()

@@ -48,14 +48,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
-from .codec import returned_names, returned_stats, samples_metric
+from .codec import computed_by, returned_names, returned_stats, samples_metric
 from .discovery import matches_any
 from .distributions import DistIndex
 from .filekey import experiment_file_key, file_digest
 from .tags import (
     TAG_CACHE_DEPS,
     TAG_CACHE_KEY,
-    TAG_CACHED_FROM,
     TAG_OUTCOME,
     TAG_SESSION,
     TAG_SUPERSEDED_BY,
@@ -350,7 +349,7 @@ class CacheCandidate:
     @property
     def origin(self) -> str:
         """The run that computed these metrics (a cached run points at it)."""
-        return self.tags.get(TAG_CACHED_FROM) or self.run_id
+        return computed_by(self.run_id, self.tags)
 
     def returned(self) -> dict[str, int] | None:
         """The metrics the experiment returned, with their number of samples;

@@ -143,6 +143,13 @@ def cached_tags(origin: str, key: str) -> dict[str, str]:
     }
 
 
+def computed_by(run_id: str, tags: Mapping[str, str]) -> str:
+    """The run that computed a run's metrics and holds its artifacts: the run
+    itself, or for one that recorded a cached case (``--exp-cache``), the run
+    it names."""
+    return tags.get(TAG_CACHED_FROM) or run_id
+
+
 def provenance_tags(
     commit: str | None, dirty: bool, branch: str | None, data_fingerprint: str | None
 ) -> dict[str, str]:

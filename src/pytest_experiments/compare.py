@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from .codec import StoredRun
+from .codec import StoredRun, computed_by
 from .group_session import declared_cases, read_group
 from .merge import MISSING, DeclaredCase, Merged, merge_results, run_outcome
 from .settings import COMPARE_BASELINE
@@ -179,7 +179,10 @@ def run_side(
     if not metrics:
         return Absent(f"its run {run.run_id} holds no returned metric")
     wanted = predictions and _wants_predictions(decl, metrics)
-    return Side(metrics, backend.run_predictions(run.run_id) if wanted else None)
+    # A run that recorded a cached case (--exp-cache) has no artifacts: the
+    # predictions are in the run that computed it.
+    origin = computed_by(run.run_id, run.tags)
+    return Side(metrics, backend.run_predictions(origin) if wanted else None)
 
 
 def baseline_sides(rootdir: Path, cases: Sequence[DeclaredCase]) -> dict[str, Side | Absent]:

@@ -440,7 +440,11 @@ class CaseRunner:
         if invalid is not None:
             problems.append(("error", invalid))
         current_predictions = None
-        if invalid is None and handle.logged_predictions():
+        if hit is not None:
+            # The run that computed a cached case holds its predictions: they
+            # gate it and go into an accepted baseline; none is logged again.
+            current_predictions = self._hit_predictions(hit, result, tracking_notes)
+        elif invalid is None and handle.logged_predictions():
             try:
                 current_predictions = _stacked_predictions(handle, repeats)
             except PredictionsError as exc:
@@ -588,6 +592,23 @@ class CaseRunner:
             result.cached_from = hit.run.origin
             result.cached_from_url = self.backend.run_url(hit.run.experiment_id, hit.run.origin)
         return hit
+
+    def _hit_predictions(
+        self, hit: CacheHit, result: CaseResult, notes: list[str]
+    ) -> Predictions | None:
+        """The predictions the run behind a cache hit logged (None: it logged
+        none, or they cannot be read: the gate then decides from the samples)."""
+        try:
+            predictions = self.backend.run_predictions(hit.run.origin)
+        except Exception as exc:
+            notes.append(
+                f"could not read the predictions of run {hit.run.origin}, which computed "
+                f"this cached case: {_describe(exc)}"
+            )
+            return None
+        if predictions is not None and self.settings.update_baseline:
+            result.predictions = predictions.to_text()
+        return predictions
 
     def _cache_tags(self, key: str | None, hit: CacheHit | None) -> dict[str, str]:
         """The key, and what was loaded; for a hit, the run that computed

@@ -36,6 +36,7 @@ from .codec import (
     TABLE_ARTIFACT,
     TRACEBACK_ARTIFACT,
     StoredRun,
+    computed_by,
     lib_tag,
     provenance_tags,
     run_summaries,
@@ -662,7 +663,7 @@ class MlflowBackend:
         each case in ``nodeids`` has a full window."""
         from mlflow.exceptions import MlflowException
 
-        from .tags import TAG_CACHE_KEY, TAG_CACHED_FROM
+        from .tags import TAG_CACHE_KEY
 
         client = self.client
         found = client.get_experiment_by_name(self.experiment_name(file))
@@ -702,7 +703,7 @@ class MlflowBackend:
                 # The same computation (same cache key), or a run that recorded
                 # a cached case (--exp-cache) and the run that computed it,
                 # repeat the same samples: count them once.
-                origin = tags.get(TAG_CACHED_FROM) or run.info.run_id
+                origin = computed_by(run.info.run_id, tags)
                 identity = {(nodeid, origin)}
                 if tags.get(TAG_CACHE_KEY):
                     identity.add((nodeid, "key:" + tags[TAG_CACHE_KEY]))
@@ -769,7 +770,9 @@ class MlflowBackend:
         return Predictions.stacked(parts)
 
     def run_predictions(self, run_id: str) -> Predictions | None:
-        """The predictions artifact one run logged, or None when it has none."""
+        """The predictions artifact one run logged, or None when it has none.
+        Pass :func:`.codec.computed_by`'s run: one that recorded a cached
+        case holds no artifact."""
         from .predictions import ARTIFACT, Predictions
 
         with tempfile.TemporaryDirectory(prefix="pytest-experiments-") as folder:
