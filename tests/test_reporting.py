@@ -1,25 +1,30 @@
-"""Unit tests of the pure rendering functions: the Markdown and JSON report
-(``pytest_experiments.reporting``), the terminal summary (``.terminal``) and
-the number formatting they share (``.formatting``).
+"""Unit tests of the pure Markdown and JSON report
+(``pytest_experiments.reporting``) and of the number formatting it shares with
+the terminal summary (``.formatting``). The terminal summary's own tests are in
+test_terminal.py; the case builders both use are in tests/_cases.py.
 
-The Markdown is checked through a small GitHub-table parser written here
-(cells split on unescaped ``|``, escapes undone), not by comparing with the
+The Markdown is checked through a small GitHub-table parser (tests/_markdown.py:
+cells split on unescaped ``|``, escapes undone), not by comparing with the
 renderer's own output.
+
+A few tests here render the terminal summary of the same cases too and check
+that it shows the numbers the Markdown shows (the decimals a column shares,
+the mean of an interval, not-gated deltas, a tiny delta beside a huge one):
+they are Markdown tests first, and read best beside the Markdown tests they
+extend.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import math
 import re
 import statistics
 import unicodedata
-from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
 
 import pytest
+from _cases import FENCE_MESSAGE, assert_numbers_uncut, case, heart_like_results, make_results
 from _markdown import BREAK, Table, parse_tables, split_row, unescape
 from _markdown import cell_value as bold_value
 from hypothesis import given, settings
@@ -36,7 +41,6 @@ from pytest_experiments.results import (
     OUTCOMES,
     CaseResult,
     Comparison,
-    Direction,
     SessionInfo,
     Status,
 )
@@ -63,117 +67,6 @@ def sanitized(text: str) -> str:
 
 
 # ------------------------------------------------------------------ fixtures
-
-
-def comparison(
-    metric: str, baseline: float, current: float, direction: Direction, status: Status
-) -> Comparison:
-    return Comparison(
-        metric=metric,
-        baseline=baseline,
-        current=current,
-        delta=current - baseline,
-        direction=direction,
-        tolerance="0.01",
-        status=status,
-    )
-
-
-DIRS: dict[str, Direction] = {"accuracy": "higher", "log_loss": "lower"}
-FENCE_MESSAGE = "expected | got\n```\nboom\n`````\nend | ok"
-
-
-def make_results() -> list[CaseResult]:
-    rf_file = "experiments/exp_rf.py"
-    lr_file = "experiments/exp_lr.py"
-    return [
-        CaseResult(
-            nodeid=f"{rf_file}::exp_rf[a|b]",
-            file=rf_file,
-            experiment="exp_rf",
-            case_id="exp_rf[a|b]",
-            params={"n_estimators": 100, "criterion": "a|b"},
-            metrics={"accuracy": 0.85, "log_loss": 0.40},
-            outcome="passed",
-            duration=1.234,
-            directions=dict(DIRS),
-            comparisons={
-                "accuracy": comparison("accuracy", 0.83, 0.85, "higher", "better"),
-                # log_loss went up: a positive delta that is worse.
-                "log_loss": comparison("log_loss", 0.39, 0.40, "lower", "worse"),
-            },
-            has_baseline=True,
-            expect={"accuracy": ">= 0.8"},
-            run_id="0123456789abcdef0123456789abcdef",
-            run_url="http://127.0.0.1:5000/#/experiments/1/runs/0123456789abcdef",
-            doc="Random forest on the heart data.\n\n    Second paragraph.",
-        ),
-        CaseResult(
-            nodeid=f"{rf_file}::exp_rf[html]",
-            file=rf_file,
-            experiment="exp_rf",
-            case_id="exp_rf[html]",
-            params={"n_estimators": 200, "criterion": "<b>x</b>"},
-            metrics={"accuracy": 0.80, "log_loss": 0.30},
-            outcome="regressed",
-            message="accuracy 0.8 < baseline 0.83 - 0.01",
-            duration=2.0,
-            directions=dict(DIRS),
-            comparisons={
-                "accuracy": comparison("accuracy", 0.83, 0.80, "higher", "regressed"),
-                # log_loss went down: a negative delta that is better.
-                "log_loss": comparison("log_loss", 0.35, 0.30, "lower", "better"),
-            },
-            has_baseline=True,
-            run_id="fedcba9876543210",
-        ),
-        CaseResult(
-            nodeid=f"{rf_file}::exp_rf[lines]",
-            file=rf_file,
-            experiment="exp_rf",
-            case_id="exp_rf[lines]",
-            params={
-                "n_estimators": 300,
-                "criterion": "line1\nline2",
-                "extra": "`code`",
-            },
-            metrics={"accuracy": 0.85, "log_loss": math.nan},
-            outcome="new",
-            duration=0.5,
-            directions=dict(DIRS),
-            has_baseline=False,
-            run_id="abc",
-            run_url="javascript:alert(1)",
-        ),
-        CaseResult(
-            nodeid=f"{lr_file}::exp_lr[C=1]",
-            file=lr_file,
-            experiment="exp_lr",
-            case_id="exp_lr[C=1]",
-            params={"C": 1},
-            metrics={"accuracy": 0.90, "log_loss": 0.25},
-            outcome="passed",
-            duration=0.25,
-            directions=dict(DIRS),
-            comparisons={
-                "accuracy": comparison("accuracy", 0.90, 0.90, "higher", "same"),
-            },
-            has_baseline=True,
-            doc="Logistic regression.",
-        ),
-        CaseResult(
-            nodeid=f"{lr_file}::exp_lr[C=100]",
-            file=lr_file,
-            experiment="exp_lr",
-            case_id="exp_lr[C=100]",
-            params={"C": 100},
-            metrics={},
-            outcome="error",
-            message=FENCE_MESSAGE,
-            duration=0.01,
-            has_baseline=True,
-        ),
-    ]
 
 
 def make_session(**changes: object) -> SessionInfo:
@@ -288,17 +181,6 @@ def test_escape_cell_round_trips(text: str) -> None:
 
 
 # ------------------------------------------------------------------ primary metric
-
-
-def case(**kwargs: object) -> CaseResult:
-    base: dict[str, object] = {
-        "nodeid": "e.py::exp[x]",
-        "file": "e.py",
-        "experiment": "exp",
-        "case_id": "exp[x]",
-    }
-    base.update(kwargs)
-    return CaseResult(**base)  # type: ignore[arg-type]
 
 
 def test_choose_primary_metric() -> None:
@@ -822,54 +704,6 @@ def test_arbitrary_case_renders_well_formed_tables(
     assert "<" not in text.split("## Failures")[0]
 
 
-def _lines_ok(lines: Iterable[str]) -> bool:
-    return all("\n" not in line and "\r" not in line for line in lines)
-
-
-# ------------------------------------------------------------------ terminal
-
-
-def test_render_terminal() -> None:
-    lines = render_terminal(make_results(), width=100)
-    assert _lines_ok(lines)
-    assert lines[-1] == "experiments: 2 passed, 1 new, 1 regressed, 1 error"
-    titles = [line for line in lines if line.startswith("exp_")]
-    assert titles == [
-        "exp_rf (experiments/exp_rf.py)",
-        "exp_lr (experiments/exp_lr.py)",
-    ]
-    assert all(len(line) <= 100 for line in lines)
-    text = "\n".join(lines)
-    # Plain text: no Markdown escaping, the case label as written.
-    assert "a|b" in text and "\\|" not in text and "**" not in text
-    row = next(line for line in lines if line.startswith("html"))
-    assert "0.8" in row and "regressed" in row.lower()
-
-
-def test_render_terminal_keeps_one_line_per_case() -> None:
-    results = [
-        case(case_id="exp[one\ntwo]", metrics={"m": 1.0}),
-        case(case_id="exp[b]"),
-    ]
-    lines = render_terminal(results)
-    assert _lines_ok(lines)
-    # title, header, rule, two rows, blank, counts
-    assert len(lines) == 7, lines
-    assert lines[3].startswith("one") and "two" in lines[3]
-
-
-def test_render_terminal_narrow_width() -> None:
-    long = case(case_id="exp[" + "x" * 200 + "]", metrics={"accuracy": 0.5})
-    lines = render_terminal([long], width=60)
-    assert all(len(line) <= 60 for line in lines), lines
-    assert any("0.5" in line for line in lines)
-    assert any("passed" in line for line in lines)
-
-
-def test_render_terminal_empty() -> None:
-    assert render_terminal([]) == ["experiments: no cases"]
-
-
 # ------------------------------------------------------------------ JSON
 
 
@@ -1013,54 +847,6 @@ def test_long_durations_read_as_minutes(seconds: float, expected: str) -> None:
     assert unescape(table.column("duration")[0]) == expected
 
 
-def heart_like_results(moved: bool) -> list[CaseResult]:
-    results = []
-    for n, acc in ((50, 0.8525), (100, 0.8361), (500, 0.8689)):
-        comparisons = {
-            m: comparison(m, 0.8, 0.8, "higher", "same") for m in ("accuracy", "f1", "roc_auc")
-        }
-        if moved and n == 100:
-            comparisons["accuracy"] = comparison("accuracy", 0.87, acc, "higher", "regressed")
-        results.append(
-            case(
-                nodeid=f"experiments/exp_002_random_forest.py::exp_random_forest[n_estimators={n}]",
-                file="experiments/exp_002_random_forest.py",
-                experiment="exp_random_forest",
-                case_id=f"exp_random_forest[n_estimators={n}]",
-                params={"n_estimators": n},
-                metrics={"accuracy": acc, "f1": 0.82, "roc_auc": 0.93},
-                comparisons=comparisons,
-                has_baseline=True,
-                duration=1.5,
-            )
-        )
-    return results
-
-
-def test_render_terminal_shows_only_deltas_that_moved() -> None:
-    quiet = render_terminal(heart_like_results(moved=False), width=80)
-    header = quiet[1].split()
-    assert header == ["case", "accuracy", "f1", "roc_auc", "outcome", "time"]
-    moved = render_terminal(heart_like_results(moved=True), width=80)
-    assert moved[1].split()[:4] == ["case", "accuracy", "d", "accuracy"]
-    assert "f1" in moved[1] and "d f1" not in moved[1]
-    row = next(line for line in moved if line.startswith("n_estimators=100 "))
-    assert "-0.0339 REGRESSED" in row
-    unchanged = next(line for line in moved if line.startswith("n_estimators=50 "))
-    assert " = " in unchanged
-
-
-def test_render_terminal_keeps_case_labels_readable_at_80_columns() -> None:
-    lines = render_terminal(heart_like_results(moved=True), width=80)
-    assert all(len(line) <= 80 for line in lines), lines
-    labels = [line.split()[0] for line in lines[3:6]]
-    assert labels == [
-        "n_estimators=50",
-        "n_estimators=100",
-        "n_estimators=500",
-    ]
-
-
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
@@ -1133,189 +919,6 @@ def test_new_case_keeps_delta_columns() -> None:
     assert "match the baseline" not in text
     table = parse_tables(text)[0]
     assert [unescape(c) for c in table.column("Δ accuracy")] == ["= same", "new", "= same"]
-
-
-# ------------------------------------------------------------------ terminal width
-
-#: What the terminal writes after a delta, by status (the product contract).
-TERMINAL_MARKS = {"better": "better", "worse": "worse", "noise": "noise", "regressed": "REGRESSED"}
-
-
-def shows_value(token: str, value: float) -> bool:
-    """Whether *token* is a whole number that reads as *value*.
-
-    It must parse, be *value* correctly rounded to the decimals it shows, and be
-    at least as precise as the report promises (4 significant digits or 4
-    decimals): a number cut short (``56.``, ``0.8``, ``56....``) fails.
-    """
-    if not math.isfinite(value):
-        return token == ("nan" if math.isnan(value) else "inf" if value > 0 else "-inf")
-    try:
-        parsed = Decimal(token)
-    except InvalidOperation:
-        return False
-    if not parsed.is_finite():
-        return False
-    unit = Decimal(1).scaleb(parsed.as_tuple().exponent)  # type: ignore[arg-type]
-    error = abs(parsed - Decimal(value))
-    slack = abs(Decimal(value)) * Decimal("1e-12")
-    return error <= unit / 2 + slack and error <= max(
-        abs(Decimal(value)) * Decimal("1e-3"), Decimal("1e-4")
-    )
-
-
-def assert_numbers_uncut(results: list[CaseResult], lines: list[str]) -> None:
-    """Every metric value and every delta of *results* appears whole in *lines*."""
-    tokens = " ".join(lines).split()
-    pairs = list(itertools.pairwise(tokens))
-    values = [v for r in results for v in r.metrics.values()]
-    for value in values:
-        wanted = sum(1 for v in values if v == value or (math.isnan(v) and math.isnan(value)))
-        found = sum(1 for t in tokens if shows_value(t, value))
-        assert found >= wanted, (value, lines)
-    deltas = [
-        (c.delta, TERMINAL_MARKS[c.status])
-        for r in results
-        for c in r.comparisons.values()
-        if c.status != "same"
-    ]
-    for delta, mark in deltas:
-        wanted = deltas.count((delta, mark))
-        shown = [
-            t
-            for t, after in pairs
-            if after == mark and shows_value(t, delta) and (delta <= 0 or t.startswith("+"))
-        ]
-        assert len(shown) >= wanted, (delta, mark, lines)
-    # A number is never shortened with an ellipsis.
-    assert not re.search(r"\d\.\.\.|\.\.\.\d", "\n".join(lines)), lines
-
-
-def four_metric_results() -> list[CaseResult]:
-    """The issue's case: four metrics, all moved, one value in the tens."""
-    results = []
-    statuses: tuple[Status, ...] = ("worse", "noise", "regressed", "better")
-    for n, accuracy in ((50, 0.8525), (100, 0.8361), (500, 56.86891234)):
-        metrics = {"accuracy": accuracy, "f1": 0.82, "roc_auc": 0.93, "precision": 0.7712}
-        comparisons = {
-            m: comparison(m, v + 0.016, v, "higher", status)
-            for (m, v), status in zip(metrics.items(), statuses, strict=True)
-        }
-        results.append(
-            case(
-                nodeid=f"experiments/exp_002_random_forest.py::exp_random_forest[n_estimators={n}]",
-                file="experiments/exp_002_random_forest.py",
-                experiment="exp_random_forest",
-                case_id=f"exp_random_forest[n_estimators={n}]",
-                params={"n_estimators": n},
-                metrics=metrics,
-                comparisons=comparisons,
-                has_baseline=True,
-                duration=1.5,
-            )
-        )
-    return results
-
-
-@pytest.mark.parametrize("width", [80, 120])
-def test_render_terminal_four_metrics_with_deltas_fit_uncut(width: int) -> None:
-    results = four_metric_results()
-    lines = render_terminal(results, width=width)
-    assert all(len(line) <= width for line in lines), "\n".join(lines)
-    assert_numbers_uncut(results, lines)
-    # Each case label is there in full, and so is its outcome.
-    for result in results:
-        label = result.case_id.split("[", 1)[1][:-1]
-        assert any(label in line.split() for line in lines), (label, lines)
-
-
-def test_render_terminal_keeps_long_labels_whole() -> None:
-    # A label too long for a table row is wrapped, never cut: its parameter
-    # values are numbers too.
-    label = "-".join(f"param_number_{i}={i}.{i}{i}" for i in range(12))
-    results = [case(case_id=f"exp[{label}]", metrics={"accuracy": 0.8361, "f1": 12.5})]
-    lines = render_terminal(results, width=80)
-    assert all(len(line) <= 80 for line in lines), lines
-    assert label in "".join(line.strip() for line in lines)
-    assert_numbers_uncut(results, lines)
-
-
-METRIC_NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=40)
-PARAM_IDS = st.lists(
-    st.tuples(
-        st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=20),
-        st.one_of(
-            st.integers(-(10**6), 10**9).map(str),
-            st.floats(allow_nan=False, allow_infinity=False).map(repr),
-            st.text(alphabet="abcdefghijklmnopqrstuvwxyz", max_size=12),
-        ),
-    ),
-    min_size=1,
-    max_size=8,
-).map(lambda items: "-".join(f"{k}={v}" for k, v in items))
-METRIC_VALUES = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.floats(min_value=0, max_value=1),
-    st.floats(min_value=-1e6, max_value=1e6),
-)
-
-
-@st.composite
-def terminal_results(draw: st.DrawFn) -> list[CaseResult]:
-    metrics = draw(st.lists(METRIC_NAMES, min_size=1, max_size=6, unique=True))
-    labels = draw(st.lists(PARAM_IDS, min_size=1, max_size=5, unique=True))
-    files = draw(st.lists(st.sampled_from(["a.py", "experiments/sub/exp_b.py"]), min_size=1))
-    results = []
-    for index, label in enumerate(labels):
-        returned = draw(st.lists(st.sampled_from(metrics), unique=True))
-        comparisons = {}
-        for metric in draw(st.lists(st.sampled_from(metrics), unique=True)):
-            baseline = draw(st.floats(-1e6, 1e6))
-            current = draw(st.floats(-1e6, 1e6))
-            status: Status = draw(
-                st.sampled_from(["better", "same", "worse", "noise", "regressed"])
-            )
-            comparisons[metric] = Comparison(
-                metric=metric,
-                baseline=baseline,
-                current=current,
-                delta=current - baseline,
-                direction=draw(st.sampled_from(["higher", "lower"])),
-                tolerance="0.01",
-                status=status,
-                p_value=draw(st.none() | st.floats(0, 1))
-                if status in ("noise", "regressed")
-                else None,
-            )
-        file = files[index % len(files)]
-        results.append(
-            case(
-                nodeid=f"{file}::exp[{label}]",
-                file=file,
-                case_id=f"exp[{label}]",
-                metrics={m: draw(METRIC_VALUES) for m in returned},
-                comparisons=comparisons,
-                has_baseline=bool(comparisons),
-                outcome=draw(st.sampled_from(OUTCOMES)),
-                duration=draw(st.floats(0, 10_000)),
-            )
-        )
-    return results
-
-
-@settings(max_examples=150, deadline=None)
-@given(results=terminal_results(), width=st.sampled_from([80, 120]))
-def test_render_terminal_fits_any_width_without_cutting_numbers(
-    results: list[CaseResult], width: int
-) -> None:
-    lines = render_terminal(results, width=width)
-    assert _lines_ok(lines)
-    assert all(len(line) <= width for line in lines), "\n".join(lines)
-    assert_numbers_uncut(results, lines)
-    # Case labels are wrapped, never cut: each is there, whitespace aside.
-    flat = "".join("".join(lines).split())
-    for result in results:
-        assert result.case_id[4:-1] in flat
 
 
 # ------------------------------------------------------------------ spread and the gate
