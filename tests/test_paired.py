@@ -5,6 +5,7 @@ test against the tolerance, the Holm plan, and real pytest runs (no xdist and
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from test_baselines import baseline_file, outcomes, run, run_subprocess, set_kno
 from pytest_experiments import verdict as verdicts
 from pytest_experiments.conditions import Tolerance
 from pytest_experiments.declarations import declaration_for
-from pytest_experiments.paired import KNOWN_METRICS, paired_test, user_metric
+from pytest_experiments.paired import KNOWN_METRICS, _repeat_pseudo_values, paired_test, user_metric
 from pytest_experiments.predictions import (
     Predictions,
     PredictionsError,
@@ -117,6 +118,123 @@ def test_identical_predictions_make_no_test() -> None:
     y = np.array([0, 1, 1, 0, 1])
     test = paired_test(ACCURACY, side(y, y), side(y, y), "higher", 0.0)
     assert (test.p_value, test.bound, test.worsening) == (None, None, 0.0)
+
+
+#: scikit-learn's reference values on label sets it finds ill-defined (a
+#: label never predicted, or only predicted) warn; the value is what is compared.
+ILL_DEFINED = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.UndefinedMetricWarning",
+    "ignore:y_pred contains classes not in y_true:UserWarning",
+    "ignore:A single label was found:UserWarning",
+)
+
+
+LEFT_OUT_METRICS = ["f1", "precision", "recall", "balanced_accuracy"]
+
+
+@st.composite
+def labelled_groups(draw: st.DrawFn) -> tuple[Any, Any, Any, int]:
+    """Labels (two to five ints, or strings), predictions that agree with
+    them mostly, and an assignment of the examples to groups (singletons or
+    fewer, larger groups); rare labels included, so that a group can hold
+    every example of one."""
+    n = draw(st.integers(4, 80))
+    k = draw(st.integers(2, 5))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    weights = rng.dirichlet(np.full(k, draw(st.sampled_from([0.3, 1.0, 5.0]))))
+    y = rng.choice(k, size=n, p=weights)
+    pred = np.where(rng.random(n) < draw(st.floats(0.3, 1.0)), y, rng.choice(k, size=n))
+    if draw(st.booleans()):
+        names = np.array(["ant", "bee", "cat", "dog", "eel"])
+        y, pred = names[y], names[pred]
+    groups = draw(st.integers(2, n))
+    assignment = np.arange(n) % groups if draw(st.booleans()) else rng.permutation(n) % groups
+    return y, pred, assignment, groups
+
+
+@ILL_DEFINED
+@settings(max_examples=150, deadline=None)
+@given(data=labelled_groups(), name=st.sampled_from(LEFT_OUT_METRICS))
+def test_a_metric_left_out_a_group_at_a_time_is_scikit_learns(
+    data: tuple[Any, Any, Any, int], name: str
+) -> None:
+    """The confusion-matrix path gives, for each group, the metric of the
+    other examples as scikit-learn computes it; where it declines (labels it
+    does not cover, a label only one group holds) it says so with None."""
+    y, pred, assignment, groups = data
+    spec = KNOWN_METRICS[name]
+    assert spec.leave_out is not None
+    values = spec.leave_out(y, pred, None, assignment, groups)
+    if values is None:
+        return
+    for g in range(groups):
+        rest = assignment != g
+        expected = spec.compute(y[rest], pred[rest], None)
+        assert values[g] == pytest.approx(expected, rel=1e-9, abs=1e-12), g
+
+
+@ILL_DEFINED
+@settings(max_examples=150, deadline=None)
+@given(
+    n=st.integers(3, 120),
+    seed=st.integers(0, 2**32 - 1),
+    decimals=st.sampled_from([1, 2, 12]),
+    labels=st.sampled_from([(0, 1), (1, 2), ("no", "yes")]),
+    groups_drawn=st.integers(2, 120),
+)
+def test_roc_auc_left_out_a_group_at_a_time_is_scikit_learns(
+    n: int, seed: int, decimals: int, labels: tuple[Any, Any], groups_drawn: int
+) -> None:
+    """The Mann-Whitney path, ties (rounded scores) and groups of several
+    examples included; None where a group's complement lacks a class."""
+    rng = np.random.default_rng(seed)
+    classes = rng.integers(0, 2, n)
+    y = np.array(labels)[classes]
+    score = np.round(rng.random(n) + 0.4 * classes, decimals)
+    groups = min(n, groups_drawn)
+    assignment = rng.permutation(n) % groups
+    spec = KNOWN_METRICS["roc_auc"]
+    assert spec.leave_out is not None
+    values = spec.leave_out(y, None, score, assignment, groups)
+    complements = [assignment != g for g in range(groups)]
+    if values is None:
+        assert any(len(np.unique(y[rest])) < 2 for rest in complements)
+        return
+    for g, rest in enumerate(complements):
+        expected = spec.compute(y[rest], None, score[rest])
+        assert values[g] == pytest.approx(expected, rel=1e-9, abs=1e-12), g
+
+
+@ILL_DEFINED
+@settings(max_examples=60, deadline=None)
+@given(data=labelled_groups(), name=st.sampled_from(LEFT_OUT_METRICS), repeats=st.integers(1, 3))
+def test_the_jackknife_is_the_same_with_or_without_the_confusion_matrix_path(
+    data: tuple[Any, Any, Any, int], name: str, repeats: int
+) -> None:
+    y, pred, assignment, groups = data
+    rng = np.random.default_rng(groups)
+    preds = [pred] + [np.where(rng.random(len(y)) < 0.8, pred, y) for _ in range(repeats - 1)]
+    predictions = side(y, *preds)
+    spec = KNOWN_METRICS[name]
+    try:
+        expected = _repeat_pseudo_values(replace(spec, leave_out=None), predictions, assignment)
+    except ValueError:  # scikit-learn refuses these labels (binary, no label 1)
+        return
+    got = _repeat_pseudo_values(spec, predictions, assignment)
+    assert got == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+def test_a_confusion_matrix_path_that_disagrees_with_scikit_learn_is_not_used() -> None:
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 50)
+    pred = np.where(rng.random(50) < 0.8, y, 1 - y)
+    f1 = KNOWN_METRICS["f1"]
+    assert f1.leave_out is not None
+    honest = f1.leave_out
+    skewed = replace(f1, leave_out=lambda *args: honest(*args) + 0.01)
+    assignment = np.arange(50)
+    expected = _repeat_pseudo_values(replace(f1, leave_out=None), side(y, pred), assignment)
+    assert _repeat_pseudo_values(skewed, side(y, pred), assignment) == pytest.approx(expected)
 
 
 # -- predictions: checks, alignment, storage ------------------------------------------------

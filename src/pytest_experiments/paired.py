@@ -67,6 +67,11 @@ class MetricSpec:
     #: ``per_example(y_true, y_pred) -> array`` whose mean is the metric, when
     #: the metric is a mean over examples (skips the jackknife's refits).
     per_example: Callable[[Any, Any], Any] | None = None
+    #: ``leave_out(y_true, y_pred, y_score, assignment, groups) -> array |
+    #: None``: the metric with each group of examples left out, at once (None:
+    #: one scikit-learn call per group). For metrics of the confusion matrix
+    #: and for ROC AUC.
+    leave_out: Callable[[Any, Any, Any, Any, int], Any] | None = None
 
 
 def _sk(name: str) -> Callable[..., float]:
@@ -105,6 +110,133 @@ def _plain(name: str) -> Callable[[Any, Any, Any], float]:
     return lambda y_true, y_pred, y_score: float(_sk(name)(y_true, y_pred))
 
 
+def _left_out_confusion(y_true: Any, y_pred: Any, assignment: Any, groups: int) -> Any | None:
+    """The confusion matrix of the examples outside each group, one per group
+    (shape groups x labels x labels, labels sorted as ``np.unique`` sorts
+    them), or None unless every label of the whole set occurs outside every
+    group: then scikit-learn, which takes the labels from what it is given,
+    would score a group's complement over fewer labels."""
+    import numpy as np
+
+    labels = np.unique(np.concatenate([np.unique(y_true), np.unique(y_pred)]))
+    true = np.searchsorted(labels, y_true)
+    pred = np.searchsorted(labels, y_pred)
+    k = len(labels)
+    inside = np.zeros((groups, k, k))
+    np.add.at(inside, (assignment, true, pred), 1.0)
+    outside = inside.sum(axis=0) - inside
+    present = outside.sum(axis=2) + outside.sum(axis=1)
+    if not (present > 0).all():
+        return None
+    return outside
+
+
+def _ratio(numerator: Any, denominator: Any) -> Any:
+    """numerator / denominator, 0 where the denominator is 0 (scikit-learn's
+    ``zero_division`` default, less its warning)."""
+    import numpy as np
+
+    out = np.zeros_like(numerator, dtype=float)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def _class_scores(name: str, outside: Any) -> Any:
+    """Per group and label: precision, recall or F1 from the confusion matrices."""
+    import numpy as np
+
+    tp = np.diagonal(outside, axis1=1, axis2=2)
+    predicted = outside.sum(axis=1)  # column sums: tp + fp
+    actual = outside.sum(axis=2)  # row sums: tp + fn
+    if name == "precision_score":
+        return _ratio(tp, predicted)
+    if name == "recall_score":
+        return _ratio(tp, actual)
+    return _ratio(2 * tp, predicted + actual)  # f1: 2tp / (2tp + fp + fn)
+
+
+def _classification_left_out(name: str) -> Callable[[Any, Any, Any, Any, int], Any]:
+    """:func:`_classification`'s metric with each group left out: binary
+    (labels 0 and 1: the score of label 1) or the macro average over three
+    or more labels, as scikit-learn defines it; None otherwise."""
+
+    def leave_out(
+        y_true: Any, y_pred: Any, y_score: Any, assignment: Any, groups: int
+    ) -> Any | None:
+        import numpy as np
+
+        labels = np.unique(np.concatenate([np.unique(y_true), np.unique(y_pred)]))
+        binary = len(labels) == 2 and labels.dtype.kind in "iub" and list(labels) == [0, 1]
+        if not (binary or len(labels) > 2):
+            return None
+        outside = _left_out_confusion(y_true, y_pred, assignment, groups)
+        if outside is None:
+            return None
+        scores = _class_scores(name, outside)
+        return scores[:, 1] if binary else scores.mean(axis=1)
+
+    return leave_out
+
+
+def _balanced_accuracy_left_out(
+    y_true: Any, y_pred: Any, y_score: Any, assignment: Any, groups: int
+) -> Any | None:
+    """Balanced accuracy with each group left out: the mean recall over the
+    labels that occur in the group's complement's ``y_true``."""
+    import numpy as np
+
+    outside = _left_out_confusion(y_true, y_pred, assignment, groups)
+    if outside is None:
+        return None
+    actual = outside.sum(axis=2)
+    recall = _ratio(np.diagonal(outside, axis1=1, axis2=2), actual)
+    counted = actual > 0
+    return (recall * counted).sum(axis=1) / counted.sum(axis=1)
+
+
+def _roc_auc_left_out(
+    y_true: Any, y_pred: Any, y_score: Any, assignment: Any, groups: int
+) -> Any | None:
+    """Binary ROC AUC with each group left out, from the Mann-Whitney count
+    it equals (ties count one half): the pairs a group's examples take part
+    in are taken out of the whole set's count, and the pairs inside the
+    group, counted twice that way, put back. None for scores of several
+    classes, labels other than two, or a group whose complement lacks a
+    class (scikit-learn refuses those)."""
+    import numpy as np
+
+    if y_score is None or getattr(y_score, "ndim", 1) != 1:
+        return None
+    labels = np.unique(y_true)
+    if len(labels) != 2:
+        return None
+    positive = y_true == labels[1]  # scikit-learn scores the greater label
+    score = np.asarray(y_score, dtype=float)
+    pos, neg = np.sort(score[positive]), np.sort(score[~positive])
+    # Per positive example: the negatives it outranks (ties one half); per
+    # negative example: the positives that outrank it.
+    below = np.searchsorted(neg, score, "left") + np.searchsorted(neg, score, "right")
+    above = (
+        2 * len(pos) - np.searchsorted(pos, score, "left") - np.searchsorted(pos, score, "right")
+    )
+    taking_part = np.where(positive, below, above) / 2.0
+    total = below[positive].sum() / 2.0
+    n_pos = np.bincount(assignment, weights=positive, minlength=groups)
+    n_neg = np.bincount(assignment, weights=~positive, minlength=groups)
+    left_pos, left_neg = len(pos) - n_pos, len(neg) - n_neg
+    if not ((left_pos > 0) & (left_neg > 0)).all():
+        return None
+    inside = np.zeros(groups)
+    members = np.argsort(assignment, kind="stable")
+    bounds = np.searchsorted(assignment[members], np.arange(groups + 1))
+    for g in np.flatnonzero((n_pos > 0) & (n_neg > 0)):
+        rows = members[bounds[g] : bounds[g + 1]]
+        p, q = score[rows][positive[rows]], score[rows][~positive[rows]]
+        inside[g] = (p[:, None] > q[None, :]).sum() + 0.5 * (p[:, None] == q[None, :]).sum()
+    taken = np.bincount(assignment, weights=taking_part, minlength=groups)
+    return (total - taken + inside) / (left_pos * left_neg)
+
+
 def _correct(y_true: Any, y_pred: Any) -> Any:
     return (y_pred == y_true).astype(float)
 
@@ -124,11 +256,25 @@ KNOWN_METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
         MetricSpec("accuracy", _plain("accuracy_score"), per_example=_correct),
-        MetricSpec("balanced_accuracy", _plain("balanced_accuracy_score")),
-        MetricSpec("f1", _classification("f1_score")),
-        MetricSpec("precision", _classification("precision_score")),
-        MetricSpec("recall", _classification("recall_score")),
-        MetricSpec("roc_auc", _roc_auc, needs_score=True),
+        MetricSpec(
+            "balanced_accuracy",
+            _plain("balanced_accuracy_score"),
+            leave_out=_balanced_accuracy_left_out,
+        ),
+        MetricSpec(
+            "f1", _classification("f1_score"), leave_out=_classification_left_out("f1_score")
+        ),
+        MetricSpec(
+            "precision",
+            _classification("precision_score"),
+            leave_out=_classification_left_out("precision_score"),
+        ),
+        MetricSpec(
+            "recall",
+            _classification("recall_score"),
+            leave_out=_classification_left_out("recall_score"),
+        ),
+        MetricSpec("roc_auc", _roc_auc, needs_score=True, leave_out=_roc_auc_left_out),
         MetricSpec("log_loss", _log_loss, needs_score=True),
         MetricSpec("mse", _plain("mean_squared_error"), per_example=_squared),
         MetricSpec("rmse", _rmse),
@@ -234,9 +380,40 @@ def _repeat_pseudo_values(spec: MetricSpec, side: Predictions, assignment: Any) 
             y_score=None if side.y_score is None else side.y_score[r : r + 1],
         )
         full = side_value(spec, one)
-        for g in range(groups):
-            out[r, g] = groups * full - (groups - 1) * side_value(spec, one, assignment != g)
+        left_out = _left_out_values(spec, one, assignment, groups)
+        if left_out is None:
+            left_out = [side_value(spec, one, assignment != g) for g in range(groups)]
+        out[r] = groups * full - (groups - 1) * np.asarray(left_out, dtype=float)
     return out
+
+
+#: Groups whose left-out value is checked against scikit-learn's own before
+#: :attr:`MetricSpec.leave_out`'s values are used (with the whole set).
+_CHECKED_GROUPS = 3
+
+
+def _left_out_values(
+    spec: MetricSpec, one: Predictions, assignment: Any, groups: int
+) -> Any | None:
+    """The metric with each group left out, through ``spec.leave_out`` (one
+    pass over a confusion matrix instead of a scikit-learn call per group),
+    or None: no such path, it declined these labels, or it disagreed with
+    scikit-learn on one of a few groups (then the
+    per-group calls decide, so a definition that moves in scikit-learn is
+    never silently replaced)."""
+    import numpy as np
+
+    if spec.leave_out is None:
+        return None
+    score = None if one.y_score is None else one.y_score[0]
+    values = spec.leave_out(one.y_true, one.y_pred[0], score, assignment, groups)
+    if values is None:
+        return None
+    for g in sorted({0, groups // 2, groups - 1})[:_CHECKED_GROUPS]:
+        expected = side_value(spec, one, assignment != g)
+        if not math.isclose(float(values[g]), expected, rel_tol=1e-9, abs_tol=1e-12):
+            return None
+    return np.asarray(values, dtype=float)
 
 
 def _seed_variance(pseudo: Any) -> float:
