@@ -36,6 +36,7 @@ SCRIPTS = {
     "grown_sweep": ["--quick"],
     "merge_speed": ["--quick"],
     "compare_speed": ["--quick"],
+    "paired_cost": ["--quick"],
     "plots": ["--rounds", "3"],
 }
 SLOW = {"gate": ["--quick"], "suite": []}
