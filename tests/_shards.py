@@ -191,13 +191,15 @@ SAME = (
 
 def comparable(path: Path) -> list[dict[str, Any]]:
     """The ``--exp-json`` results, in order, reduced to what a merge keeps
-    (spread without its samples, which stay in the metric history)."""
+    (spread without its samples, which stay in the metric history, and
+    without their seeds, which stay in the run's ``experiments.seeds``)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     rows = []
     for result in data["results"]:
         row = {key: result[key] for key in SAME}
         row["spread"] = {
-            m: {k: v for k, v in s.items() if k != "samples"} for m, s in result["spread"].items()
+            m: {k: v for k, v in s.items() if k not in ("samples", "seeds")}
+            for m, s in result["spread"].items()
         }
         rows.append(row)
     return rows

@@ -1,9 +1,11 @@
 """``--exp-compare A B``: sessions of a study judged against each other by
 real pytest processes over a real sqlite store (and a real ``mlflow server``).
 
-The study has a noisy grid with repeats (the permutation test over seeds)
-and a deterministic classifier that logs its predictions (the paired test
-over test examples); ``COMPARE_DROP`` lowers the metrics of some cases.
+The study has a noisy grid with repeats (the paired t-test over the seeds
+both sessions ran: the seed moves both alike, each version's fit adds its
+own noise) and a deterministic classifier that logs its predictions (the
+paired test over test examples); ``COMPARE_DROP`` lowers the metrics of some
+cases.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ STUDY = """
     )
     def exp_noisy(k, seed):
         noise = np.random.default_rng(seed).normal(0, 0.002)
-        return {"score": k / 10 + noise - (DROP if k >= 3 else 0.0)}
+        fit = np.random.default_rng([seed, round(DROP * 1000)]).normal(0, 0.001)
+        return {"score": k / 10 + noise + fit - (DROP if k >= 3 else 0.0)}
 
 
     @experiment(params={"flip": [0, 1]})
@@ -113,7 +116,7 @@ def compare(root: Path, *args: str) -> Finished:
 
 
 def test_a_drop_between_two_sessions_fails_the_comparison(study: Path) -> None:
-    """S2 against S1: the dropped cases regress (permutation test over the
+    """S2 against S1: the dropped cases regress (paired t-test over the
     repeats' seeds, paired test over the predictions), with deltas of S2's
     means against S1's; the report and JSON say it is S2 against S1."""
     done = compare(study, "S1", "S2", "--exp-json", "c12.json", "--exp-report", "c12.md")
@@ -134,7 +137,8 @@ def test_a_drop_between_two_sessions_fails_the_comparison(study: Path) -> None:
         assert comparison["current"] == pytest.approx(b[nodeid]["metrics"][metric])
         assert c[nodeid]["run_id"] == b[nodeid]["run_id"]
     noisy = c[NOISY[3]]["comparisons"]["score"]
-    assert noisy["test"] == "permutation" and noisy["baseline_n"] == noisy["current_n"] == 5
+    assert noisy["baseline_n"] == noisy["current_n"] == 5
+    assert (noisy["test"], noisy["noise"]) == ("paired t", "5 paired seeds")
     assert c[DET[1]]["comparisons"]["accuracy"]["noise"] == "test examples"  # the paired test
     session = json.loads((study / "c12.json").read_text(encoding="utf-8"))["session"]
     assert session["merged"]["group"] == "S2"
@@ -245,5 +249,5 @@ def test_compare_through_a_server(served: tuple[Path, str]) -> None:
         n.split("::")[1] for n in DROPPED
     }
     assert got["exp_det[flip=1]"]["comparisons"]["accuracy"]["noise"] == "test examples"
-    assert got["exp_noisy[k=4]"]["comparisons"]["score"]["test"] == "permutation"
+    assert got["exp_noisy[k=4]"]["comparisons"]["score"]["test"] == "paired t"
     assert all(r["run_url"].startswith(uri) for r in got.values())

@@ -558,7 +558,8 @@ def test_a_merge_applies_holm_over_every_shards_p_values() -> None:
 def test_the_digits_study_is_told_its_gate_cannot_fail(pytester: pytest.Pytester) -> None:
     """A new user's study: 25 cases at repeats=5, each gating accuracy. The
     label-noise regression (every repeat lower, p = 0.004) passed as "within
-    noise" in silence; now collection warns, naming case, metric and the fix."""
+    noise" in silence; now collection warns, naming case, metric and the fix
+    (at other seeds than the baseline's: at its seeds the samples pair)."""
     pytester.makeini("[pytest]\n")
     write_exp(
         pytester,
@@ -576,7 +577,8 @@ def test_the_digits_study_is_told_its_gate_cannot_fail(pytester: pytest.Pytester
     assert result.ret == 0
     assert "cannot fail" not in result.stdout.str()  # no warning while accepting
     set_knobs(pytester, drop=0.05)
-    result, cases = run(pytester, "-p", "no:xdist")
+    # At other seeds than the baseline's the samples are tested unpaired.
+    result, cases = run(pytester, "-p", "no:xdist", "--exp-seed", "7")
     result.stdout.fnmatch_lines(
         [
             "*exp_svc?c=0?: the gate cannot fail accuracy: with 5 baseline and 5 current "
@@ -585,6 +587,13 @@ def test_the_digits_study_is_told_its_gate_cannot_fail(pytester: pytest.Pytester
     )
     assert result.stdout.str().count("the gate cannot fail accuracy") == 25
     assert {c["comparisons"]["accuracy"]["status"] for c in cases.values()} == {"noise"}
+    # At the baseline's seeds they pair by seed: no floor, no warning, and
+    # every seed lost the same 0.05 (no spread: the tolerance decides).
+    result, cases = run(pytester, "-p", "no:xdist")
+    assert "cannot fail" not in result.stdout.str()
+    assert {c["outcome"] for c in cases.values()} == {"regressed"}
+    noise = {c["comparisons"]["accuracy"]["noise"] for c in cases.values()}
+    assert noise == {"constant differences over 5 paired seeds"}
 
 
 @pytest.mark.slow

@@ -280,6 +280,17 @@ class StoredRun:
         return int(text) if text.isdigit() else 0
 
 
+def run_seeds(tags: Mapping[str, str]) -> list[int]:
+    """Each repeat's seed as the run recorded it (``experiments.seeds``,
+    written when the case ran more than once); empty when it has none."""
+    seeds = _json(tags.get(TAG_SEEDS), None)
+    if isinstance(seeds, list) and all(
+        isinstance(s, int) and not isinstance(s, bool) for s in seeds
+    ):
+        return seeds
+    return []
+
+
 def _json(text: str | None, default: Any) -> Any:
     if text is None:
         return default
@@ -332,8 +343,8 @@ def decode(run: StoredRun) -> Record:
             }
     repeats_text = tags.get(TAG_REPEATS, "1")
     repeats = int(repeats_text) if repeats_text.isdigit() and int(repeats_text) > 0 else 1
-    seeds = _json(tags.get(TAG_SEEDS), None)
-    if not (isinstance(seeds, list) and all(isinstance(s, int) for s in seeds)):
+    seeds = run_seeds(tags)
+    if not seeds:
         seed = run.params.get("seed", "")
         seeds = [int(seed)] if seed.lstrip("-").isdigit() else []
     comparisons: dict[str, Comparison] = {}

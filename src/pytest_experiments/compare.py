@@ -76,6 +76,7 @@ def plan(
     (:func:`verdict.plan_gate`): Holm's m and first step, and the warnings
     for comparisons that cannot fail."""
     from .paired import metric_spec
+    from .stats import common_seeds
 
     planned: list[Planned] = []
     for case in cases:
@@ -96,6 +97,9 @@ def plan(
                     paired=both and metric_spec(metric, decl.metric_functions) is not None,
                     baseline_n=summary.n if summary.spread_known else 1,
                     current_n=other.n if other.spread_known else 1,
+                    pairs=common_seeds(summary.seeds, other.seeds)
+                    if summary.has_samples and other.has_samples
+                    else 0,
                 )
             )
     m, first_step, warnings = plan_gate(planned, alpha)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .results import Comparison, Direction, Status
-from .stats import Summary, worse_test
+from .stats import Summary, seed_pairs, worse_test
 
 if TYPE_CHECKING:
     from .paired import PairedTest
@@ -201,8 +201,11 @@ def compare(
     test of H0 "the worsening is at most the tolerance" rejected at
     ``threshold``. The test is ``paired`` (predictions on both sides: the
     test set's noise and the seed's) when given, else the samples' test (the
-    seed's noise: repeats or returned sequences, n >= 2 on both sides). With
-    neither, only the tolerance decides (no noise estimate). A test whose
+    seed's noise: repeats or returned sequences, n >= 2 on both sides; paired
+    by seed when both sides ran common seeds, and then ``delta`` is the mean
+    per-seed difference over those seeds). With neither, or when every
+    paired seed's difference is the same, only the tolerance decides (no
+    noise estimate). A test whose
     smallest possible p-value is above ``floor_limit`` (Holm's first step over
     the session) can never reject: its p-value is shown, never failed on.
     """
@@ -225,12 +228,22 @@ def compare(
         detectable = paired.detectable(allowed, threshold)
     else:
         sample_test = worse_test(base, cur, direction, allowed) if finite else None
+        testable = finite and base.spread_known and cur.spread_known
+        pairs = seed_pairs(base, cur) if testable else None
+        if pairs is not None:
+            # Both sides ran these seeds: the worsening is the mean of the
+            # per-seed worsenings (seeds only one side ran do not count).
+            gain = -math.fsum(pairs.worsenings(direction)) / len(pairs.seeds)
+            delta = gain if direction == "higher" else -gain
         if sample_test is not None:
-            noise = "seeds"
+            noise = f"{sample_test.pairs} paired seeds" if sample_test.pairs else "seeds"
             p_value, test, floor = sample_test.p_value, sample_test.test, sample_test.floor
             bound = sample_test.bound(-gain)
             detectable = sample_test.detectable(allowed, threshold)
-        elif base.spread_known and cur.spread_known:
+        elif pairs is not None:
+            # every seed's worsening is the same: no spread to test against
+            noise = f"constant differences over {len(pairs.seeds)} paired seeds"
+        elif testable:
             noise = "constant"  # neither side varied over its samples
         else:
             noise = "no noise estimate"

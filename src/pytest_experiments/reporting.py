@@ -378,8 +378,9 @@ def _gate_notes(group: Sequence[CaseResult]) -> list[str]:
     )
     if unknown:
         notes.append(
-            "No noise estimate for some comparisons (one value a side, or constant "
-            "samples): the tolerance alone decides. Log predictions "
+            "No noise estimate for some comparisons (one value a side, constant "
+            "samples, or the same difference at every paired seed): the tolerance "
+            "alone decides. Log predictions "
             "(`experiment_run.log_predictions`) or add repeats to tell a regression "
             "from noise."
         )

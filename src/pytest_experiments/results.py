@@ -64,8 +64,8 @@ class Comparison:
     baseline_ci: float | None = None
     current_ci: float | None = None
     #: One-sided p-value of H0 "the worsening is at most the tolerance" (None:
-    #: no test was made, see ``noise``), and the test that gave it
-    #: ("paired t over test examples", "permutation" or "Welch t").
+    #: no test was made, see ``noise``), and the test that gave it ("paired
+    #: t" over test examples or paired seeds, "permutation" or "Welch t").
     p_value: float | None = None
     test: str | None = None
     #: Whether the metric gates the case (declared, or all when none is).
@@ -80,7 +80,8 @@ class Comparison:
     #: The smallest p-value the test can give with these n (0: unbounded).
     p_floor: float = 0.0
     #: Which noise the test saw: "test examples and seeds", "test examples",
-    #: "seeds", or why there is no test ("no noise estimate", "constant").
+    #: "<k> paired seeds", "seeds", or why there is no test ("no noise
+    #: estimate", "constant", "constant differences over <k> paired seeds").
     noise: str = "no noise estimate"
 
     def to_dict(self) -> dict[str, Any]:

@@ -239,6 +239,7 @@ class CaseRunner:
         Every process collects the same items, so every worker gets the same
         plan."""
         from .paired import metric_spec
+        from .stats import common_seeds
         from .verdict import Planned, plan_gate
 
         cases = [i for i in items if isinstance(i, pytest.Function)]
@@ -257,6 +258,10 @@ class CaseRunner:
                 continue
             gated = decl.gated(()) or set(entry)
             repeats = decl.repeats or self.settings.repeats
+            try:
+                seeds = repeat_seeds(self.case_seed(item, None), repeats) if repeats > 1 else []
+            except Exception:
+                seeds = []
             for metric, summary in entry.items():
                 if metric not in gated:
                     continue
@@ -272,6 +277,7 @@ class CaseRunner:
                         baseline_n=summary.n if summary.spread_known else 1,
                         # one repeat may still return a sequence of samples
                         current_n=repeats if repeats > 1 else None,
+                        pairs=common_seeds(summary.seeds, seeds) if summary.has_samples else 0,
                     )
                 )
         m, first_step, self.gate_warnings = plan_gate(planned, self.settings.alpha)
@@ -451,7 +457,16 @@ class CaseRunner:
                 problems.append(("error", str(exc)))
             else:
                 self._keep_predictions(active, result, current_predictions, tracking_notes)
-        summaries = {m: Summary.of(v) for m, v in samples.items()} if invalid is None else {}
+        # One value a repeat: each sample is known by its repeat's seed (the
+        # gate pairs it with the baseline's sample of the same seed).
+        summaries = (
+            {
+                m: Summary.of(v, result.seeds if len(v) == repeats else None)
+                for m, v in samples.items()
+            }
+            if invalid is None
+            else {}
+        )
         result.metrics = {m: s.mean for m, s in summaries.items()}
         result.spread = {m: s.to_dict() for m, s in summaries.items() if s.n > 1}
         result.directions = {m: decl.direction(m) for m in {*summaries, *decl.expect}}

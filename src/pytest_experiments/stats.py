@@ -34,11 +34,20 @@ class Summary:
     std: float | None = None
     #: The samples themselves when known (baselines and results keep them for n > 1).
     samples: tuple[float, ...] = ()
+    #: The seed each sample was run with, in the samples' order, when each
+    #: sample is one repeat's value (empty otherwise: a returned sequence such
+    #: as CV folds, or a baseline accepted before seeds were kept). Two sides
+    #: that ran common seeds are tested pair by pair (:func:`seed_pairs`).
+    seeds: tuple[int, ...] = ()
 
     @classmethod
-    def of(cls, samples: Sequence[float]) -> Summary:
+    def of(cls, samples: Sequence[float], seeds: Sequence[int] | None = None) -> Summary:
         """The summary of ``samples`` (at least one; non-finite values give a
-        non-finite mean, which fails the case elsewhere)."""
+        non-finite mean, which fails the case elsewhere). ``seeds``, when
+        given, are the samples' seeds (one each); they are kept only when
+        there are exactly as many as samples, since otherwise no sample can
+        be matched to its seed (one run never repeats a seed; runs pooled
+        from a tracking store may)."""
         values = tuple(float(v) for v in samples)
         if not values:
             raise ValueError("a metric needs at least one sample")
@@ -46,10 +55,13 @@ class Summary:
         mean = math.fsum(values) / n
         if n == 1:
             return cls(mean=mean)
+        kept = tuple(int(s) for s in seeds or ())
+        if len(kept) != n:
+            kept = ()
         if not all(math.isfinite(v) for v in values):
-            return cls(mean=mean, n=n, std=math.nan, samples=values)
+            return cls(mean=mean, n=n, std=math.nan, samples=values, seeds=kept)
         std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
-        return cls(mean=mean, n=n, std=std, samples=values)
+        return cls(mean=mean, n=n, std=std, samples=values, seeds=kept)
 
     @classmethod
     def pooled(cls, parts: Iterable[Summary]) -> Summary:
@@ -60,7 +72,10 @@ class Summary:
         if len(items) == 1:
             return items[0]
         if all(p.has_samples or p.n == 1 for p in items):  # every sample known
-            return cls.of([v for p in items for v in (p.samples or (p.mean,))])
+            # Seeds survive when every part has them (a seed in several
+            # runs is paired on the mean of its samples: :func:`seed_pairs`).
+            seeds = [s for p in items for s in p.seeds] if all(p.seeds for p in items) else None
+            return cls.of([v for p in items for v in (p.samples or (p.mean,))], seeds)
         n = sum(p.n for p in items)
         mean = math.fsum(p.n * p.mean for p in items) / n
         squares = math.fsum(
@@ -97,6 +112,8 @@ class Summary:
         data: dict[str, Any] = {"mean": self.mean, "n": self.n, "std": self.std}
         if self.samples:
             data["samples"] = list(self.samples)
+            if self.seeds:
+                data["seeds"] = list(self.seeds)
         return data
 
     @classmethod
@@ -110,7 +127,15 @@ class Summary:
         if samples is not None:
             if not isinstance(samples, list) or not samples or not all(map(_is_number, samples)):
                 raise ValueError("'samples' must be a non-empty list of numbers")
-            return cls.of(samples)
+            seeds = value.get("seeds")
+            if seeds is not None and not (
+                isinstance(seeds, list)
+                and len(seeds) == len(samples)
+                and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+                and len(set(seeds)) == len(seeds)
+            ):
+                raise ValueError("'seeds' must be a list of distinct integers, one per sample")
+            return cls.of(samples, seeds)
         mean, n, std = value.get("mean"), value.get("n", 1), value.get("std")
         if not _is_number(mean):
             raise ValueError("'mean' must be a number")
@@ -123,7 +148,10 @@ class Summary:
         return cls(mean=float(mean), n=n, std=float(std))  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean, "n": self.n, "std": self.std, "samples": list(self.samples)}
+        data = {"mean": self.mean, "n": self.n, "std": self.std, "samples": list(self.samples)}
+        if self.seeds:
+            data["seeds"] = list(self.seeds)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Summary:
@@ -132,6 +160,7 @@ class Summary:
             n=int(data.get("n", 1)),
             std=None if data.get("std") is None else float(data["std"]),
             samples=tuple(float(v) for v in data.get("samples", ())),
+            seeds=tuple(int(v) for v in data.get("seeds", ())),
         )
 
 
@@ -156,14 +185,21 @@ class SampleTest:
 
     #: One-sided p-value of H0 "worsening <= tolerance".
     p_value: float
-    #: "permutation" (both sides' samples known) or "Welch t" (n, mean, std only).
+    #: "permutation" (both sides' samples known), "Welch t" (n, mean, std
+    #: only) or the paired test over seeds (:data:`SEED_PAIR_TESTS`).
     test: str
     #: The smallest p-value this test can give with these n (a permutation
     #: test over few samples cannot go below 1 / C(n_b + n_c, n_b)).
     floor: float
-    #: Standard error of the worsening and Welch's degrees of freedom.
+    #: Standard error of the worsening and its degrees of freedom (Welch's;
+    #: pairs - 1 for the paired test).
     se: float
     df: float
+    #: Seeds tested pair by pair (0: the unpaired tests).
+    pairs: int = 0
+    #: The worsening the paired test is about: the mean of the per-seed
+    #: worsenings over the common seeds (None: the difference of the means).
+    worsening: float | None = None
 
     def bound(self, worsening: float) -> float:
         """One-sided upper :data:`BOUND_LEVEL` bound on the worsening (Welch)."""
@@ -190,6 +226,136 @@ def smallest_p(n_baseline: int, n_current: int) -> float:
     return 1.0 / splits if splits <= PERMUTATIONS + 1 else 1.0 / (PERMUTATIONS + 1)
 
 
+#: Fewest seeds both sides ran with which their samples are tested pair by
+#: pair. At two, equal differences (where the tolerance alone decides) come
+#: by chance so often with a discrete score that the gate's false alarms at
+#: the tolerance rose to 5.1-6.2% (docs/gate.md); from three they stay near 5%.
+MIN_PAIRS = 3
+#: The paired test of per-seed differences, picked by measured calibration
+#: (docs/gate.md, ``benchmarks/gate.py --part calibration``): "t" (SciPy's
+#: ``ttest_1samp``) or "sign-flip" (``permutation_test``, exact floor 1 / 2^n).
+SEED_PAIR_TEST = "t"
+#: Their names in comparisons ("<test> over <k> paired seeds").
+SEED_PAIR_TESTS = {"t": "paired t", "sign-flip": "sign-flip permutation"}
+
+
+@dataclass(frozen=True)
+class SeedPairs:
+    """The samples of the seeds both sides ran, matched by seed value."""
+
+    #: The common seeds, sorted; ``baseline[i]`` and ``current[i]`` ran with
+    #: ``seeds[i]`` (the mean of a side's samples at that seed, when pooled
+    #: runs ran it more than once).
+    seeds: tuple[int, ...]
+    baseline: tuple[float, ...]
+    current: tuple[float, ...]
+
+    def worsenings(self, direction: str) -> list[float]:
+        """Each seed's worsening: ``baseline - current`` where higher is better."""
+        sign = 1.0 if direction == "higher" else -1.0
+        return [sign * (b - c) for b, c in zip(self.baseline, self.current, strict=True)]
+
+
+def seed_pairs(baseline: Summary, current: Summary) -> SeedPairs | None:
+    """The two sides' samples paired by seed, when at least :data:`MIN_PAIRS`
+    seeds are on both sides (a baseline accepted with more repeats than the
+    current run pairs on the seeds they share); None otherwise: a side
+    without seeds (an older baseline file, a returned sequence, a pooled run
+    that did not record them) or too few common seeds, and the samples are
+    tested unpaired. The order of the seeds on either side does not matter.
+    A seed with several samples on one side (tracking-store runs pooled as
+    one baseline, each at the same seeds) stands for the mean of them: the
+    per-seed differences stay independent from seed to seed, which is what
+    the paired test needs."""
+    if not (baseline.seeds and current.seeds):
+        return None
+    if not (baseline.has_samples and current.has_samples):
+        return None
+    base, cur = _by_seed(baseline), _by_seed(current)
+    common = sorted(set(base) & set(cur))
+    if len(common) < MIN_PAIRS:
+        return None
+    return SeedPairs(
+        seeds=tuple(common),
+        baseline=tuple(base[s] for s in common),
+        current=tuple(cur[s] for s in common),
+    )
+
+
+def _by_seed(summary: Summary) -> dict[int, float]:
+    """Seed -> the mean of the side's samples at that seed."""
+    groups: dict[int, list[float]] = {}
+    for seed, value in zip(summary.seeds, summary.samples, strict=True):
+        groups.setdefault(seed, []).append(value)
+    return {seed: math.fsum(values) / len(values) for seed, values in groups.items()}
+
+
+def common_seeds(baseline_seeds: Iterable[int], current_seeds: Iterable[int]) -> int:
+    """How many seeds the samples would be paired on (0: tested unpaired),
+    from the seeds alone, as collection knows them."""
+    common = len(set(baseline_seeds) & set(current_seeds))
+    return common if common >= MIN_PAIRS else 0
+
+
+def seed_pair_floor(pairs: int, test: str | None = None) -> float:
+    """The smallest p-value the paired test over ``pairs`` seeds can give:
+    0 for the t-test, 1 / 2^pairs for the sign-flip test (exact up to
+    :data:`PERMUTATIONS` + 1 sign patterns, else 1 / that)."""
+    if (test or SEED_PAIR_TEST) == "t":
+        return 0.0
+    return max(0.5**pairs, 1.0 / (PERMUTATIONS + 1))
+
+
+def seed_pair_p(worsenings: Sequence[float], tolerance: float, test: str | None = None) -> float:
+    """One-sided p-value of H0 "the mean worsening is at most ``tolerance``"
+    from the per-seed worsenings (at least two, not all equal)."""
+    import numpy as np
+    from scipy import stats
+
+    d = np.asarray(worsenings, dtype=float) - tolerance
+    if (test or SEED_PAIR_TEST) == "t":
+        p = float(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue)
+    else:
+        p = float(
+            stats.permutation_test(
+                (d,),
+                _mean,
+                permutation_type="samples",
+                alternative="greater",
+                n_resamples=PERMUTATIONS,
+                vectorized=True,
+                rng=np.random.default_rng(0),
+            ).pvalue
+        )
+    return 1.0 if math.isnan(p) else min(1.0, p)
+
+
+def paired_seed_test(
+    pairs: SeedPairs, direction: str, tolerance: float = 0.0, test: str | None = None
+) -> SampleTest | None:
+    """The paired test of the per-seed worsenings (:data:`SEED_PAIR_TEST`);
+    None when the worsenings are all equal (no spread: the seeds' noise
+    cancelled exactly, and only the tolerance can decide) or not finite."""
+    test = test or SEED_PAIR_TEST
+    d = pairs.worsenings(direction)
+    k = len(d)
+    if not all(math.isfinite(v) for v in d):
+        return None
+    mean = math.fsum(d) / k
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in d) / (k - 1))
+    if max(d) - min(d) <= 1e-12 * max(1.0, abs(mean)):
+        return None
+    return SampleTest(
+        p_value=seed_pair_p(d, tolerance, test),
+        test=SEED_PAIR_TESTS[test],
+        floor=seed_pair_floor(k, test),
+        se=sd / math.sqrt(k),
+        df=float(k - 1),
+        pairs=k,
+        worsening=mean,
+    )
+
+
 def worse_test(
     baseline: Summary, current: Summary, direction: str, tolerance: float = 0.0
 ) -> SampleTest | None:
@@ -198,9 +364,15 @@ def worse_test(
 
     The worsening is ``baseline - current`` where higher is better. None when
     no test can be made: either side has n < 2, or neither side varies (a
-    deterministic model: there is no noise to test against).
+    deterministic model: there is no noise to test against), or the two
+    sides ran common seeds (:func:`seed_pairs`) and every seed's worsening
+    is the same.
 
-    With the samples of both sides known (baseline files keep them), a
+    When both sides ran at least :data:`MIN_PAIRS` common seeds, the
+    per-seed worsenings are tested (:func:`paired_seed_test`): a seed that
+    draws the split or the data moves both sides alike, and pairing removes
+    that shared noise. Otherwise, with the samples of both sides known
+    (baseline files keep them), a
     permutation test of the difference in means after shifting the current
     samples by the tolerance (the location-shift model): exact while there
     are at most :data:`PERMUTATIONS` ways to split the pooled samples, else
@@ -209,6 +381,19 @@ def worse_test(
     accuracy in steps of 0.016) and often nearly constant. With only n, mean
     and std known, Welch's t-test on the same shifted means.
     """
+    if not (baseline.spread_known and current.spread_known):
+        return None
+    pairs = seed_pairs(baseline, current)
+    if pairs is not None:
+        return paired_seed_test(pairs, direction, tolerance)
+    return unpaired_test(baseline, current, direction, tolerance)
+
+
+def unpaired_test(
+    baseline: Summary, current: Summary, direction: str, tolerance: float = 0.0
+) -> SampleTest | None:
+    """The unpaired test of :func:`worse_test` (permutation, or Welch t),
+    whatever seeds the sides ran."""
     if not (baseline.spread_known and current.spread_known):
         return None
     assert baseline.std is not None and current.std is not None
@@ -276,12 +461,16 @@ def worse_p_value(
 
 
 def test_name(baseline: Summary, current: Summary) -> str:
-    """Which test :func:`worse_test` makes: "permutation" or "Welch t"."""
+    """Which unpaired test :func:`worse_test` makes: "permutation" or "Welch t"."""
     return "permutation" if baseline.has_samples and current.has_samples else "Welch t"
 
 
 def _mean_difference(x: Any, y: Any, axis: int) -> Any:
     return x.mean(axis=axis) - y.mean(axis=axis)
+
+
+def _mean(x: Any, axis: int) -> Any:
+    return x.mean(axis=axis)
 
 
 def holm(p_values: Mapping[str, float], alpha: float) -> set[str]:

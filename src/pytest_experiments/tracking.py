@@ -39,6 +39,7 @@ from .codec import (
     computed_by,
     lib_tag,
     provenance_tags,
+    run_seeds,
     run_summaries,
 )
 from .devices import DEVICE_ENV
@@ -734,11 +735,13 @@ class MlflowBackend:
         from .cache import stored_samples
 
         summaries = run_summaries(metrics, tags)
+        seeds = run_seeds(tags)
         for name, summary in summaries.items():
             if summary.n > 1 and not summary.has_samples:
                 got = stored_samples(run_id, name, summary.mean, summary.n, self.metric_history)
                 if got is not None:
-                    summaries[name] = Summary.of(got)
+                    # one sample a repeat: each is known by its repeat's seed
+                    summaries[name] = Summary.of(got, seeds if len(got) == len(seeds) else None)
         return summaries
 
     def baseline_predictions(self, nodeid: str) -> Predictions | None:

@@ -214,6 +214,9 @@ class Planned:
     baseline_n: int
     #: Samples the current side will have (its repeats), None when unknown.
     current_n: int | None
+    #: Seeds both sides run (the baseline's recorded ones and the current
+    #: repeats'), when the samples will be tested pair by pair; 0 otherwise.
+    pairs: int = 0
 
 
 def plan_gate(planned: Iterable[Planned], alpha: float) -> tuple[int, float, list[str]]:
@@ -223,8 +226,9 @@ def plan_gate(planned: Iterable[Planned], alpha: float) -> tuple[int, float, lis
     A comparison whose test cannot produce a p-value as small as Holm's first
     step needs over every testable comparison (alpha / m) can never fail: it
     is left out of m, and a warning names case, metric and what would let it
-    fire. Paired tests over test examples have no such floor."""
-    from .stats import smallest_p
+    fire. Paired tests over test examples have no such floor; the paired
+    test over seeds has the floor of :data:`stats.SEED_PAIR_TEST`."""
+    from .stats import SEED_PAIR_TESTS, seed_pair_floor, smallest_p
 
     items = [p for p in planned if p.paired or (p.baseline_n >= 2 and p.current_n != 1)]
     first_step = alpha / max(1, len(items))
@@ -233,6 +237,21 @@ def plan_gate(planned: Iterable[Planned], alpha: float) -> tuple[int, float, lis
     for p in items:
         if p.paired or p.current_n is None:
             m += 1
+            continue
+        if p.pairs:
+            floor = seed_pair_floor(p.pairs)
+            if floor <= first_step:
+                m += 1
+                continue
+            from .stats import SEED_PAIR_TEST
+
+            warnings.append(
+                f"{p.case}: the gate cannot fail {p.metric}: over {p.pairs} paired seeds the "
+                f"smallest p-value of its {SEED_PAIR_TESTS[SEED_PAIR_TEST]} test is "
+                f"{floor:.2g}, above the {first_step:.2g} Holm's first step needs over "
+                f"{len(items)} comparisons (alpha {alpha:g}); log predictions with "
+                "experiment_run.log_predictions(...) for a paired test, or add repeats"
+            )
             continue
         floor = smallest_p(p.baseline_n, p.current_n)
         if floor <= first_step:
