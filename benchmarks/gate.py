@@ -1,6 +1,6 @@
 """The gate, measured: false alarms and power where the truth is known, and fits.
 
-    .venv/bin/python benchmarks/gate.py --part calibration      # which test: ~3 min
+    .venv/bin/python benchmarks/gate.py --part calibration      # which tests: ~4 min, 2 cores
     .venv/bin/python benchmarks/gate.py --part synthetic --sessions 100   # ~25 min, 2 cores
     .venv/bin/python benchmarks/gate.py --part heart --seeds 20 --first-seed 1   # ~8 min idle
     .venv/bin/python benchmarks/gate.py                      # all three
@@ -29,6 +29,17 @@ accuracy regressed, at tolerance 0. Scenarios:
 A session "fails" when the one-sided p-value is at most alpha / m: m = 1
 (one comparison) and m = 30 (the heart study's gated comparisons, Holm's
 first step). Rates come with exact (Clopper-Pearson) 95% intervals.
+
+**Calibration part.** Two tables. Paired correctness at the tolerance:
+which test for logged predictions (paired t, exact McNemar, Tango's score
+test). Then seed pairing: both sides run the same seeds, each seed draws
+its own training and test rows from the population above (the seed drives
+the split), and the per-seed differences go to a paired t-test or a
+sign-flip permutation test, beside the unpaired permutation test of the
+gate's other samples; false alarms at the tolerance and power, at n = 3, 5
+and 8 repeats and tolerance 0 and 0.02 (``--pair-draws``, default 2,000 a
+row; the gate's own :func:`~pytest_experiments.stats.worse_test` is checked
+to pick the paired t-test).
 
 **Heart part.** The shipped study (``experiments/``, which logs predictions)
 runs at ``--exp-seed`` 1..S against its committed baselines, as CI would,
@@ -60,9 +71,17 @@ from typing import Any
 import numpy as np
 from _common import REPO, child_env, pytest_cmd, timed
 
+from pytest_experiments.conditions import Tolerance, compare
 from pytest_experiments.paired import KNOWN_METRICS, paired_test
 from pytest_experiments.predictions import Predictions, logged_entry
-from pytest_experiments.stats import Summary, worse_test
+from pytest_experiments.stats import (
+    MIN_PAIRS,
+    SeedPairs,
+    Summary,
+    paired_seed_test,
+    unpaired_test,
+    worse_test,
+)
 
 BETA = np.array([1.2, 1.05, 0.8, 0.8, 0.5, 0.5, 0.3, 0.0])
 TRAIN_ROWS = 1000
@@ -351,6 +370,174 @@ def calibration(draws: int) -> list[str]:
     )
 
 
+#: Seed pairing: the rows each seed draws, to train on and to test on (the
+#: heart study's 242 / 61 split), and the power scenario's true drop beyond
+#: the tolerance.
+PAIR_TRAIN, PAIR_TEST, PAIR_DROP = 242, 61, 0.04
+PAIR_REPEATS = (2, 3, 5, 8)
+PAIR_TOLERANCES = (0.0, 0.02)
+
+
+def _pair_fit(x: np.ndarray, y: np.ndarray, keep: list[int]) -> np.ndarray:
+    """A least-squares linear classifier (a real fit, ~50 us) on ``keep``."""
+    design = np.c_[np.ones(len(x)), x[:, keep]]
+    weights: np.ndarray = np.linalg.lstsq(design, 2.0 * y - 1.0, rcond=None)[0]
+    return weights
+
+
+def _pair_predict(weights: np.ndarray, x: np.ndarray, keep: list[int]) -> np.ndarray:
+    predicted: np.ndarray = (np.c_[np.ones(len(x)), x[:, keep]] @ weights > 0).astype(int)
+    return predicted
+
+
+PAIR_BASE_KEEP = [c for c in range(len(BETA)) if c != 2]
+PAIR_CUR_KEEP = [c for c in range(len(BETA)) if c != 3]
+
+
+def _pair_accuracy(rows: int = 40, population: int = 50_000) -> float:
+    """The current model's population accuracy, averaged over training draws."""
+    rng = np.random.default_rng(7)
+    x_pop, y_pop = draw(rng, population)
+    found = []
+    for _ in range(rows):
+        x, y = draw(rng, PAIR_TRAIN)
+        w = _pair_fit(x, y, PAIR_CUR_KEEP)
+        found.append(np.mean(_pair_predict(w, x_pop, PAIR_CUR_KEEP) == y_pop))
+    return float(np.mean(found))
+
+
+def _pair_session(
+    args: tuple[int, int, float, float, int, bool],
+) -> tuple[float, float, float, bool, bool]:
+    """(unpaired permutation p, paired t p, sign-flip p, every difference
+    equal, the gate's paired verdict: the t-test, or the tolerance alone
+    where every difference is equal) of one session pair: each seed
+    draws its own training and test rows from the population (the seed
+    drives the split, as ``train_test_split(..., random_state=seed)`` does);
+    the baseline's model loses feature 2, the current one feature 3 (equally
+    good in the population; with ``same``, the current model is the
+    baseline's), and the current one is also wrong on a random ``drop /
+    accuracy`` share of the test rows it gets right, so that its true
+    worsening is exactly ``drop``."""
+    repeats, draw_index, drop, accuracy, tol_index, same = args
+    cur_keep = PAIR_BASE_KEEP if same else PAIR_CUR_KEEP
+    seeds = [1000 * draw_index + i for i in range(repeats)]
+    base, cur = [], []
+    for seed in seeds:
+        rng = np.random.default_rng([repeats, tol_index, draw_index, seed])
+        x, y = draw(rng, PAIR_TRAIN + PAIR_TEST)
+        x_train, y_train, x_test, y_test = (
+            x[:PAIR_TRAIN],
+            y[:PAIR_TRAIN],
+            x[PAIR_TRAIN:],
+            y[PAIR_TRAIN:],
+        )
+        b = _pair_predict(_pair_fit(x_train, y_train, PAIR_BASE_KEEP), x_test, PAIR_BASE_KEEP)
+        c = _pair_predict(_pair_fit(x_train, y_train, cur_keep), x_test, cur_keep)
+        right = c == y_test
+        spoil = right & (rng.random(PAIR_TEST) < drop / accuracy)
+        c = np.where(spoil, 1 - c, c)
+        base.append(float(np.mean(b == y_test)))
+        cur.append(float(np.mean(c == y_test)))
+    tolerance = PAIR_TOLERANCES[tol_index]
+    b_summary, c_summary = Summary.of(base, seeds), Summary.of(cur, seeds)
+    unpaired = unpaired_test(b_summary, c_summary, "higher", tolerance)
+    # Built here, not by seed_pairs: the table also shows fewer seeds than
+    # the gate pairs (MIN_PAIRS).
+    pairs = SeedPairs(tuple(seeds), tuple(base), tuple(cur))
+    t = paired_seed_test(pairs, "higher", tolerance, "t")
+    flip = paired_seed_test(pairs, "higher", tolerance, "sign-flip")
+    equal = t is None  # every seed's difference the same: no test
+    # The gate's rule: its paired t-test, or where every difference is equal
+    # the tolerance alone (as with constant samples).
+    worsening = float(np.mean(pairs.worsenings("higher")))
+    rule = worsening > tolerance + 1e-9 if t is None else t.p_value <= ALPHA
+    if repeats >= MIN_PAIRS:  # the gate's own functions decide the same
+        gate = worse_test(b_summary, c_summary, "higher", tolerance)
+        assert (gate is None) == equal and (gate is None or t is None or gate == t)
+        verdict = compare(
+            "accuracy", b_summary, c_summary, "higher", Tolerance(tolerance, relative=False),
+            threshold=ALPHA,
+        )  # fmt: skip
+        assert (verdict.status == "regressed") == rule
+    return (
+        1.0 if unpaired is None else unpaired.p_value,
+        1.0 if t is None else t.p_value,
+        1.0 if flip is None else flip.p_value,
+        equal,
+        rule,
+    )
+
+
+def seed_pairing(draws: int, workers: int) -> list[str]:
+    """Which paired test over seeds: false alarms at the tolerance and power
+    beside the unpaired permutation test, when the seed draws the split."""
+    accuracy = _pair_accuracy()
+    print(
+        f"\nSeed pairing: {draws} session pairs a row; each seed draws its own "
+        f"{PAIR_TRAIN} training and {PAIR_TEST} test rows (the seed drives the split), "
+        f"both sides run the same seeds; a population-neutral model change (current "
+        f"model's population accuracy {accuracy:.3f}) or none, the current model's true "
+        f"worsening set to the tolerance (null) or to the tolerance + {PAIR_DROP:g} "
+        "(power) by spoiling random test rows; rejections at alpha 0.05 with exact 95% "
+        f"intervals; 'equal': every seed's difference the same, no test; 'gate': paired "
+        f"t, or the tolerance alone where every difference is equal (the gate pairs from "
+        f"{MIN_PAIRS} common seeds)"
+    )
+    header = (
+        f"{'change':>7} {'n':>2} {'tolerance':>9} {'true worsening':>14}  "
+        f"{'unpaired permutation':>22} "
+        f"{'paired t':>22} {'sign-flip':>22} {'gate, paired':>22} {'equal':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    missed: list[str] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for same, repeats, tol_index in [
+            (same, repeats, tol_index)
+            for same in (False, True)
+            for repeats in PAIR_REPEATS
+            for tol_index in range(len(PAIR_TOLERANCES))
+            if not (same and PAIR_TOLERANCES[tol_index] == 0)  # all differences 0
+        ]:
+            tolerance = PAIR_TOLERANCES[tol_index]
+            for drop in (tolerance, tolerance + PAIR_DROP):
+                started = time.perf_counter()
+                out = list(
+                    pool.map(
+                        _pair_session,
+                        [(repeats, d, drop, accuracy, tol_index, same) for d in range(draws)],
+                        chunksize=50,
+                    )
+                )
+                rejected = [[o[c] <= ALPHA for o in out] for c in range(3)]
+                rejected.append([o[4] for o in out])
+                cells = []
+                for column in rejected:
+                    k = sum(column)
+                    low, high = clopper_pearson(k, draws)
+                    cells.append(f"{k / draws:6.1%} [{low:4.1%},{high:5.1%}]")
+                equal = sum(o[3] for o in out) / draws
+                print(
+                    f"{'none' if same else 'neutral':>7} {repeats:>2} {tolerance:>9g} "
+                    f"{drop:>14g}  "
+                    + " ".join(f"{c:>22}" for c in cells)
+                    + f" {equal:>6.1%}   ({time.perf_counter() - started:.0f} s)",
+                    flush=True,
+                )
+                k = sum(rejected[3])
+                if (
+                    repeats >= MIN_PAIRS
+                    and drop == tolerance
+                    and clopper_pearson(k, draws)[0] > ALPHA
+                ):
+                    missed.append(
+                        f"the gate paired over {repeats} seeds at tolerance {tolerance:g}: "
+                        f"{k / draws:.1%} false alarms, above 5%"
+                    )
+    return missed
+
+
 def heart(seeds: int, first: int = 1) -> list[str]:
     """Run the shipped study at other seeds against its committed baselines."""
     missed: list[str] = []
@@ -409,6 +596,9 @@ def main(argv: list[str] | None = None) -> int:
         "--part", choices=("calibration", "synthetic", "heart", "all"), default="all"
     )
     parser.add_argument("--draws", type=int, default=20_000, help="calibration test sets a row")
+    parser.add_argument(
+        "--pair-draws", type=int, default=2_000, help="seed pairing: session pairs a row"
+    )
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=1)
@@ -419,11 +609,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.draws, args.sessions, args.seeds = 500, 4, 2
+        args.draws, args.sessions, args.seeds, args.pair_draws = 500, 4, 2, 100
     print(time.strftime("%Y-%m-%d"), f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
     missed: list[str] = []
     runners: dict[str, Callable[[], list[str]]] = {
-        "calibration": lambda: calibration(args.draws),
+        "calibration": lambda: (
+            calibration(args.draws) + seed_pairing(args.pair_draws, args.workers)
+        ),
         "synthetic": lambda: synthetic(args.sessions, args.workers, args.only),
         "heart": lambda: heart(args.seeds, args.first_seed),
     }
