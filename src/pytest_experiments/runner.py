@@ -252,16 +252,13 @@ class CaseRunner:
                 decl = self.declaration(item)
                 entry = self.baseline_for(item, case_id)
                 predictions = self.baseline_predictions_for(item, case_id) if entry else None
+                repeats = decl.repeats or self.settings.repeats
+                seeds = repeat_seeds(self.case_seed(item, None), repeats) if repeats > 1 else []
             except Exception:  # reported by the case itself when it runs
                 continue
             if not entry:
                 continue
             gated = decl.gated(()) or set(entry)
-            repeats = decl.repeats or self.settings.repeats
-            try:
-                seeds = repeat_seeds(self.case_seed(item, None), repeats) if repeats > 1 else []
-            except Exception:
-                seeds = []
             for metric, summary in entry.items():
                 if metric not in gated:
                     continue
