@@ -50,6 +50,7 @@ def experiment(
     lower_is_better: Iterable[str] = (),
     higher_is_better: Iterable[str] = (),
     repeats: int | None = None,
+    folds: int | None = None,
     metric_functions: Mapping[str, Callable[..., float]] | None = None,
     primary_metric: str | None = None,
 ) -> Callable[[F], F]: ...
@@ -65,6 +66,7 @@ def experiment(
     lower_is_better: Iterable[str] = (),
     higher_is_better: Iterable[str] = (),
     repeats: int | None = None,
+    folds: int | None = None,
     metric_functions: Mapping[str, Callable[..., float]] | None = None,
     primary_metric: str | None = None,
 ) -> F | Callable[[F], F]:
@@ -84,6 +86,14 @@ def experiment(
     one pytest item with the id ``exp_forest[n_estimators=50]``. ``repeats=N``
     runs each case's body N times, each with its own seed derived from the
     session seed (default: ``--exp-repeats``, ini ``experiments_repeats``, 1).
+
+    ``folds=K`` declares that every sequence the experiment returns is the
+    scores of the same K cross-validation folds, in order (for example
+    ``cross_val_score(model, X, y, cv=KFold(K, shuffle=True,
+    random_state=seed))``; with repeats, each repeat's folds drawn with its
+    seed). The gate then pairs the scores fold by fold with a baseline that
+    ran the same folds and tests them with the corrected resampled t-test;
+    a returned sequence of another length is an error.
 
     With ``experiment_run.log_predictions(...)`` the gate compares predictions
     example by example; ``metric_functions={"f2": fn}`` names how to recompute
@@ -113,6 +123,7 @@ def experiment(
         lower_is_better=lower(lower_is_better),
         higher_is_better=lower(higher_is_better),
         repeats=repeats,
+        folds=folds,
         metric_functions=metric_functions if metric_functions is not None else {},
         primary_metric=primary_metric,
     )

@@ -103,7 +103,8 @@ def metric_tags(metrics: Mapping[str, Summary]) -> dict[str, str]:
         return {}
     tags = {TAG_METRICS: json.dumps(list(metrics))}  # in the order returned
     spread = {
-        m: {"mean": s.mean, "n": s.n, "std": s.std}
+        # folds: K fold scores a repeat (@experiment(folds=K)), one seed a repeat
+        m: {"mean": s.mean, "n": s.n, "std": s.std, **({"folds": s.folds} if s.folds else {})}
         for m, s in sorted(metrics.items())
         if s.spread_known
     }
@@ -289,6 +290,35 @@ def run_seeds(tags: Mapping[str, str]) -> list[int]:
     ):
         return seeds
     return []
+
+
+def run_folds(tags: Mapping[str, str]) -> dict[str, int]:
+    """Metric -> K for the metrics a run recorded as K cross-validation fold
+    scores a repeat (``folds`` in ``experiments.stats``); empty when none."""
+    try:
+        spread = returned_stats(tags)
+    except ValueError:
+        return {}
+    if not isinstance(spread, dict):
+        return {}
+    return {
+        str(m): s["folds"]
+        for m, s in spread.items()
+        if isinstance(s, dict)
+        and isinstance(s.get("folds"), int)
+        and not isinstance(s["folds"], bool)
+        and s["folds"] >= 2
+    }
+
+
+def fold_seeds(tags: Mapping[str, str], params: Mapping[str, str]) -> list[int]:
+    """Each repeat's seed, the seed that drew its folds: ``experiments.seeds``,
+    else (one repeat) the run's ``seed`` param."""
+    seeds = run_seeds(tags)
+    if seeds:
+        return seeds
+    seed = params.get("seed", "")
+    return [int(seed)] if seed.lstrip("-").isdigit() else []
 
 
 def _json(text: str | None, default: Any) -> Any:

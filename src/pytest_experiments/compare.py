@@ -76,7 +76,7 @@ def plan(
     (:func:`verdict.plan_gate`): Holm's m and first step, and the warnings
     for comparisons that cannot fail."""
     from .paired import metric_spec
-    from .stats import common_seeds
+    from .stats import common_seeds, fold_pairs
 
     planned: list[Planned] = []
     for case in cases:
@@ -98,8 +98,9 @@ def plan(
                     baseline_n=summary.n if summary.spread_known else 1,
                     current_n=other.n if other.spread_known else 1,
                     pairs=common_seeds(summary.seeds, other.seeds)
-                    if summary.has_samples and other.has_samples
+                    if summary.has_samples and other.has_samples and not summary.folds
                     else 0,
+                    folded=fold_pairs(summary, other) is not None,
                 )
             )
     m, first_step, warnings = plan_gate(planned, alpha)
@@ -179,7 +180,7 @@ def run_side(
     outcome, _ = run_outcome(run)
     if outcome in ("error", "crashed"):
         return Absent(f"its run {run.run_id} ended {outcome}")
-    metrics = backend.run_samples(run.run_id, run.metrics, run.tags)
+    metrics = backend.run_samples(run.run_id, run.metrics, run.tags, run.params)
     if not metrics:
         return Absent(f"its run {run.run_id} holds no returned metric")
     wanted = predictions and _wants_predictions(decl, metrics)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .results import Comparison, Direction, Status
-from .stats import Summary, seed_pairs, worse_test
+from .stats import Summary, fold_pairing_problem, fold_pairs, seed_pairs, worse_test
 
 if TYPE_CHECKING:
     from .paired import PairedTest
@@ -203,9 +203,12 @@ def compare(
     test set's noise and the seed's) when given, else the samples' test (the
     seed's noise: repeats or returned sequences, n >= 2 on both sides; paired
     by seed when both sides ran common seeds, and then ``delta`` is the mean
-    per-seed difference over those seeds). With neither, or when every
-    paired seed's difference is the same, only the tolerance decides (no
-    noise estimate). A test whose
+    per-seed difference over those seeds; fold by fold when both declared
+    the same cross-validation folds and ran a common seed, ``delta`` then
+    the mean per-fold difference over those repeats). With neither, or when
+    every paired seed's (fold's) difference is the same, only the tolerance
+    decides (no noise estimate). Where a side declared folds that cannot be
+    paired, ``noise`` says why after the unpaired test's. A test whose
     smallest possible p-value is above ``floor_limit`` (Holm's first step over
     the session) can never reject: its p-value is shown, never failed on.
     """
@@ -229,17 +232,27 @@ def compare(
     else:
         sample_test = worse_test(base, cur, direction, allowed) if finite else None
         testable = finite and base.spread_known and cur.spread_known
-        pairs = seed_pairs(base, cur) if testable else None
-        if pairs is not None:
-            # Both sides ran these seeds: the worsening is the mean of the
-            # per-seed worsenings (seeds only one side ran do not count).
-            gain = -math.fsum(pairs.worsenings(direction)) / len(pairs.seeds)
+        folds = fold_pairs(base, cur) if testable else None
+        pairs = seed_pairs(base, cur) if testable and folds is None else None
+        paired_by = folds or pairs
+        if paired_by is not None:
+            # Both sides ran these seeds (folds): the worsening is the mean of
+            # the per-seed (per-fold) worsenings; what one side ran alone
+            # does not count.
+            d = paired_by.worsenings(direction)
+            gain = -math.fsum(d) / len(d)
             delta = gain if direction == "higher" else -gain
         if sample_test is not None:
-            noise = f"{sample_test.pairs} paired seeds" if sample_test.pairs else "seeds"
+            if folds is not None:
+                noise = folds.noise()
+            else:
+                noise = f"{sample_test.pairs} paired seeds" if sample_test.pairs else "seeds"
             p_value, test, floor = sample_test.p_value, sample_test.test, sample_test.floor
             bound = sample_test.bound(-gain)
             detectable = sample_test.detectable(allowed, threshold)
+        elif folds is not None:
+            # every fold's worsening is the same: no spread to test against
+            noise = f"constant differences over {folds.noise()}"
         elif pairs is not None:
             # every seed's worsening is the same: no spread to test against
             noise = f"constant differences over {len(pairs.seeds)} paired seeds"
@@ -247,6 +260,9 @@ def compare(
             noise = "constant"  # neither side varied over its samples
         else:
             noise = "no noise estimate"
+        unfolded = fold_pairing_problem(base, cur) if testable else None
+        if unfolded is not None:
+            noise = f"{noise} ({unfolded})"
     status: Status
     if not finite:
         status = "regressed"

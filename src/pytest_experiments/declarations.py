@@ -47,6 +47,9 @@ class Declaration:
     doc: str | None
     #: Times each case's body runs (None: the session's --exp-repeats).
     repeats: int | None = None
+    #: ``folds=K``: each returned sequence is the K scores of the same
+    #: cross-validation folds, in order (None: samples of unknown kind).
+    folds: int | None = None
     #: ``metric_functions=``: metric -> function recomputing it from predictions.
     metric_functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     #: The metric the leaderboard ranks its file by (None: the session's default).
@@ -160,6 +163,13 @@ def _declaration(
     ):
         problems.append(f"repeats={repeats!r} must be a positive integer")
 
+    folds = spec.folds
+    if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):
+        problems.append(
+            f"folds={short_repr(folds)} must be the number of cross-validation folds "
+            "each returned sequence scores (an integer >= 2)"
+        )
+
     functions: dict[str, Callable[..., Any]] = {}
     if not isinstance(spec.metric_functions, Mapping):
         problems.append(
@@ -192,6 +202,7 @@ def _declaration(
         higher_is_better=higher,
         doc=doc,
         repeats=repeats,
+        folds=folds,
         metric_functions=functions,
         primary_metric=primary,
     )

@@ -379,7 +379,7 @@ def _gate_notes(group: Sequence[CaseResult]) -> list[str]:
     if unknown:
         notes.append(
             "No noise estimate for some comparisons (one value a side, constant "
-            "samples, or the same difference at every paired seed): the tolerance "
+            "samples, or the same difference at every paired seed or fold): the tolerance "
             "alone decides. Log predictions "
             "(`experiment_run.log_predictions`) or add repeats to tell a regression "
             "from noise."

@@ -65,7 +65,8 @@ class Comparison:
     current_ci: float | None = None
     #: One-sided p-value of H0 "the worsening is at most the tolerance" (None:
     #: no test was made, see ``noise``), and the test that gave it ("paired
-    #: t" over test examples or paired seeds, "permutation" or "Welch t").
+    #: t" over test examples or paired seeds, "corrected resampled t" over
+    #: folds, "permutation" or "Welch t").
     p_value: float | None = None
     test: str | None = None
     #: Whether the metric gates the case (declared, or all when none is).
@@ -80,8 +81,11 @@ class Comparison:
     #: The smallest p-value the test can give with these n (0: unbounded).
     p_floor: float = 0.0
     #: Which noise the test saw: "test examples and seeds", "test examples",
-    #: "<k> paired seeds", "seeds", or why there is no test ("no noise
-    #: estimate", "constant", "constant differences over <k> paired seeds").
+    #: "<k> paired seeds", "<K> folds" or "<R> x <K> folds", "seeds", or why
+    #: there is no test ("no noise estimate", "constant", "constant
+    #: differences over <k> paired seeds" or "... over <K> folds"); where a
+    #: side declared folds that could not be paired, why, in brackets after
+    #: it ("seeds (folds not paired: the baseline records no folds)").
     noise: str = "no noise estimate"
 
     def to_dict(self) -> dict[str, Any]:

@@ -123,6 +123,27 @@ def _samples(value: object) -> list[float] | None:
     return [float(v) for v in items]
 
 
+def _fold_problem(
+    returned: object, metrics: Mapping[str, list[float]], folds: int, repeat: int, repeats: int
+) -> str | None:
+    """What is wrong with a repeat's metrics under ``folds=K``: every
+    returned sequence must hold K fold scores (a plain number is a metric of
+    its own, not a fold score); None when nothing is."""
+    assert isinstance(returned, Mapping)  # validate_metrics checked it
+    wrong = [
+        f"{metric!r} has {len(values)}"
+        for metric, values in metrics.items()
+        if not _is_real(returned[metric]) and len(values) != folds
+    ]
+    if not wrong:
+        return None
+    return (
+        f"{_repeat_prefix(repeat, repeats)}folds={folds} declares {folds} fold scores in "
+        f"every returned sequence, but {', '.join(wrong)}: return one score a fold, "
+        "in the folds' order"
+    )
+
+
 def _short(value: object, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -239,7 +260,7 @@ class CaseRunner:
         Every process collects the same items, so every worker gets the same
         plan."""
         from .paired import metric_spec
-        from .stats import common_seeds
+        from .stats import common_fold_seeds, common_seeds
         from .verdict import Planned, plan_gate
 
         cases = [i for i in items if isinstance(i, pytest.Function)]
@@ -254,6 +275,8 @@ class CaseRunner:
                 predictions = self.baseline_predictions_for(item, case_id) if entry else None
                 repeats = decl.repeats or self.settings.repeats
                 seeds = repeat_seeds(self.case_seed(item, None), repeats) if repeats > 1 else []
+                if decl.folds is not None:  # one repeat's seed draws its folds too
+                    seeds = repeat_seeds(self.case_seed(item, None), repeats)
             except Exception:  # reported by the case itself when it runs
                 continue
             if not entry:
@@ -273,8 +296,18 @@ class CaseRunner:
                         paired=paired,
                         baseline_n=summary.n if summary.spread_known else 1,
                         # one repeat may still return a sequence of samples
-                        current_n=repeats if repeats > 1 else None,
-                        pairs=common_seeds(summary.seeds, seeds) if summary.has_samples else 0,
+                        # (folds=K: K of them a repeat, as the baseline's were)
+                        current_n=repeats * decl.folds
+                        if decl.folds is not None and summary.folds
+                        else repeats
+                        if repeats > 1
+                        else None,
+                        pairs=common_seeds(summary.seeds, seeds)
+                        if summary.has_samples and not summary.folds
+                        else 0,
+                        folded=summary.has_samples
+                        and summary.folds == decl.folds
+                        and common_fold_seeds(summary.seeds, seeds) > 0,
                     )
                 )
         m, first_step, self.gate_warnings = plan_gate(planned, self.settings.alpha)
@@ -404,6 +437,10 @@ class CaseRunner:
                     "the same metrics"
                 )
                 break
+            if decl.folds is not None:
+                invalid = _fold_problem(returned, metrics, decl.folds, repeat, repeats)
+                if invalid is not None:
+                    break
             for metric, values in metrics.items():
                 samples.setdefault(metric, []).extend(values)
         handle.enter_repeat(0)
@@ -455,10 +492,14 @@ class CaseRunner:
             else:
                 self._keep_predictions(active, result, current_predictions, tracking_notes)
         # One value a repeat: each sample is known by its repeat's seed (the
-        # gate pairs it with the baseline's sample of the same seed).
+        # gate pairs it with the baseline's sample of the same seed). Fold
+        # scores (``folds=K``, K a repeat): each repeat's K by its seed, the
+        # seed that drew its folds (paired fold by fold).
         summaries = (
             {
-                m: Summary.of(v, result.seeds if len(v) == repeats else None)
+                m: Summary.of(v, result.seeds, decl.folds)
+                if decl.folds is not None and len(v) == repeats * decl.folds
+                else Summary.of(v, result.seeds if len(v) == repeats else None)
                 for m, v in samples.items()
             }
             if invalid is None

@@ -23,6 +23,9 @@ class ExperimentSpec:
     lower_is_better: tuple[str, ...] = ()
     higher_is_better: tuple[str, ...] = ()
     repeats: int | None = None
+    #: K: every returned sequence is the scores of the same K cross-validation
+    #: folds, in order (the gate then tests them fold by fold).
+    folds: int | None = None
     #: Metric name -> ``function(y_true, y_pred[, y_score])`` recomputing it from
     #: logged predictions (for the paired gate), beside scikit-learn's by name.
     metric_functions: Mapping[str, Any] = field(default_factory=dict)

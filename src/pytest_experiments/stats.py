@@ -7,9 +7,11 @@ Pure functions over plain numbers; the distributions come from SciPy
   confidence interval of a metric's samples (repeats pooled, or the values an
   experiment returned as a sequence);
 - :func:`worse_test`: the one-sided test that the current mean is worse
-  than the baseline's by more than the tolerance: a permutation test when
-  both sides' samples are known, Welch's t-test from n, mean and std
-  otherwise (the prediction-level test is in :mod:`.paired`);
+  than the baseline's by more than the tolerance: the corrected resampled
+  t-test over cross-validation folds both sides ran (:func:`fold_pairs`),
+  a paired t-test over common seeds (:func:`seed_pairs`), a permutation
+  test when both sides' samples are known, Welch's t-test from n, mean and
+  std otherwise (the prediction-level test is in :mod:`.paired`);
 - :func:`holm`: Holm's step-down correction over the session's p-values.
 """
 
@@ -39,15 +41,28 @@ class Summary:
     #: as CV folds, or a baseline accepted before seeds were kept). Two sides
     #: that ran common seeds are tested pair by pair (:func:`seed_pairs`).
     seeds: tuple[int, ...] = ()
+    #: K when the samples are cross-validation fold scores declared with
+    #: ``@experiment(folds=K)``: K scores a repeat, the same K folds in order,
+    #: repeat after repeat (0 otherwise). ``seeds`` then holds one seed a
+    #: *repeat* (the seed that drew its folds), not one a sample. Two sides
+    #: with the same K and common seeds are tested fold by fold
+    #: (:func:`fold_pairs`).
+    folds: int = 0
 
     @classmethod
-    def of(cls, samples: Sequence[float], seeds: Sequence[int] | None = None) -> Summary:
+    def of(
+        cls, samples: Sequence[float], seeds: Sequence[int] | None = None, folds: int = 0
+    ) -> Summary:
         """The summary of ``samples`` (at least one; non-finite values give a
         non-finite mean, which fails the case elsewhere). ``seeds``, when
         given, are the samples' seeds (one each); they are kept only when
         there are exactly as many as samples, since otherwise no sample can
         be matched to its seed (one run never repeats a seed; runs pooled
-        from a tracking store may)."""
+        from a tracking store may).
+
+        With ``folds`` = K >= 2 the samples are K fold scores a repeat; K is
+        kept only when it divides their number, and ``seeds`` are then one a
+        repeat (kept when there are exactly n / K of them)."""
         values = tuple(float(v) for v in samples)
         if not values:
             raise ValueError("a metric needs at least one sample")
@@ -55,13 +70,14 @@ class Summary:
         mean = math.fsum(values) / n
         if n == 1:
             return cls(mean=mean)
+        k = folds if folds >= 2 and n % folds == 0 else 0
         kept = tuple(int(s) for s in seeds or ())
-        if len(kept) != n:
+        if len(kept) != (n // k if k else n):
             kept = ()
         if not all(math.isfinite(v) for v in values):
-            return cls(mean=mean, n=n, std=math.nan, samples=values, seeds=kept)
+            return cls(mean=mean, n=n, std=math.nan, samples=values, seeds=kept, folds=k)
         std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
-        return cls(mean=mean, n=n, std=std, samples=values, seeds=kept)
+        return cls(mean=mean, n=n, std=std, samples=values, seeds=kept, folds=k)
 
     @classmethod
     def pooled(cls, parts: Iterable[Summary]) -> Summary:
@@ -73,9 +89,15 @@ class Summary:
             return items[0]
         if all(p.has_samples or p.n == 1 for p in items):  # every sample known
             # Seeds survive when every part has them (a seed in several
-            # runs is paired on the mean of its samples: :func:`seed_pairs`).
+            # runs is paired on the mean of its samples: :func:`seed_pairs`),
+            # and folds when every part has the same K (a fold of a seed in
+            # several runs: the mean of its scores, :func:`fold_pairs`).
+            folds = items[0].folds if len({p.folds for p in items}) == 1 else 0
             seeds = [s for p in items for s in p.seeds] if all(p.seeds for p in items) else None
-            return cls.of([v for p in items for v in (p.samples or (p.mean,))], seeds)
+            if not folds and any(p.folds for p in items):
+                seeds = None  # one seed a repeat on some parts: no seed per sample
+            values = [v for p in items for v in (p.samples or (p.mean,))]
+            return cls.of(values, seeds, folds)
         n = sum(p.n for p in items)
         mean = math.fsum(p.n * p.mean for p in items) / n
         squares = math.fsum(
@@ -112,6 +134,8 @@ class Summary:
         data: dict[str, Any] = {"mean": self.mean, "n": self.n, "std": self.std}
         if self.samples:
             data["samples"] = list(self.samples)
+            if self.folds:
+                data["folds"] = self.folds
             if self.seeds:
                 data["seeds"] = list(self.seeds)
         return data
@@ -127,15 +151,27 @@ class Summary:
         if samples is not None:
             if not isinstance(samples, list) or not samples or not all(map(_is_number, samples)):
                 raise ValueError("'samples' must be a non-empty list of numbers")
+            folds = value.get("folds", 0)
+            if folds and not (
+                isinstance(folds, int)
+                and not isinstance(folds, bool)
+                and folds >= 2
+                and len(samples) % folds == 0
+            ):
+                raise ValueError(
+                    "'folds' must be an integer >= 2 that divides the number of samples"
+                )
+            repeats = len(samples) // folds if folds else len(samples)
             seeds = value.get("seeds")
             if seeds is not None and not (
                 isinstance(seeds, list)
-                and len(seeds) == len(samples)
+                and len(seeds) == repeats
                 and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
                 and len(set(seeds)) == len(seeds)
             ):
-                raise ValueError("'seeds' must be a list of distinct integers, one per sample")
-            return cls.of(samples, seeds)
+                what = "one per repeat of 'folds' samples" if folds else "one per sample"
+                raise ValueError(f"'seeds' must be a list of distinct integers, {what}")
+            return cls.of(samples, seeds, folds)
         mean, n, std = value.get("mean"), value.get("n", 1), value.get("std")
         if not _is_number(mean):
             raise ValueError("'mean' must be a number")
@@ -151,6 +187,8 @@ class Summary:
         data = {"mean": self.mean, "n": self.n, "std": self.std, "samples": list(self.samples)}
         if self.seeds:
             data["seeds"] = list(self.seeds)
+        if self.folds:
+            data["folds"] = self.folds
         return data
 
     @classmethod
@@ -161,6 +199,7 @@ class Summary:
             std=None if data.get("std") is None else float(data["std"]),
             samples=tuple(float(v) for v in data.get("samples", ())),
             seeds=tuple(int(v) for v in data.get("seeds", ())),
+            folds=int(data.get("folds", 0)),
         )
 
 
@@ -198,8 +237,13 @@ class SampleTest:
     #: Seeds tested pair by pair (0: the unpaired tests).
     pairs: int = 0
     #: The worsening the paired test is about: the mean of the per-seed
-    #: worsenings over the common seeds (None: the difference of the means).
+    #: (or per-fold) worsenings over the common seeds (None: the
+    #: difference of the means).
     worsening: float | None = None
+    #: K and the repeats tested fold by fold (:func:`corrected_fold_test`;
+    #: 0: another test).
+    folds: int = 0
+    repeats: int = 0
 
     def bound(self, worsening: float) -> float:
         """One-sided upper :data:`BOUND_LEVEL` bound on the worsening (Welch)."""
@@ -267,8 +311,8 @@ def seed_pairs(baseline: Summary, current: Summary) -> SeedPairs | None:
     one baseline, each at the same seeds) stands for the mean of them: the
     per-seed differences stay independent from seed to seed, which is what
     the paired test needs."""
-    if not (baseline.seeds and current.seeds):
-        return None
+    if not (baseline.seeds and current.seeds) or baseline.folds or current.folds:
+        return None  # fold scores carry one seed a repeat: :func:`fold_pairs`
     if not (baseline.has_samples and current.has_samples):
         return None
     base, cur = _by_seed(baseline), _by_seed(current)
@@ -356,6 +400,160 @@ def paired_seed_test(
     )
 
 
+#: The test of per-fold worsenings, picked by measured calibration
+#: (docs/gate.md, ``benchmarks/gate.py --part calibration``).
+FOLD_TEST = "corrected resampled t"
+
+
+@dataclass(frozen=True)
+class FoldPairs:
+    """Cross-validation fold scores of the repeats both sides ran, matched
+    by the repeat's seed (the seed that drew its folds) and fold position."""
+
+    #: K, and the common seeds, sorted: ``baseline[r * K + j]`` and
+    #: ``current[r * K + j]`` are fold j of the repeat at ``seeds[r]`` (the
+    #: mean of a side's scores there when pooled runs ran that seed twice).
+    folds: int
+    seeds: tuple[int, ...]
+    baseline: tuple[float, ...]
+    current: tuple[float, ...]
+
+    @property
+    def repeats(self) -> int:
+        return len(self.seeds)
+
+    def worsenings(self, direction: str) -> list[float]:
+        """Each fold's worsening: ``baseline - current`` where higher is better."""
+        sign = 1.0 if direction == "higher" else -1.0
+        return [sign * (b - c) for b, c in zip(self.baseline, self.current, strict=True)]
+
+    def noise(self) -> str:
+        """``"5 folds"``, or ``"3 x 5 folds"`` over three repeats."""
+        folds = f"{self.folds} folds"
+        return folds if self.repeats == 1 else f"{self.repeats} x {folds}"
+
+
+def fold_pairs(baseline: Summary, current: Summary) -> FoldPairs | None:
+    """The two sides' fold scores paired by seed and fold, when both
+    declared the same K (``@experiment(folds=K)``) and ran at least one
+    repeat at a common seed (a repeat's seed draws its folds, so only
+    repeats at the same seed ran the same folds); None otherwise
+    (:func:`fold_pairing_problem` says why)."""
+    if not baseline.folds or fold_pairing_problem(baseline, current) is not None:
+        return None
+    k = baseline.folds
+    base, cur = _folds_by_seed(baseline), _folds_by_seed(current)
+    common = sorted(set(base) & set(cur))
+    return FoldPairs(
+        folds=k,
+        seeds=tuple(common),
+        baseline=tuple(v for s in common for v in base[s]),
+        current=tuple(v for s in common for v in cur[s]),
+    )
+
+
+def fold_pairing_problem(baseline: Summary, current: Summary) -> str | None:
+    """Why two sides' samples are not tested fold by fold, when either
+    declared folds (None: they are, or neither side has folds)."""
+    if not (baseline.folds or current.folds):
+        return None
+    if not (baseline.has_samples and current.has_samples):
+        return "folds not paired: a side's samples are unknown"
+    if not (baseline.folds and current.folds):
+        side = "baseline" if not baseline.folds else "current run"
+        return f"folds not paired: the {side} records no folds"
+    if baseline.folds != current.folds:
+        return f"folds not paired: {baseline.folds} folds against {current.folds}"
+    if not (baseline.seeds and current.seeds):
+        side = "baseline" if not baseline.seeds else "current run"
+        return f"folds not paired: the {side} records no seeds"
+    if not set(baseline.seeds) & set(current.seeds):
+        return "folds not paired: no common seed (the folds differ)"
+    return None
+
+
+def _folds_by_seed(summary: Summary) -> dict[int, list[float]]:
+    """Seed -> its K fold scores (each fold's mean over the side's repeats at that seed)."""
+    k = summary.folds
+    groups: dict[int, list[tuple[float, ...]]] = {}
+    for r, seed in enumerate(summary.seeds):
+        groups.setdefault(seed, []).append(summary.samples[r * k : (r + 1) * k])
+    return {
+        seed: [math.fsum(fold) / len(fold) for fold in zip(*rows, strict=True)]
+        for seed, rows in groups.items()
+    }
+
+
+def common_fold_seeds(baseline_seeds: Iterable[int], current_seeds: Iterable[int]) -> int:
+    """How many repeats would be tested fold by fold (0: none), from the
+    repeats' seeds alone, as collection knows them (the folds' K checked
+    apart)."""
+    return len(set(baseline_seeds) & set(current_seeds))
+
+
+def fold_correction(folds: int, repeats: int) -> float:
+    """The variance factor of the corrected resampled t-test for ``repeats``
+    x ``folds``-fold cross-validation: 1 / (R K) + n_test / n_train, with
+    n_test / n_train = 1 / (K - 1) for K-fold (Nadeau and Bengio 2003;
+    Bouckaert and Frank 2004 for repeated K-fold). The naive paired t-test's
+    factor is 1 / (R K) alone."""
+    return 1.0 / (repeats * folds) + 1.0 / (folds - 1)
+
+
+def corrected_resampled_p(
+    worsenings: Sequence[float], tolerance: float, folds: int, repeats: int
+) -> tuple[float, float, float]:
+    """(one-sided p, standard error, degrees of freedom) of H0 "the mean
+    worsening is at most ``tolerance``" from R x K per-fold worsenings
+    (Bouckaert and Frank's corrected repeated K-fold t-test; R = 1: Nadeau
+    and Bengio's corrected resampled t-test for K-fold):
+    ``t = (mean(d) - tolerance) / sqrt(fold_correction(K, R) * var(d))``,
+    var with ddof 1, against Student's t with R K - 1 degrees of freedom.
+    Neither SciPy nor statsmodels has this test (SciPy's ``ttest_rel`` /
+    ``ttest_1samp`` is the naive one, which takes the folds' overlapping
+    training sets for independent and rejects far too often), so the
+    statistic is computed here and only its tail is SciPy's
+    (``scipy.stats.t.sf``)."""
+    from scipy import stats
+
+    n = len(worsenings)
+    if n != folds * repeats or n < 2:
+        raise ValueError(f"{n} worsenings are not {repeats} x {folds} folds")
+    mean = math.fsum(worsenings) / n
+    variance = math.fsum((v - mean) ** 2 for v in worsenings) / (n - 1)
+    se = math.sqrt(fold_correction(folds, repeats) * variance)
+    df = float(n - 1)
+    if se == 0:
+        return (0.0 if mean > tolerance else 1.0), se, df
+    p = float(stats.t.sf((mean - tolerance) / se, df))
+    return (1.0 if math.isnan(p) else min(1.0, p)), se, df
+
+
+def corrected_fold_test(
+    pairs: FoldPairs, direction: str, tolerance: float = 0.0
+) -> SampleTest | None:
+    """The corrected (repeated) resampled t-test of the per-fold worsenings
+    (:func:`corrected_resampled_p`); None when they are all equal or not
+    finite (only the tolerance can decide)."""
+    d = pairs.worsenings(direction)
+    if not all(math.isfinite(v) for v in d):
+        return None
+    mean = math.fsum(d) / len(d)
+    if max(d) - min(d) <= 1e-12 * max(1.0, abs(mean)):
+        return None
+    p, se, df = corrected_resampled_p(d, tolerance, pairs.folds, pairs.repeats)
+    return SampleTest(
+        p_value=p,
+        test=FOLD_TEST,
+        floor=0.0,
+        se=se,
+        df=df,
+        worsening=mean,
+        folds=pairs.folds,
+        repeats=pairs.repeats,
+    )
+
+
 def worse_test(
     baseline: Summary, current: Summary, direction: str, tolerance: float = 0.0
 ) -> SampleTest | None:
@@ -367,6 +565,12 @@ def worse_test(
     deterministic model: there is no noise to test against), or the two
     sides ran common seeds (:func:`seed_pairs`) and every seed's worsening
     is the same.
+
+    When both sides declared the same cross-validation folds and ran a
+    common seed (:func:`fold_pairs`), the per-fold worsenings are tested
+    with the corrected resampled t-test (:func:`corrected_fold_test`): the
+    folds' scores share their test rows' luck on both sides, and their
+    training sets overlap, which the correction accounts for.
 
     When both sides ran at least :data:`MIN_PAIRS` common seeds, the
     per-seed worsenings are tested (:func:`paired_seed_test`): a seed that
@@ -383,6 +587,9 @@ def worse_test(
     """
     if not (baseline.spread_known and current.spread_known):
         return None
+    folds = fold_pairs(baseline, current)
+    if folds is not None:
+        return corrected_fold_test(folds, direction, tolerance)
     pairs = seed_pairs(baseline, current)
     if pairs is not None:
         return paired_seed_test(pairs, direction, tolerance)

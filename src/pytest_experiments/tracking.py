@@ -37,8 +37,10 @@ from .codec import (
     TRACEBACK_ARTIFACT,
     StoredRun,
     computed_by,
+    fold_seeds,
     lib_tag,
     provenance_tags,
+    run_folds,
     run_seeds,
     run_summaries,
 )
@@ -713,7 +715,9 @@ class MlflowBackend:
                 counted |= identity
                 runs = picked.setdefault(nodeid, [])
                 if len(runs) < window:
-                    runs.append(self.run_samples(run.info.run_id, run.data.metrics, tags))
+                    runs.append(
+                        self.run_samples(run.info.run_id, run.data.metrics, tags, run.data.params)
+                    )
                     self.baseline_runs.setdefault(nodeid, []).append(origin)
             token = page.token
             full = nodeids is not None and all(len(picked.get(n, ())) >= window for n in nodeids)
@@ -728,18 +732,27 @@ class MlflowBackend:
         return baselines
 
     def run_samples(
-        self, run_id: str, metrics: Mapping[str, float], tags: Mapping[str, str]
+        self,
+        run_id: str,
+        metrics: Mapping[str, float],
+        tags: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
     ) -> dict[str, Summary]:
         """:func:`run_summaries`, with each metric's samples read back from
-        the run's history where it had several."""
+        the run's history where it had several (fold scores with K and
+        each repeat's seed, as the run recorded them)."""
         from .cache import stored_samples
 
         summaries = run_summaries(metrics, tags)
         seeds = run_seeds(tags)
+        folds = run_folds(tags)
         for name, summary in summaries.items():
             if summary.n > 1 and not summary.has_samples:
                 got = stored_samples(run_id, name, summary.mean, summary.n, self.metric_history)
-                if got is not None:
+                if got is not None and name in folds:
+                    k = folds[name]
+                    summaries[name] = Summary.of(got, fold_seeds(tags, params or {}), k)
+                elif got is not None:
                     # one sample a repeat: each is known by its repeat's seed
                     summaries[name] = Summary.of(got, seeds if len(got) == len(seeds) else None)
         return summaries

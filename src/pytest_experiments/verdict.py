@@ -217,6 +217,10 @@ class Planned:
     #: Seeds both sides run (the baseline's recorded ones and the current
     #: repeats'), when the samples will be tested pair by pair; 0 otherwise.
     pairs: int = 0
+    #: Whether the samples will be tested fold by fold (both sides declared
+    #: the same ``folds=K`` and ran a common seed): the corrected resampled
+    #: t-test, which has no floor.
+    folded: bool = False
 
 
 def plan_gate(planned: Iterable[Planned], alpha: float) -> tuple[int, float, list[str]]:
@@ -226,8 +230,9 @@ def plan_gate(planned: Iterable[Planned], alpha: float) -> tuple[int, float, lis
     A comparison whose test cannot produce a p-value as small as Holm's first
     step needs over every testable comparison (alpha / m) can never fail: it
     is left out of m, and a warning names case, metric and what would let it
-    fire. Paired tests over test examples have no such floor; the paired
-    test over seeds has the floor of :data:`stats.SEED_PAIR_TEST`."""
+    fire. Paired tests over test examples have no such floor, nor has the
+    corrected resampled t-test over folds; the paired test over seeds has
+    the floor of :data:`stats.SEED_PAIR_TEST`."""
     from .stats import SEED_PAIR_TESTS, seed_pair_floor, smallest_p
 
     items = [p for p in planned if p.paired or (p.baseline_n >= 2 and p.current_n != 1)]
@@ -235,7 +240,7 @@ def plan_gate(planned: Iterable[Planned], alpha: float) -> tuple[int, float, lis
     warnings: list[str] = []
     m = 0
     for p in items:
-        if p.paired or p.current_n is None:
+        if p.paired or p.folded or p.current_n is None:
             m += 1
             continue
         if p.pairs:
