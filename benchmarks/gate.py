@@ -1,6 +1,7 @@
 """The gate, measured: false alarms and power where the truth is known, and fits.
 
-    .venv/bin/python benchmarks/gate.py --part calibration      # which tests: ~4 min, 2 cores
+    .venv/bin/python benchmarks/gate.py --part calibration      # which tests: ~9 min, 2 cores
+    .venv/bin/python benchmarks/gate.py --part folds            # its third table alone: ~5 min
     .venv/bin/python benchmarks/gate.py --part synthetic --sessions 100   # ~25 min, 2 cores
     .venv/bin/python benchmarks/gate.py --part heart --seeds 20 --first-seed 1   # ~8 min idle
     .venv/bin/python benchmarks/gate.py                      # all three
@@ -30,7 +31,7 @@ A session "fails" when the one-sided p-value is at most alpha / m: m = 1
 (one comparison) and m = 30 (the heart study's gated comparisons, Holm's
 first step). Rates come with exact (Clopper-Pearson) 95% intervals.
 
-**Calibration part.** Two tables. Paired correctness at the tolerance:
+**Calibration part.** Three tables. Paired correctness at the tolerance:
 which test for logged predictions (paired t, exact McNemar, Tango's score
 test). Then seed pairing: both sides run the same seeds, each seed draws
 its own training and test rows from the population above (the seed drives
@@ -39,7 +40,14 @@ sign-flip permutation test, beside the unpaired permutation test of the
 gate's other samples; false alarms at the tolerance and power, at n = 3, 5
 and 8 repeats and tolerance 0 and 0.02 (``--pair-draws``, default 2,000 a
 row; the gate's own :func:`~pytest_experiments.stats.worse_test` is checked
-to pick the paired t-test).
+to pick the paired t-test). Then cross-validation folds (``--part folds``
+alone): each session draws one data set of the heart study's 303 rows, R
+repeats of K-fold CV run over it with repeat r's folds drawn by its seed,
+both sides the same seeds and so the same folds, and the per-fold
+differences go to the corrected resampled t-test (the gate's), the naive
+paired t-test over folds, beside the unpaired permutation test of the R K
+scores a side; K = 5 and 10, R = 1 and 3, tolerance 0 and 0.02
+(``--fold-draws``, default 800 a row).
 
 **Heart part.** The shipped study (``experiments/``, which logs predictions)
 runs at ``--exp-seed`` 1..S against its committed baselines, as CI would,
@@ -78,6 +86,7 @@ from pytest_experiments.stats import (
     MIN_PAIRS,
     SeedPairs,
     Summary,
+    fold_pairs,
     paired_seed_test,
     unpaired_test,
     worse_test,
@@ -538,6 +547,138 @@ def seed_pairing(draws: int, workers: int) -> list[str]:
     return missed
 
 
+#: Cross-validation folds: each session draws one data set of the heart
+#: study's size, and each repeat's seed draws its K folds over it.
+FOLD_ROWS = 303
+FOLD_KS = (5, 10)
+FOLD_REPEATS = (1, 3)
+
+
+def _fold_session(
+    args: tuple[int, int, int, float, float, int, bool],
+) -> tuple[float, float, float, bool, bool]:
+    """(corrected resampled t p, naive paired t p over folds, unpaired
+    permutation p, every difference equal, the gate's verdict) of one
+    session pair: one data set of :data:`FOLD_ROWS` rows drawn from the
+    population, R repeats of K-fold cross-validation over it, repeat r's
+    folds drawn with its seed (``KFold(shuffle=True, random_state=seed)``),
+    the same seeds on both sides; the models and the spoiling as in
+    :func:`_pair_session`, so the current model's true worsening is
+    exactly ``drop``."""
+    folds, repeats, draw_index, drop, accuracy, tol_index, same = args
+    from scipy import stats
+
+    cur_keep = PAIR_BASE_KEEP if same else PAIR_CUR_KEEP
+    rng = np.random.default_rng([folds, repeats, tol_index, int(same), draw_index])
+    x, y = draw(rng, FOLD_ROWS)
+    seeds = [1000 * draw_index + r for r in range(repeats)]
+    base, cur = [], []
+    for seed in seeds:
+        order = np.random.default_rng(seed).permutation(FOLD_ROWS)
+        for test in np.array_split(order, folds):
+            train = np.setdiff1d(order, test)
+            base_fit = _pair_fit(x[train], y[train], PAIR_BASE_KEEP)
+            b = _pair_predict(base_fit, x[test], PAIR_BASE_KEEP)
+            c = _pair_predict(_pair_fit(x[train], y[train], cur_keep), x[test], cur_keep)
+            right = c == y[test]
+            spoil = right & (rng.random(len(test)) < drop / accuracy)
+            c = np.where(spoil, 1 - c, c)
+            base.append(float(np.mean(b == y[test])))
+            cur.append(float(np.mean(c == y[test])))
+    tolerance = PAIR_TOLERANCES[tol_index]
+    b_summary = Summary.of(base, seeds, folds=folds)
+    c_summary = Summary.of(cur, seeds, folds=folds)
+    pairs = fold_pairs(b_summary, c_summary)
+    assert pairs is not None and pairs.repeats == repeats
+    corrected = worse_test(b_summary, c_summary, "higher", tolerance)
+    d = np.asarray(pairs.worsenings("higher")) - tolerance
+    equal = corrected is None
+    naive = 1.0 if equal else float(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue)
+    plain = Summary.of(base), Summary.of(cur)  # the gate before folds: unpaired
+    unpaired = unpaired_test(plain[0], plain[1], "higher", tolerance)
+    verdict = compare(
+        "accuracy", b_summary, c_summary, "higher", Tolerance(tolerance, relative=False),
+        threshold=ALPHA,
+    )  # fmt: skip
+    if corrected is not None:  # the gate's own comparison ran the corrected test
+        assert verdict.test == "corrected resampled t" and verdict.p_value == corrected.p_value
+    return (
+        1.0 if corrected is None else corrected.p_value,
+        naive,
+        1.0 if unpaired is None else unpaired.p_value,
+        equal,
+        verdict.status == "regressed",
+    )
+
+
+def fold_pairing(draws: int, workers: int) -> list[str]:
+    """Which test of cross-validation fold scores: the corrected resampled
+    t-test, the naive paired t-test over folds and the unpaired permutation
+    test, false alarms at the tolerance and power, K = 5 and 10, R = 1 and 3."""
+    accuracy = _pair_accuracy()
+    print(
+        f"\nFold pairing: {draws} session pairs a row; each session draws one data set "
+        f"of {FOLD_ROWS} rows, R repeats of K-fold CV over it (repeat r's folds drawn "
+        "with its seed), both sides the same seeds and so the same folds; models, "
+        "neutral change and spoiling as above; 'corrected t': Nadeau-Bengio / "
+        "Bouckaert-Frank, the gate's; 'naive t': ttest_1samp over the R K "
+        "differences; 'unpaired': the permutation test of the R K scores a side; "
+        "'gate': compare()'s verdict (the tolerance alone where every difference is equal)"
+    )
+    header = (
+        f"{'change':>7} {'K':>2} {'R':>1} {'tolerance':>9} {'true worsening':>14}  "
+        f"{'corrected t':>22} {'naive t':>22} {'unpaired permutation':>22} "
+        f"{'gate':>22} {'equal':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    missed: list[str] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for same, folds, repeats, tol_index in [
+            (same, folds, repeats, tol_index)
+            for same in (False, True)
+            for folds in FOLD_KS
+            for repeats in FOLD_REPEATS
+            for tol_index in range(len(PAIR_TOLERANCES))
+            if not (same and PAIR_TOLERANCES[tol_index] == 0)  # all differences 0
+        ]:
+            tolerance = PAIR_TOLERANCES[tol_index]
+            for drop in (tolerance, tolerance + PAIR_DROP):
+                started = time.perf_counter()
+                out = list(
+                    pool.map(
+                        _fold_session,
+                        [
+                            (folds, repeats, d, drop, accuracy, tol_index, same)
+                            for d in range(draws)
+                        ],
+                        chunksize=25,
+                    )
+                )
+                rejected = [[o[c] <= ALPHA for o in out] for c in range(3)]
+                rejected.append([o[4] for o in out])
+                cells = []
+                for column in rejected:
+                    k = sum(column)
+                    low, high = clopper_pearson(k, draws)
+                    cells.append(f"{k / draws:6.1%} [{low:4.1%},{high:5.1%}]")
+                equal = sum(o[3] for o in out) / draws
+                print(
+                    f"{'none' if same else 'neutral':>7} {folds:>2} {repeats:>1} "
+                    f"{tolerance:>9g} {drop:>14g}  "
+                    + " ".join(f"{c:>22}" for c in cells)
+                    + f" {equal:>6.1%}   ({time.perf_counter() - started:.0f} s)",
+                    flush=True,
+                )
+                k = sum(rejected[3])
+                if drop == tolerance and clopper_pearson(k, draws)[0] > ALPHA:
+                    missed.append(
+                        f"the gate over {repeats} x {folds} folds at tolerance {tolerance:g}: "
+                        f"{k / draws:.1%} false alarms, above 5%"
+                    )
+    return missed
+
+
 def heart(seeds: int, first: int = 1) -> list[str]:
     """Run the shipped study at other seeds against its committed baselines."""
     missed: list[str] = []
@@ -593,11 +734,14 @@ def heart(seeds: int, first: int = 1) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--part", choices=("calibration", "synthetic", "heart", "all"), default="all"
+        "--part", choices=("calibration", "folds", "synthetic", "heart", "all"), default="all"
     )
     parser.add_argument("--draws", type=int, default=20_000, help="calibration test sets a row")
     parser.add_argument(
         "--pair-draws", type=int, default=2_000, help="seed pairing: session pairs a row"
+    )
+    parser.add_argument(
+        "--fold-draws", type=int, default=800, help="fold pairing: session pairs a row"
     )
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=10)
@@ -610,15 +754,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.draws, args.sessions, args.seeds, args.pair_draws = 500, 4, 2, 100
+        args.fold_draws = 100
     print(time.strftime("%Y-%m-%d"), f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
     missed: list[str] = []
     runners: dict[str, Callable[[], list[str]]] = {
         "calibration": lambda: (
-            calibration(args.draws) + seed_pairing(args.pair_draws, args.workers)
+            calibration(args.draws)
+            + seed_pairing(args.pair_draws, args.workers)
+            + fold_pairing(args.fold_draws, args.workers)
         ),
+        "folds": lambda: [],  # in "calibration"; alone with --part folds
         "synthetic": lambda: synthetic(args.sessions, args.workers, args.only),
         "heart": lambda: heart(args.seeds, args.first_seed),
     }
+    if args.part == "folds":
+        runners = {"folds": lambda: fold_pairing(args.fold_draws, args.workers)}
     for part, runner in runners.items():
         if args.part in (part, "all"):
             missed += runner()
