@@ -17,9 +17,14 @@ import json
 import math
 import random
 import statistics
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+# _server imports mlflow at collection, before any in-process pytester run
+# could unload half of it (see tests/_server.py).
+from _server import copy_store
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
@@ -395,3 +400,35 @@ def test_a_sequence_of_another_length_than_the_folds_is_a_case_error(
     message = cases["exp_cv"]["message"]
     assert "folds=5 declares 5 fold scores in every returned sequence" in message
     assert "'accuracy' has 4" in message and "fit_time" not in message
+
+
+@pytest.mark.slow
+def test_mlflow_baselines_and_exp_compare_pair_the_folds_runs_recorded(
+    pytester: pytest.Pytester, template: Path
+) -> None:
+    """Runs record K (``experiments.stats``) and the repeats' seeds: a run
+    pooled as the baseline (``--exp-baseline mlflow``) and a session
+    compared with ``--exp-compare`` are tested fold by fold."""
+    copy_store(template, pytester.path / "mlflow.db")
+    set_knobs(pytester)
+    write_exp(pytester, "exp_001_cv", FOLDED.replace("REPEATS", "2"))
+    result, _ = run_subprocess(pytester, "-p", "no:xdist", "--exp-session-group", "A")
+    assert result.ret == 0, result.stdout.str()
+
+    write_exp(
+        pytester, "exp_001_cv", FOLDED.replace("REPEATS", "2").replace("VERSION = 0", "VERSION = 1")
+    )
+    set_knobs(pytester, drop=0.02)
+    result, cases = run_subprocess(
+        pytester, "-p", "no:xdist", "--exp-baseline", "mlflow", "--exp-session-group", "B"
+    )
+    assert result.ret == 1, result.stdout.str()
+    comparison = cases["exp_cv"]["comparisons"]["accuracy"]
+    assert (comparison["baseline_n"], comparison["current_n"]) == (10, 10)
+    assert comparison["test"] == "corrected resampled t" and comparison["noise"] == "2 x 5 folds"
+    assert cases["exp_cv"]["outcome"] == "regressed"
+
+    result, cases = run_subprocess(pytester, "-p", "no:xdist", "--exp-compare", "A", "B")
+    assert result.ret == 1, result.stdout.str()
+    comparison = cases["exp_cv"]["comparisons"]["accuracy"]
+    assert comparison["test"] == "corrected resampled t" and comparison["noise"] == "2 x 5 folds"
