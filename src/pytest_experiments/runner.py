@@ -274,9 +274,9 @@ class CaseRunner:
                 entry = self.baseline_for(item, case_id)
                 predictions = self.baseline_predictions_for(item, case_id) if entry else None
                 repeats = decl.repeats or self.settings.repeats
-                seeds = repeat_seeds(self.case_seed(item, None), repeats) if repeats > 1 else []
-                if decl.folds is not None:  # one repeat's seed draws its folds too
-                    seeds = repeat_seeds(self.case_seed(item, None), repeats)
+                # (a single repeat's seed counts for folds: it draws them)
+                seeded = repeats > 1 or decl.folds is not None
+                seeds = repeat_seeds(self.case_seed(item, None), repeats) if seeded else []
             except Exception:  # reported by the case itself when it runs
                 continue
             if not entry:
@@ -285,6 +285,11 @@ class CaseRunner:
             for metric, summary in entry.items():
                 if metric not in gated:
                     continue
+                # One repeat may still return a sequence of samples; with
+                # folds=K, K of them a repeat (where the baseline's were folds).
+                current_n = repeats if repeats > 1 else None
+                if decl.folds is not None and summary.folds:
+                    current_n = repeats * decl.folds
                 paired = (
                     predictions is not None
                     and metric_spec(metric, decl.metric_functions) is not None
@@ -295,13 +300,7 @@ class CaseRunner:
                         metric=metric,
                         paired=paired,
                         baseline_n=summary.n if summary.spread_known else 1,
-                        # one repeat may still return a sequence of samples
-                        # (folds=K: K of them a repeat, as the baseline's were)
-                        current_n=repeats * decl.folds
-                        if decl.folds is not None and summary.folds
-                        else repeats
-                        if repeats > 1
-                        else None,
+                        current_n=current_n,
                         pairs=common_seeds(summary.seeds, seeds)
                         if summary.has_samples and not summary.folds
                         else 0,
