@@ -1,7 +1,7 @@
 """The gate, measured: false alarms and power where the truth is known, and fits.
 
-    .venv/bin/python benchmarks/gate.py --part calibration      # which tests: ~9 min, 2 cores
-    .venv/bin/python benchmarks/gate.py --part folds            # its third table alone: ~5 min
+    .venv/bin/python benchmarks/gate.py --part calibration      # which tests: ~8 min, 2 cores
+    .venv/bin/python benchmarks/gate.py --part folds            # its third table alone: ~4 min
     .venv/bin/python benchmarks/gate.py --part synthetic --sessions 100   # ~25 min, 2 cores
     .venv/bin/python benchmarks/gate.py --part heart --seeds 20 --first-seed 1   # ~8 min idle
     .venv/bin/python benchmarks/gate.py                      # all three
