@@ -478,6 +478,21 @@ def _pair_session(
     )
 
 
+def rate_cells(out: list[Any], draws: int) -> tuple[list[str], float, int]:
+    """A pairing table's row from its sessions' outcomes (p-values of three
+    tests, whether every difference was equal, the gate's verdict): each
+    test's rejection rate at :data:`ALPHA` and the gate's, with exact 95%
+    intervals; how often the differences were all equal; the gate's count."""
+    rejected = [[o[c] <= ALPHA for o in out] for c in range(3)]
+    rejected.append([o[4] for o in out])
+    cells = []
+    for column in rejected:
+        k = sum(column)
+        low, high = clopper_pearson(k, draws)
+        cells.append(f"{k / draws:6.1%} [{low:4.1%},{high:5.1%}]")
+    return cells, sum(o[3] for o in out) / draws, sum(rejected[3])
+
+
 def seed_pairing(draws: int, workers: int) -> list[str]:
     """Which paired test over seeds: false alarms at the tolerance and power
     beside the unpaired permutation test, when the seed draws the split."""
@@ -519,14 +534,7 @@ def seed_pairing(draws: int, workers: int) -> list[str]:
                         chunksize=50,
                     )
                 )
-                rejected = [[o[c] <= ALPHA for o in out] for c in range(3)]
-                rejected.append([o[4] for o in out])
-                cells = []
-                for column in rejected:
-                    k = sum(column)
-                    low, high = clopper_pearson(k, draws)
-                    cells.append(f"{k / draws:6.1%} [{low:4.1%},{high:5.1%}]")
-                equal = sum(o[3] for o in out) / draws
+                cells, equal, k = rate_cells(out, draws)
                 print(
                     f"{'none' if same else 'neutral':>7} {repeats:>2} {tolerance:>9g} "
                     f"{drop:>14g}  "
@@ -534,7 +542,6 @@ def seed_pairing(draws: int, workers: int) -> list[str]:
                     + f" {equal:>6.1%}   ({time.perf_counter() - started:.0f} s)",
                     flush=True,
                 )
-                k = sum(rejected[3])
                 if (
                     repeats >= MIN_PAIRS
                     and drop == tolerance
@@ -655,14 +662,7 @@ def fold_pairing(draws: int, workers: int) -> list[str]:
                         chunksize=25,
                     )
                 )
-                rejected = [[o[c] <= ALPHA for o in out] for c in range(3)]
-                rejected.append([o[4] for o in out])
-                cells = []
-                for column in rejected:
-                    k = sum(column)
-                    low, high = clopper_pearson(k, draws)
-                    cells.append(f"{k / draws:6.1%} [{low:4.1%},{high:5.1%}]")
-                equal = sum(o[3] for o in out) / draws
+                cells, equal, k = rate_cells(out, draws)
                 print(
                     f"{'none' if same else 'neutral':>7} {folds:>2} {repeats:>1} "
                     f"{tolerance:>9g} {drop:>14g}  "
@@ -670,7 +670,6 @@ def fold_pairing(draws: int, workers: int) -> list[str]:
                     + f" {equal:>6.1%}   ({time.perf_counter() - started:.0f} s)",
                     flush=True,
                 )
-                k = sum(rejected[3])
                 if drop == tolerance and clopper_pearson(k, draws)[0] > ALPHA:
                     missed.append(
                         f"the gate over {repeats} x {folds} folds at tolerance {tolerance:g}: "
