@@ -33,16 +33,20 @@ from test_gate import declaration
 
 from pytest_experiments import baselines
 from pytest_experiments.codec import fold_seeds, metric_tags, run_folds
+from pytest_experiments.compare import Side, plan
 from pytest_experiments.conditions import DeclarationError, Tolerance, compare
+from pytest_experiments.merge import DeclaredCase
 from pytest_experiments.runner import repeat_seeds
 from pytest_experiments.stats import (
     FOLD_TEST,
+    FOLD_UNPAIRED_TEST,
     Summary,
     corrected_resampled_p,
     fold_correction,
     fold_pairing_problem,
     fold_pairs,
     seed_pairs,
+    unpaired_fold_test,
     unpaired_test,
     worse_test,
 )
@@ -158,23 +162,118 @@ def test_pooled_runs_at_the_same_seed_pair_on_each_folds_mean() -> None:
 
 
 @pytest.mark.parametrize(
-    ("base", "cur", "why"),
+    ("base", "why", "noise"),
     [
-        (Summary.of([0.8, 0.7, 0.9, 0.6]), None, "the baseline records no folds"),
-        (Summary.of([0.8, 0.7, 0.9, 0.6], [1], 4), None, "4 folds against 2"),
-        (Summary.of([0.8, 0.7, 0.9, 0.6], [9, 8], 2), None, "no common seed (the folds differ)"),
-        (Summary.of([0.8, 0.7, 0.9, 0.6], None, 2), None, "the baseline records no seeds"),
+        (Summary.of([0.8, 0.7, 0.9, 0.6]), "the baseline records no folds", "seeds"),
+        (Summary.of([0.8, 0.7, 0.9, 0.6], [1], 4), "4 folds against 2", "4 and 2 folds"),
+        (
+            Summary.of([0.8, 0.7, 0.9, 0.6], [9, 8], 2),
+            "no common seed (the folds differ)",
+            "2 folds a side",
+        ),
+        (
+            Summary.of([0.8, 0.7, 0.9, 0.6], None, 2),
+            "the baseline records no seeds",
+            "2 folds a side",
+        ),
     ],
 )
-def test_folds_that_cannot_pair_fall_back_to_the_unpaired_test_and_say_why(
-    base: Summary, cur: Summary | None, why: str
+def test_folds_that_cannot_pair_fall_back_to_an_unpaired_test_and_say_why(
+    base: Summary, why: str, noise: str
 ) -> None:
-    current = cur or Summary.of([0.75, 0.7, 0.85, 0.55], [1, 2], 2)
+    """Fold scores on both sides (K known on each) that do not pair:
+    Welch's t counting K a side (since 2026-12-07: the permutation test of
+    every R x K score was liberal with repeats); a baseline without K: the
+    permutation test, as before."""
+    current = Summary.of([0.75, 0.7, 0.85, 0.55], [1, 2], 2)
     assert fold_pairs(base, current) is None
     assert fold_pairing_problem(base, current) == f"folds not paired: {why}"
-    assert worse_test(base, current, "higher") == unpaired_test(base, current, "higher")
+    expected = (
+        unpaired_fold_test(base, current, "higher")
+        if base.folds
+        else unpaired_test(base, current, "higher")
+    )
+    assert worse_test(base, current, "higher") == expected
     c = compare("acc", base, current, "higher", Tolerance(0, False))
-    assert c.test == "permutation" and c.noise == f"seeds (folds not paired: {why})"
+    test = FOLD_UNPAIRED_TEST if base.folds else "permutation"
+    assert c.test == test and c.noise == f"{noise} (folds not paired: {why})"
+
+
+# -- folds that do not pair ---------------------------------------------------------------
+
+
+@st.composite
+def unpaired_fold_sides(draw: Any) -> tuple[Summary, Summary]:
+    """Two sides' R x K fold scores at other seeds (their folds differ)."""
+    folds = draw(st.integers(2, 10))
+    sides = []
+    for offset in (0, 1000):
+        repeats = draw(st.integers(1, 4))
+        n = folds * repeats
+        scores = draw(st.lists(score, min_size=n, max_size=n))
+        sides.append(Summary.of(scores, [offset + r for r in range(repeats)], folds))
+    assume(any(s.std for s in sides))
+    return sides[0], sides[1]
+
+
+@settings(deadline=None, max_examples=80)
+@given(unpaired_fold_sides(), st.floats(0, 0.05), st.sampled_from(["higher", "lower"]))
+def test_folds_that_do_not_pair_get_welchs_t_test_counting_k_a_side(
+    sides: tuple[Summary, Summary], tolerance: float, direction: str
+) -> None:
+    """The p-value is Welch's one-sided t-test of the shifted means, each
+    side's n its K however many repeats it ran (from the definition:
+    t = (worsening - tolerance) / sqrt(s_b^2 / K + s_c^2 / K),
+    Welch-Satterthwaite degrees of freedom), and it has no floor."""
+    base, cur = sides
+    assert fold_pairs(base, cur) is None
+    test = worse_test(base, cur, direction, tolerance)
+    assert test is not None and test.test == FOLD_UNPAIRED_TEST and test.floor == 0
+    k = base.folds
+    sign = 1.0 if direction == "higher" else -1.0
+    worsening = sign * (base.mean - cur.mean)
+    vb, vc = statistics.variance(base.samples) / k, statistics.variance(cur.samples) / k
+    df = (vb + vc) ** 2 / (vb**2 / (k - 1) + vc**2 / (k - 1))
+    expected = float(scipy_stats.t.sf((worsening - tolerance) / math.sqrt(vb + vc), df))
+    assert test.p_value == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    assert test.se == pytest.approx(math.sqrt(vb + vc))
+
+
+@settings(deadline=None, max_examples=60)
+@given(unpaired_fold_sides(), st.floats(0, 0.05), st.floats(0.001, 0.05))
+def test_the_fold_welch_p_value_rises_with_the_tolerance_and_ignores_direction(
+    sides: tuple[Summary, Summary], tolerance: float, more: float
+) -> None:
+    """A larger tolerance never makes a regression more significant; the
+    same scores negated, lower-is-better, give the same p-value."""
+    base, cur = sides
+    low = worse_test(base, cur, "higher", tolerance)
+    high = worse_test(base, cur, "higher", tolerance + more)
+    assert low is not None and high is not None
+    assert high.p_value >= low.p_value - 1e-12
+    negated = [Summary.of([-v for v in s.samples], s.seeds, s.folds) for s in (base, cur)]
+    lower = worse_test(negated[0], negated[1], "lower", tolerance)
+    assert lower is not None and lower.p_value == pytest.approx(low.p_value, abs=1e-9)
+
+
+def test_repeats_at_other_seeds_do_not_multiply_the_evidence() -> None:
+    """Three repeats re-split the same rows: each side's scores are the same
+    five fold scores in another order, the current side 1.5 points lower.
+    The permutation test of every score (the gate's before 2026-12-07) takes
+    the 15 a side for independent and would fail the case (p < 0.05);
+    counted as 5 a side, as the folds of one data set are, a 1.5-point drop
+    against folds 1 to 2 points apart is noise."""
+    rows = [0.78, 0.79, 0.80, 0.81, 0.82]
+    base_scores = rows[:] + rows[2:] + rows[:2] + rows[::-1]
+    cur_scores = [v - 0.015 for v in rows[1:] + rows[:1] + rows[::-1] + rows[3:] + rows[:3]]
+    base = Summary.of(base_scores, [1, 2, 3], 5)
+    cur = Summary.of(cur_scores, [7, 8, 9], 5)
+    pooled = unpaired_test(Summary.of(base_scores), Summary.of(cur_scores), "higher")
+    assert pooled is not None and pooled.p_value < 0.05  # what the gate did before
+    c = compare("accuracy", base, cur, "higher", Tolerance(0.0, False))
+    assert c.test == FOLD_UNPAIRED_TEST and c.status == "noise"
+    assert c.noise == "5 folds a side (folds not paired: no common seed (the folds differ))"
+    assert c.p_value is not None and c.p_value > 0.05
 
 
 # -- the test ---------------------------------------------------------------------------
@@ -291,6 +390,19 @@ def test_the_plan_counts_a_fold_comparison_that_has_no_floor() -> None:
     assert m == 1 and len(warnings) == 10
 
 
+def test_the_plan_counts_fold_scores_that_do_not_pair_with_no_floor() -> None:
+    """10 comparisons of 2 x 2 fold scores at other seeds (--exp-compare's
+    plan): Welch's t counting K a side has no floor, so every one is in
+    Holm's m and none is warned about (the permutation test of the 4 scores
+    a side, the gate's before, has a floor of 1/70 above 0.005)."""
+    cases = [DeclaredCase(nodeid=f"exp[{i}]", file="exp_001.py") for i in range(10)]
+    decl = declaration(tolerance={"acc": 0.0}, folds=2)
+    a = {c.nodeid: Side({"acc": Summary.of([0.8, 0.7, 0.9, 0.6], [1, 2], 2)}) for c in cases}
+    b = {c.nodeid: Side({"acc": Summary.of([0.75, 0.7, 0.85, 0.55], [8, 9], 2)}) for c in cases}
+    gate, warnings = plan(cases, dict.fromkeys(a, decl), a, b, 0.05)
+    assert (gate.comparisons, warnings) == (10, [])
+
+
 @pytest.mark.parametrize("folds", [1, 0, -5, True, "5", 2.5])
 def test_folds_must_be_an_integer_of_at_least_two(folds: object) -> None:
     with pytest.raises(DeclarationError, match=r"folds=.* must be the number of cross-validation"):
@@ -382,11 +494,13 @@ def test_baseline_files_record_folds_and_a_folded_case_is_gated_fold_by_fold(
         ["*accuracy regressed*one-sided corrected resampled t test over 2 x 5 folds*"]
     )
 
-    # At another seed the folds differ: the unpaired test, and why.
+    # At another seed the folds differ: Welch's t counting 5 a side, and why.
     result, cases = run_subprocess(pytester, "--exp-no-tracking", "--exp-seed", "7")
     comparison = cases["exp_cv"]["comparisons"]["accuracy"]
-    assert comparison["test"] == "permutation"
-    assert comparison["noise"] == "seeds (folds not paired: no common seed (the folds differ))"
+    assert comparison["test"] == "fold Welch t"
+    assert comparison["noise"] == (
+        "5 folds a side (folds not paired: no common seed (the folds differ))"
+    )
 
 
 def test_a_sequence_of_another_length_than_the_folds_is_a_case_error(

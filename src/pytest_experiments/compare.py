@@ -76,7 +76,7 @@ def plan(
     (:func:`verdict.plan_gate`): Holm's m and first step, and the warnings
     for comparisons that cannot fail."""
     from .paired import metric_spec
-    from .stats import common_seeds, fold_pairs
+    from .stats import common_seeds
 
     planned: list[Planned] = []
     for case in cases:
@@ -100,7 +100,11 @@ def plan(
                     pairs=common_seeds(summary.seeds, other.seeds)
                     if summary.has_samples and other.has_samples and not summary.folds
                     else 0,
-                    folded=fold_pairs(summary, other) is not None,
+                    # fold scores on both sides: corrected t where they
+                    # pair, else Welch's counting K a side (no floor)
+                    folded=bool(summary.folds and other.folds)
+                    and summary.has_samples
+                    and other.has_samples,
                 )
             )
     m, first_step, warnings = plan_gate(planned, alpha)

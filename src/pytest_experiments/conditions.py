@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .results import Comparison, Direction, Status
-from .stats import Summary, fold_pairing_problem, fold_pairs, seed_pairs, worse_test
+from .stats import (
+    FOLD_UNPAIRED_TEST,
+    Summary,
+    fold_pairing_problem,
+    fold_pairs,
+    seed_pairs,
+    unpaired_fold_noise,
+    worse_test,
+)
 
 if TYPE_CHECKING:
     from .paired import PairedTest
@@ -245,6 +253,8 @@ def compare(
         if sample_test is not None:
             if folds is not None:
                 noise = folds.noise()
+            elif sample_test.test == FOLD_UNPAIRED_TEST:
+                noise = unpaired_fold_noise(base, cur)
             else:
                 noise = f"{sample_test.pairs} paired seeds" if sample_test.pairs else "seeds"
             p_value, test, floor = sample_test.p_value, sample_test.test, sample_test.floor

@@ -66,7 +66,8 @@ class Comparison:
     #: One-sided p-value of H0 "the worsening is at most the tolerance" (None:
     #: no test was made, see ``noise``), and the test that gave it ("paired
     #: t" over test examples or paired seeds, "corrected resampled t" over
-    #: folds, "permutation" or "Welch t").
+    #: folds, "fold Welch t" over folds that do not pair, "permutation" or
+    #: "Welch t").
     p_value: float | None = None
     test: str | None = None
     #: Whether the metric gates the case (declared, or all when none is).

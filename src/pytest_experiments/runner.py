@@ -260,7 +260,7 @@ class CaseRunner:
         Every process collects the same items, so every worker gets the same
         plan."""
         from .paired import metric_spec
-        from .stats import common_fold_seeds, common_seeds
+        from .stats import common_seeds
         from .verdict import Planned, plan_gate
 
         cases = [i for i in items if isinstance(i, pytest.Function)]
@@ -304,9 +304,12 @@ class CaseRunner:
                         pairs=common_seeds(summary.seeds, seeds)
                         if summary.has_samples and not summary.folds
                         else 0,
+                        # fold scores on both sides: the corrected test
+                        # where they pair, else Welch's counting K a side;
+                        # neither has a floor
                         folded=summary.has_samples
-                        and summary.folds == decl.folds
-                        and common_fold_seeds(summary.seeds, seeds) > 0,
+                        and bool(summary.folds)
+                        and decl.folds is not None,
                     )
                 )
         m, first_step, self.gate_warnings = plan_gate(planned, self.settings.alpha)

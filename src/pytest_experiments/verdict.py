@@ -217,9 +217,10 @@ class Planned:
     #: Seeds both sides run (the baseline's recorded ones and the current
     #: repeats'), when the samples will be tested pair by pair; 0 otherwise.
     pairs: int = 0
-    #: Whether the samples will be tested fold by fold (both sides declared
-    #: the same ``folds=K`` and ran a common seed): the corrected resampled
-    #: t-test, which has no floor.
+    #: Whether the samples are fold scores on both sides (both declared
+    #: ``folds=K``): tested fold by fold with the corrected resampled t-test
+    #: where they pair (the same K, a common seed), else with Welch's t-test
+    #: counting K scores a side; neither has a floor.
     folded: bool = False
 
 
@@ -230,8 +231,9 @@ def plan_gate(planned: Iterable[Planned], alpha: float) -> tuple[int, float, lis
     A comparison whose test cannot produce a p-value as small as Holm's first
     step needs over every testable comparison (alpha / m) can never fail: it
     is left out of m, and a warning names case, metric and what would let it
-    fire. Paired tests over test examples have no such floor, nor has the
-    corrected resampled t-test over folds; the paired test over seeds has
+    fire. Paired tests over test examples have no such floor, nor have the
+    tests of fold scores (corrected resampled t where they pair, Welch's t
+    counting K a side where not); the paired test over seeds has
     the floor of :data:`stats.SEED_PAIR_TEST`."""
     from .stats import SEED_PAIR_TESTS, seed_pair_floor, smallest_p
 
