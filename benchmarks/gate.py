@@ -1,7 +1,8 @@
 """The gate, measured: false alarms and power where the truth is known, and fits.
 
     .venv/bin/python benchmarks/gate.py --part calibration      # which tests: ~8 min, 2 cores
-    .venv/bin/python benchmarks/gate.py --part folds            # its third table alone: ~4 min
+    .venv/bin/python benchmarks/gate.py --part folds            # its last two tables: ~8 min
+    .venv/bin/python benchmarks/gate.py --part fold-fallback    # its last table alone: ~4 min
     .venv/bin/python benchmarks/gate.py --part synthetic --sessions 100   # ~25 min, 2 cores
     .venv/bin/python benchmarks/gate.py --part heart --seeds 20 --first-seed 1   # ~8 min idle
     .venv/bin/python benchmarks/gate.py                      # all three
@@ -31,7 +32,7 @@ A session "fails" when the one-sided p-value is at most alpha / m: m = 1
 (one comparison) and m = 30 (the heart study's gated comparisons, Holm's
 first step). Rates come with exact (Clopper-Pearson) 95% intervals.
 
-**Calibration part.** Three tables. Paired correctness at the tolerance:
+**Calibration part.** Four tables. Paired correctness at the tolerance:
 which test for logged predictions (paired t, exact McNemar, Tango's score
 test). Then seed pairing: both sides run the same seeds, each seed draws
 its own training and test rows from the population above (the seed drives
@@ -47,7 +48,14 @@ both sides the same seeds and so the same folds, and the per-fold
 differences go to the corrected resampled t-test (the gate's), the naive
 paired t-test over folds, beside the unpaired permutation test of the R K
 scores a side; K = 5 and 10, R = 1 and 3, tolerance 0 and 0.02
-(``--fold-draws``, default 800 a row).
+(``--fold-draws``, default 800 a row). Last, where folds do not pair
+(``--part fold-fallback`` alone): as CI meets them at another
+``--exp-seed`` than the baseline's, both sides cross-validate the same data
+set (the same data file) at other seeds, so their folds differ; the
+unpaired candidates (the permutation test of every R x K score, the gate's
+before 2026-12-07; the permutation test and Welch's t over the R repeat
+means; a corrected unpaired t; Welch's t counting K a side, the gate's
+since) side by side (``--fallback-draws``, default 400 a row).
 
 **Heart part.** The shipped study (``experiments/``, which logs predictions)
 runs at ``--exp-seed`` 1..S against its committed baselines, as CI would,
@@ -83,11 +91,14 @@ from pytest_experiments.conditions import Tolerance, compare
 from pytest_experiments.paired import KNOWN_METRICS, paired_test
 from pytest_experiments.predictions import Predictions, logged_entry
 from pytest_experiments.stats import (
+    FOLD_UNPAIRED_TEST,
     MIN_PAIRS,
     SeedPairs,
     Summary,
+    fold_correction,
     fold_pairs,
     paired_seed_test,
+    unpaired_fold_test,
     unpaired_test,
     worse_test,
 )
@@ -479,18 +490,20 @@ def _pair_session(
 
 
 def rate_cells(out: list[Any], draws: int) -> tuple[list[str], float, int]:
-    """A pairing table's row from its sessions' outcomes (p-values of three
-    tests, whether every difference was equal, the gate's verdict): each
-    test's rejection rate at :data:`ALPHA` and the gate's, with exact 95%
-    intervals; how often the differences were all equal; the gate's count."""
-    rejected = [[o[c] <= ALPHA for o in out] for c in range(3)]
-    rejected.append([o[4] for o in out])
+    """A pairing table's row from its sessions' outcomes (p-values of the
+    tests, three or more, then whether every difference was equal, then the
+    gate's verdict): each test's rejection rate at :data:`ALPHA` and the
+    gate's, with exact 95% intervals; how often the differences were all
+    equal; the gate's count."""
+    tests = len(out[0]) - 2
+    rejected = [[o[c] <= ALPHA for o in out] for c in range(tests)]
+    rejected.append([o[tests + 1] for o in out])
     cells = []
     for column in rejected:
         k = sum(column)
         low, high = clopper_pearson(k, draws)
         cells.append(f"{k / draws:6.1%} [{low:4.1%},{high:5.1%}]")
-    return cells, sum(o[3] for o in out) / draws, sum(rejected[3])
+    return cells, sum(o[tests] for o in out) / draws, sum(rejected[tests])
 
 
 def seed_pairing(draws: int, workers: int) -> list[str]:
@@ -678,6 +691,153 @@ def fold_pairing(draws: int, workers: int) -> list[str]:
     return missed
 
 
+def _unpaired_corrected_p(
+    base: list[float], cur: list[float], tolerance: float, folds: int, repeats: int
+) -> float:
+    """A cluster-aware candidate: the corrected resampled t-test's variance
+    factor (:func:`fold_correction`) applied to an unpaired difference of
+    means, ``se^2 = (1 / (R K) + 1 / (K - 1)) (var_b + var_c)``, against
+    Student's t with R K - 1 degrees of freedom."""
+    from scipy import stats
+
+    b, c = np.asarray(base), np.asarray(cur)
+    se = math.sqrt(fold_correction(folds, repeats) * (b.var(ddof=1) + c.var(ddof=1)))
+    worsening = float(b.mean() - c.mean())
+    if se == 0:
+        return 0.0 if worsening > tolerance else 1.0
+    return float(stats.t.sf((worsening - tolerance) / se, folds * repeats - 1))
+
+
+def _fold_fallback_session(
+    args: tuple[int, int, int, float, float, int, bool],
+) -> tuple[float, float, float, float, float, bool, bool]:
+    """(unpaired permutation p over the R K scores, permutation p over the R
+    repeat means, Welch p over the repeat means, the cluster-aware corrected
+    unpaired t p, the gate's :func:`unpaired_fold_test` (Welch's t with the R
+    K scores counted as K a side), no test on the repeat means (R = 1 or both constant), the
+    gate's verdict) of one session pair as CI meets it where folds do not
+    pair: both sides cross-validate the same data set (the same data file)
+    but at other seeds (CI at another ``--exp-seed`` than the baseline's),
+    so their folds differ; models and spoiling as :func:`_fold_session`."""
+    folds, repeats, draw_index, drop, accuracy, tol_index, same = args
+    from scipy import stats
+
+    cur_keep = PAIR_BASE_KEEP if same else PAIR_CUR_KEEP
+    rng = np.random.default_rng([folds, repeats, tol_index, int(same), draw_index, 1])
+    x, y = draw(rng, FOLD_ROWS)
+    tolerance = PAIR_TOLERANCES[tol_index]
+
+    def side(seeds: list[int], keep: list[int], spoiled: bool) -> list[float]:
+        scores = []
+        for seed in seeds:
+            order = np.random.default_rng(seed).permutation(FOLD_ROWS)
+            for test in np.array_split(order, folds):
+                train = np.setdiff1d(order, test)
+                p = _pair_predict(_pair_fit(x[train], y[train], keep), x[test], keep)
+                if spoiled:
+                    right = p == y[test]
+                    p = np.where(right & (rng.random(len(test)) < drop / accuracy), 1 - p, p)
+                scores.append(float(np.mean(p == y[test])))
+        return scores
+
+    base_seeds = [1000 * draw_index + r for r in range(repeats)]
+    cur_seeds = [1000 * draw_index + 500 + r for r in range(repeats)]
+    base = side(base_seeds, PAIR_BASE_KEEP, False)
+    cur = side(cur_seeds, cur_keep, True)
+    b_summary = Summary.of(base, base_seeds, folds=folds)
+    c_summary = Summary.of(cur, cur_seeds, folds=folds)
+    assert fold_pairs(b_summary, c_summary) is None  # other seeds: unpaired
+    pooled = unpaired_test(Summary.of(base), Summary.of(cur), "higher", tolerance)
+    b_means = [float(np.mean(base[r * folds : (r + 1) * folds])) for r in range(repeats)]
+    c_means = [float(np.mean(cur[r * folds : (r + 1) * folds])) for r in range(repeats)]
+    means = unpaired_test(Summary.of(b_means), Summary.of(c_means), "higher", tolerance)
+    welch = 1.0
+    if means is not None:
+        welch = float(
+            stats.ttest_ind(
+                np.asarray(c_means) + tolerance, b_means, equal_var=False, alternative="less"
+            ).pvalue
+        )
+    per_fold = unpaired_fold_test(b_summary, c_summary, "higher", tolerance)
+    verdict = compare(
+        "accuracy", b_summary, c_summary, "higher", Tolerance(tolerance, relative=False),
+        threshold=ALPHA,
+    )  # fmt: skip
+    if per_fold is not None:  # the gate's own comparison ran it
+        assert verdict.test == FOLD_UNPAIRED_TEST and verdict.p_value == per_fold.p_value
+    return (
+        1.0 if pooled is None else pooled.p_value,
+        1.0 if means is None else means.p_value,
+        1.0 if math.isnan(welch) else welch,
+        _unpaired_corrected_p(base, cur, tolerance, folds, repeats),
+        1.0 if per_fold is None else per_fold.p_value,
+        means is None,
+        verdict.status == "regressed",
+    )
+
+
+def fold_fallback(draws: int, workers: int) -> list[str]:
+    """Where folds do not pair (CI at other seeds than the baseline's, the
+    same data file): which unpaired test of the fold scores holds alpha."""
+    accuracy = _pair_accuracy()
+    print(
+        f"\nFold fallback: {draws} session pairs a row; each session draws one data set "
+        f"of {FOLD_ROWS} rows (the data file both sides read), the baseline runs R "
+        "repeats of K-fold CV over it at its seeds, the current side at other seeds "
+        "(other folds); models, neutral change and spoiling as above; 'pooled "
+        "permutation': the permutation test of the R K scores a side; 'means "
+        "permutation' / 'means Welch': the R repeat means a side ('no test' where there "
+        "is one a side or none varies); 'corrected unpaired t': se^2 = (1/(RK) + "
+        "1/(K-1)) (var_b + var_c), df RK - 1; 'Welch, K a side': Welch's t over the R K "
+        "scores a side with n = K (unpaired_fold_test, the gate's since 2026-12-07); "
+        "'gate': compare()'s verdict"
+    )
+    header = (
+        f"{'change':>7} {'K':>2} {'R':>1} {'tolerance':>9} {'true worsening':>14}  "
+        f"{'pooled permutation':>22} {'means permutation':>22} {'means Welch':>22} "
+        f"{'corrected unpaired t':>22} {'Welch, K a side':>22} {'gate':>22} {'no test':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    missed: list[str] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for same, folds, repeats, tol_index in [
+            (same, folds, repeats, tol_index)
+            for same in (False, True)
+            for folds in FOLD_KS
+            for repeats in FOLD_REPEATS
+            for tol_index in range(len(PAIR_TOLERANCES))
+            if not (same and PAIR_TOLERANCES[tol_index] == 0)  # all differences 0
+        ]:
+            tolerance = PAIR_TOLERANCES[tol_index]
+            for drop in (tolerance, tolerance + PAIR_DROP):
+                started = time.perf_counter()
+                out = list(
+                    pool.map(
+                        _fold_fallback_session,
+                        [
+                            (folds, repeats, d, drop, accuracy, tol_index, same)
+                            for d in range(draws)
+                        ],
+                        chunksize=25,
+                    )
+                )
+                cells, no_test, k = rate_cells(out, draws)
+                print(
+                    f"{'none' if same else 'neutral':>7} {folds:>2} {repeats:>1} "
+                    f"{tolerance:>9g} {drop:>14g}  "
+                    + " ".join(f"{c:>22}" for c in cells)
+                    + f" {no_test:>7.1%}   ({time.perf_counter() - started:.0f} s)",
+                    flush=True,
+                )
+                if drop == tolerance and clopper_pearson(k, draws)[0] > ALPHA:
+                    missed.append(
+                        f"the gate's fallback over {repeats} x {folds} folds at other seeds, "
+                        f"tolerance {tolerance:g}: {k / draws:.1%} false alarms, above 5%"
+                    )
+    return missed
+
+
 def heart(seeds: int, first: int = 1) -> list[str]:
     """Run the shipped study at other seeds against its committed baselines."""
     missed: list[str] = []
@@ -733,7 +893,9 @@ def heart(seeds: int, first: int = 1) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--part", choices=("calibration", "folds", "synthetic", "heart", "all"), default="all"
+        "--part",
+        choices=("calibration", "folds", "fold-fallback", "synthetic", "heart", "all"),
+        default="all",
     )
     parser.add_argument("--draws", type=int, default=20_000, help="calibration test sets a row")
     parser.add_argument(
@@ -741,6 +903,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--fold-draws", type=int, default=800, help="fold pairing: session pairs a row"
+    )
+    parser.add_argument(
+        "--fallback-draws", type=int, default=400, help="fold fallback: session pairs a row"
     )
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=10)
@@ -753,7 +918,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.draws, args.sessions, args.seeds, args.pair_draws = 500, 4, 2, 100
-        args.fold_draws = 100
+        args.fold_draws = args.fallback_draws = 100
     print(time.strftime("%Y-%m-%d"), f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
     missed: list[str] = []
     runners: dict[str, Callable[[], list[str]]] = {
@@ -761,13 +926,21 @@ def main(argv: list[str] | None = None) -> int:
             calibration(args.draws)
             + seed_pairing(args.pair_draws, args.workers)
             + fold_pairing(args.fold_draws, args.workers)
+            + fold_fallback(args.fallback_draws, args.workers)
         ),
         "folds": lambda: [],  # in "calibration"; alone with --part folds
         "synthetic": lambda: synthetic(args.sessions, args.workers, args.only),
         "heart": lambda: heart(args.seeds, args.first_seed),
     }
     if args.part == "folds":
-        runners = {"folds": lambda: fold_pairing(args.fold_draws, args.workers)}
+        runners = {
+            "folds": lambda: (
+                fold_pairing(args.fold_draws, args.workers)
+                + fold_fallback(args.fallback_draws, args.workers)
+            )
+        }
+    if args.part == "fold-fallback":
+        runners = {"fold-fallback": lambda: fold_fallback(args.fallback_draws, args.workers)}
     for part, runner in runners.items():
         if args.part in (part, "all"):
             missed += runner()
