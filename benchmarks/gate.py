@@ -631,6 +631,54 @@ def _fold_session(
     )
 
 
+def fold_rows(
+    session: Callable[[tuple[Any, ...]], tuple[Any, ...]],
+    accuracy: float,
+    draws: int,
+    workers: int,
+    missed_message: Callable[[int, int, int, float], str],
+    last_width: int = 6,
+) -> list[str]:
+    """Print a folds table's rows, one per (change, K, R, tolerance, true
+    worsening), ``draws`` sessions of ``session`` each (:func:`rate_cells`);
+    returns ``missed_message(k, K, R, tolerance)`` for each row whose gate
+    false alarms at the tolerance have a 95% interval above alpha."""
+    missed: list[str] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for same, folds, repeats, tol_index in [
+            (same, folds, repeats, tol_index)
+            for same in (False, True)
+            for folds in FOLD_KS
+            for repeats in FOLD_REPEATS
+            for tol_index in range(len(PAIR_TOLERANCES))
+            if not (same and PAIR_TOLERANCES[tol_index] == 0)  # all differences 0
+        ]:
+            tolerance = PAIR_TOLERANCES[tol_index]
+            for drop in (tolerance, tolerance + PAIR_DROP):
+                started = time.perf_counter()
+                out = list(
+                    pool.map(
+                        session,
+                        [
+                            (folds, repeats, d, drop, accuracy, tol_index, same)
+                            for d in range(draws)
+                        ],
+                        chunksize=25,
+                    )
+                )
+                cells, last, k = rate_cells(out, draws)
+                print(
+                    f"{'none' if same else 'neutral':>7} {folds:>2} {repeats:>1} "
+                    f"{tolerance:>9g} {drop:>14g}  "
+                    + " ".join(f"{c:>22}" for c in cells)
+                    + f" {last:>{last_width}.1%}   ({time.perf_counter() - started:.0f} s)",
+                    flush=True,
+                )
+                if drop == tolerance and clopper_pearson(k, draws)[0] > ALPHA:
+                    missed.append(missed_message(k, folds, repeats, tolerance))
+    return missed
+
+
 def fold_pairing(draws: int, workers: int) -> list[str]:
     """Which test of cross-validation fold scores: the corrected resampled
     t-test, the naive paired t-test over folds and the unpaired permutation
@@ -652,43 +700,16 @@ def fold_pairing(draws: int, workers: int) -> list[str]:
     )
     print(header)
     print("-" * len(header))
-    missed: list[str] = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for same, folds, repeats, tol_index in [
-            (same, folds, repeats, tol_index)
-            for same in (False, True)
-            for folds in FOLD_KS
-            for repeats in FOLD_REPEATS
-            for tol_index in range(len(PAIR_TOLERANCES))
-            if not (same and PAIR_TOLERANCES[tol_index] == 0)  # all differences 0
-        ]:
-            tolerance = PAIR_TOLERANCES[tol_index]
-            for drop in (tolerance, tolerance + PAIR_DROP):
-                started = time.perf_counter()
-                out = list(
-                    pool.map(
-                        _fold_session,
-                        [
-                            (folds, repeats, d, drop, accuracy, tol_index, same)
-                            for d in range(draws)
-                        ],
-                        chunksize=25,
-                    )
-                )
-                cells, equal, k = rate_cells(out, draws)
-                print(
-                    f"{'none' if same else 'neutral':>7} {folds:>2} {repeats:>1} "
-                    f"{tolerance:>9g} {drop:>14g}  "
-                    + " ".join(f"{c:>22}" for c in cells)
-                    + f" {equal:>6.1%}   ({time.perf_counter() - started:.0f} s)",
-                    flush=True,
-                )
-                if drop == tolerance and clopper_pearson(k, draws)[0] > ALPHA:
-                    missed.append(
-                        f"the gate over {repeats} x {folds} folds at tolerance {tolerance:g}: "
-                        f"{k / draws:.1%} false alarms, above 5%"
-                    )
-    return missed
+    return fold_rows(
+        _fold_session,
+        accuracy,
+        draws,
+        workers,
+        lambda k, folds, repeats, tolerance: (
+            f"the gate over {repeats} x {folds} folds at tolerance {tolerance:g}: "
+            f"{k / draws:.1%} false alarms, above 5%"
+        ),
+    )
 
 
 def _unpaired_corrected_p(
@@ -799,43 +820,17 @@ def fold_fallback(draws: int, workers: int) -> list[str]:
     )
     print(header)
     print("-" * len(header))
-    missed: list[str] = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for same, folds, repeats, tol_index in [
-            (same, folds, repeats, tol_index)
-            for same in (False, True)
-            for folds in FOLD_KS
-            for repeats in FOLD_REPEATS
-            for tol_index in range(len(PAIR_TOLERANCES))
-            if not (same and PAIR_TOLERANCES[tol_index] == 0)  # all differences 0
-        ]:
-            tolerance = PAIR_TOLERANCES[tol_index]
-            for drop in (tolerance, tolerance + PAIR_DROP):
-                started = time.perf_counter()
-                out = list(
-                    pool.map(
-                        _fold_fallback_session,
-                        [
-                            (folds, repeats, d, drop, accuracy, tol_index, same)
-                            for d in range(draws)
-                        ],
-                        chunksize=25,
-                    )
-                )
-                cells, no_test, k = rate_cells(out, draws)
-                print(
-                    f"{'none' if same else 'neutral':>7} {folds:>2} {repeats:>1} "
-                    f"{tolerance:>9g} {drop:>14g}  "
-                    + " ".join(f"{c:>22}" for c in cells)
-                    + f" {no_test:>7.1%}   ({time.perf_counter() - started:.0f} s)",
-                    flush=True,
-                )
-                if drop == tolerance and clopper_pearson(k, draws)[0] > ALPHA:
-                    missed.append(
-                        f"the gate's fallback over {repeats} x {folds} folds at other seeds, "
-                        f"tolerance {tolerance:g}: {k / draws:.1%} false alarms, above 5%"
-                    )
-    return missed
+    return fold_rows(
+        _fold_fallback_session,
+        accuracy,
+        draws,
+        workers,
+        lambda k, folds, repeats, tolerance: (
+            f"the gate's fallback over {repeats} x {folds} folds at other seeds, "
+            f"tolerance {tolerance:g}: {k / draws:.1%} false alarms, above 5%"
+        ),
+        last_width=7,
+    )
 
 
 def heart(seeds: int, first: int = 1) -> list[str]:
