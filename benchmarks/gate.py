@@ -383,11 +383,13 @@ def calibration(draws: int) -> list[str]:
                     else:
                         at, tail = np.mean(values <= ALPHA), np.mean(values <= ALPHA / 30)
                         cells.append(f"{at:>7.3f} / {tail:.4f}")
-                worst = max(worst, float(np.mean(p_t <= ALPHA)))
+                # Judged by the exact 95% interval, as the other tables are:
+                # a smoke run's 500 draws put a point estimate past 0.06 by chance.
+                k = int(np.sum(p_t <= ALPHA))
+                if clopper_pearson(k, draws)[0] > ALPHA:
+                    worst = max(worst, k / draws)
                 print(f"{n:>8} {p01:>11.0%} {tol:>9}  " + " ".join(cells), flush=True)
-    return (
-        [] if worst <= 0.06 else [f"paired t rejected {worst:.3f} at alpha 0.05 at the tolerance"]
-    )
+    return [] if not worst else [f"paired t rejected {worst:.3f} at alpha 0.05 at the tolerance"]
 
 
 #: Seed pairing: the rows each seed draws, to train on and to test on (the
