@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 from .results import Comparison, Direction, Status
 from .stats import (
     FOLD_UNPAIRED_TEST,
+    FoldPairs,
+    SeedPairs,
     Summary,
     fold_pairing_problem,
-    fold_pairs,
-    seed_pairs,
+    pairing,
     unpaired_fold_noise,
     worse_test,
 )
@@ -240,9 +241,9 @@ def compare(
     else:
         sample_test = worse_test(base, cur, direction, allowed) if finite else None
         testable = finite and base.spread_known and cur.spread_known
-        folds = fold_pairs(base, cur) if testable else None
-        pairs = seed_pairs(base, cur) if testable and folds is None else None
-        paired_by = folds or pairs
+        paired_by = pairing(base, cur) if testable else None
+        folds = paired_by if isinstance(paired_by, FoldPairs) else None
+        pairs = paired_by if isinstance(paired_by, SeedPairs) else None
         if paired_by is not None:
             # Both sides ran these seeds (folds): the worsening is the mean of
             # the per-seed (per-fold) worsenings; what one side ran alone

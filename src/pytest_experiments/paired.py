@@ -82,10 +82,8 @@ def _sk(name: str) -> Callable[..., float]:
 
 def _classification(name: str) -> Callable[[Any, Any, Any], float]:
     def compute(y_true: Any, y_pred: Any, y_score: Any) -> float:
-        import numpy as np
-
         function = _sk(name)
-        if len(np.unique(np.concatenate([np.unique(y_true), np.unique(y_pred)]))) > 2:
+        if len(_labels(y_true, y_pred)) > 2:
             return float(function(y_true, y_pred, average="macro"))
         return float(function(y_true, y_pred))
 
@@ -110,15 +108,23 @@ def _plain(name: str) -> Callable[[Any, Any, Any], float]:
     return lambda y_true, y_pred, y_score: float(_sk(name)(y_true, y_pred))
 
 
-def _left_out_confusion(y_true: Any, y_pred: Any, assignment: Any, groups: int) -> Any | None:
-    """The confusion matrix of the examples outside each group, one per group
-    (shape groups x labels x labels, labels sorted as ``np.unique`` sorts
-    them), or None unless every label of the whole set occurs outside every
-    group: then scikit-learn, which takes the labels from what it is given,
-    would score a group's complement over fewer labels."""
+def _labels(y_true: Any, y_pred: Any) -> Any:
+    """The labels scikit-learn scores over: those of both, sorted."""
     import numpy as np
 
-    labels = np.unique(np.concatenate([np.unique(y_true), np.unique(y_pred)]))
+    return np.unique(np.concatenate([np.unique(y_true), np.unique(y_pred)]))
+
+
+def _left_out_confusion(
+    y_true: Any, y_pred: Any, assignment: Any, groups: int, labels: Any
+) -> Any | None:
+    """The confusion matrix of the examples outside each group, one per group
+    (shape groups x labels x labels, over :func:`_labels`' ``labels``), or
+    None unless every label of the whole set occurs outside every group:
+    then scikit-learn, which takes the labels from what it is given, would
+    score a group's complement over fewer labels."""
+    import numpy as np
+
     true = np.searchsorted(labels, y_true)
     pred = np.searchsorted(labels, y_pred)
     k = len(labels)
@@ -163,13 +169,11 @@ def _classification_left_out(name: str) -> Callable[[Any, Any, Any, Any, int], A
     def leave_out(
         y_true: Any, y_pred: Any, y_score: Any, assignment: Any, groups: int
     ) -> Any | None:
-        import numpy as np
-
-        labels = np.unique(np.concatenate([np.unique(y_true), np.unique(y_pred)]))
+        labels = _labels(y_true, y_pred)
         binary = len(labels) == 2 and labels.dtype.kind in "iub" and list(labels) == [0, 1]
         if not (binary or len(labels) > 2):
             return None
-        outside = _left_out_confusion(y_true, y_pred, assignment, groups)
+        outside = _left_out_confusion(y_true, y_pred, assignment, groups, labels)
         if outside is None:
             return None
         scores = _class_scores(name, outside)
@@ -185,7 +189,7 @@ def _balanced_accuracy_left_out(
     labels that occur in the group's complement's ``y_true``."""
     import numpy as np
 
-    outside = _left_out_confusion(y_true, y_pred, assignment, groups)
+    outside = _left_out_confusion(y_true, y_pred, assignment, groups, _labels(y_true, y_pred))
     if outside is None:
         return None
     actual = outside.sum(axis=2)

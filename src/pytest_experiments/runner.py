@@ -661,8 +661,8 @@ class CaseRunner:
                 f"this cached case: {_describe(exc)}"
             )
             return None
-        if predictions is not None and self.settings.update_baseline:
-            result.predictions = predictions.to_text()
+        if predictions is not None:  # not logged again: the run it came from has them
+            self._keep_predictions(None, result, predictions, notes)
         return predictions
 
     def _cache_tags(self, key: str | None, hit: CacheHit | None) -> dict[str, str]:

@@ -549,6 +549,12 @@ def corrected_fold_test(
     )
 
 
+def pairing(baseline: Summary, current: Summary) -> FoldPairs | SeedPairs | None:
+    """How two sides' samples pair: fold by fold (:func:`fold_pairs`) before
+    seed by seed (:func:`seed_pairs`); None when they do not."""
+    return fold_pairs(baseline, current) or seed_pairs(baseline, current)
+
+
 def worse_test(
     baseline: Summary, current: Summary, direction: str, tolerance: float = 0.0
 ) -> SampleTest | None:
@@ -585,12 +591,11 @@ def worse_test(
     """
     if not (baseline.spread_known and current.spread_known):
         return None
-    folds = fold_pairs(baseline, current)
-    if folds is not None:
-        return corrected_fold_test(folds, direction, tolerance)
-    pairs = seed_pairs(baseline, current)
-    if pairs is not None:
-        return paired_seed_test(pairs, direction, tolerance)
+    paired_by = pairing(baseline, current)
+    if isinstance(paired_by, FoldPairs):
+        return corrected_fold_test(paired_by, direction, tolerance)
+    if paired_by is not None:
+        return paired_seed_test(paired_by, direction, tolerance)
     if baseline.folds and current.folds:
         return unpaired_fold_test(baseline, current, direction, tolerance)
     return unpaired_test(baseline, current, direction, tolerance)
